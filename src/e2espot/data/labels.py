@@ -1,0 +1,131 @@
+"""The one internal label model every format reads into and writes from.
+
+Frames are 0-based. ``LabelSet.classes`` lists foreground classes; class id ``i + 1`` is
+``classes[i]`` and id 0 is background, as in E2E-Spot's ``class.txt``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from e2espot.errors import LabelFormatError
+
+VISIBLE = "visible"
+NOT_SHOWN = "not shown"
+
+
+@dataclass
+class Event:
+    """One event at a 0-based frame of its video."""
+
+    frame: int
+    label: str
+    score: float | None = None  # predictions only
+    team: str | None = None  # "left" / "right" / "not applicable" (SoccerNet), or a free string
+    visibility: str | None = None  # VISIBLE / NOT_SHOWN (SoccerNet)
+    comment: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown per-event keys, kept for round trips
+
+
+@dataclass
+class VideoLabels:
+    """Events of one video (or one half of a game)."""
+
+    video: str
+    fps: float | None  # None: unknown (E2E-Spot writes -1, e.g. FineDiving)
+    num_frames: int
+    events: list[Event] = field(default_factory=list)
+    width: int | None = None
+    height: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown per-video keys (e.g. FineGym _source_info)
+
+    def copy(self) -> VideoLabels:
+        return copy.deepcopy(self)
+
+
+@dataclass
+class LabelSet:
+    """Videos plus the ordered foreground class list."""
+
+    classes: list[str]
+    videos: list[VideoLabels] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[VideoLabels]:
+        return iter(self.videos)
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of foreground classes (K); models predict K + 1."""
+        return len(self.classes)
+
+    def class_id(self, label: str) -> int:
+        """1-based class id (0 is background)."""
+        try:
+            return self.classes.index(label) + 1
+        except ValueError:
+            raise LabelFormatError(
+                f"unknown class '{label}'; expected one of: {', '.join(self.classes)}"
+            ) from None
+
+    def by_video(self) -> dict[str, VideoLabels]:
+        return {v.video: v for v in self.videos}
+
+    def get(self, video: str) -> VideoLabels:
+        for v in self.videos:
+            if v.video == video:
+                return v
+        raise LabelFormatError(f"no video '{video}' in the labels")
+
+    def subset(self, video_ids: Iterable[str]) -> LabelSet:
+        index = self.by_video()
+        return LabelSet(list(self.classes), [index[v] for v in video_ids])
+
+
+def infer_classes(videos: Iterable[VideoLabels]) -> list[str]:
+    """Sorted set of labels used by ``videos`` (E2E-Spot sorts generated class lists)."""
+    return sorted({e.label for v in videos for e in v.events})
+
+
+def validate_labels(
+    labels: LabelSet,
+    source: str,
+    *,
+    require_frames_in_range: bool = True,
+    require_known_classes: bool = True,
+) -> LabelSet:
+    """Check ids, classes and frames; raise a LabelFormatError naming file, video, event and field."""
+    seen: set[str] = set()
+    known = set(labels.classes)
+    if len(known) != len(labels.classes):
+        dup = sorted({c for c in labels.classes if labels.classes.count(c) > 1})
+        raise LabelFormatError(f"{source}: duplicate class names {dup} in the class list")
+    for v in labels.videos:
+        if v.video in seen:
+            raise LabelFormatError(f"{source}: duplicate video id '{v.video}' (each video must appear once)")
+        seen.add(v.video)
+        if isinstance(v.num_frames, bool) or not isinstance(v.num_frames, int) or v.num_frames < 0:
+            raise LabelFormatError(
+                f"{source}: video '{v.video}': num_frames {v.num_frames!r} is not a non-negative integer"
+            )
+        for i, e in enumerate(v.events):
+            where = f"{source}: video '{v.video}', event #{i}"
+            if isinstance(e.frame, bool) or not isinstance(e.frame, int):
+                raise LabelFormatError(f"{where}: frame {e.frame!r} is not an integer (frames are 0-based ints)")
+            if e.frame < 0:
+                raise LabelFormatError(f"{where}: frame {e.frame} is negative (frames are 0-based)")
+            if require_frames_in_range and e.frame >= v.num_frames:
+                raise LabelFormatError(
+                    f"{where}: frame {e.frame} >= num_frames {v.num_frames} (frames are 0-based)"
+                )
+            if require_known_classes and e.label not in known:
+                raise LabelFormatError(
+                    f"{where}: unknown class '{e.label}'; expected one of: {', '.join(labels.classes)}. "
+                    "Add it to the class list or fix the label"
+                )
+    return labels
