@@ -36,7 +36,7 @@ class VideoLabels:
 
     video: str
     fps: float | None  # None: unknown (E2E-Spot writes -1, e.g. FineDiving)
-    num_frames: int
+    num_frames: int | None  # None: unknown (e.g. SoccerNet labels read without their videos)
     events: list[Event] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
@@ -109,7 +109,9 @@ def validate_labels(
         if v.video in seen:
             raise LabelFormatError(f"{source}: duplicate video id '{v.video}' (each video must appear once)")
         seen.add(v.video)
-        if isinstance(v.num_frames, bool) or not isinstance(v.num_frames, int) or v.num_frames < 0:
+        if v.num_frames is not None and (
+            isinstance(v.num_frames, bool) or not isinstance(v.num_frames, int) or v.num_frames < 0
+        ):
             raise LabelFormatError(
                 f"{source}: video '{v.video}': num_frames {v.num_frames!r} is not a non-negative integer"
             )
@@ -119,7 +121,7 @@ def validate_labels(
                 raise LabelFormatError(f"{where}: frame {e.frame!r} is not an integer (frames are 0-based ints)")
             if e.frame < 0:
                 raise LabelFormatError(f"{where}: frame {e.frame} is negative (frames are 0-based)")
-            if require_frames_in_range and e.frame >= v.num_frames:
+            if require_frames_in_range and v.num_frames is not None and e.frame >= v.num_frames:
                 raise LabelFormatError(
                     f"{where}: frame {e.frame} >= num_frames {v.num_frames} (frames are 0-based)"
                 )
