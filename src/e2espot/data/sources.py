@@ -1,0 +1,53 @@
+"""Read one split (train/val/test) of a dataset: an E2E-Spot label directory, or a SoccerNet
+root plus a splits file mapping split names to game folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from e2espot.data.labels import LabelSet
+from e2espot.errors import ConfigError, LabelFormatError
+
+
+def read_split(labels_path: Path, split: str, *, fmt: str | None = None, splits: Path | None = None,
+               label_file: str = "Labels-ball.json", classes: list[str] | None = None) -> LabelSet:
+    """Read one split of an E2E-Spot label dir, or of a SoccerNet root with a splits file."""
+    from e2espot.data.formats import read_labels
+
+    fmt = fmt or "spot"
+    if fmt == "soccernet":
+        games = _soccernet_games(labels_path, split, splits)
+        labels = read_labels(labels_path, "soccernet", label_file=label_file)
+        keep = [v for v in labels if v.extra.get("game", v.video) in games]
+        missing = sorted(set(games) - {v.extra.get("game", v.video) for v in keep})
+        if missing:
+            raise LabelFormatError(f"{labels_path}: split '{split}' lists games with no {label_file}: {missing[:5]}")
+        out = LabelSet(classes or list(labels.classes), keep)
+    else:
+        split_file = labels_path / f"{split}.json" if labels_path.is_dir() else labels_path
+        if not split_file.exists():
+            raise LabelFormatError(f"{labels_path}: no {split}.json; expected an E2E-Spot label directory")
+        out = read_labels(split_file, fmt)
+        if classes:
+            out = LabelSet(list(classes), out.videos)
+    return out
+
+
+def _soccernet_games(root: Path, split: str, splits: Path | None) -> list[str]:
+    if splits is None:
+        guess = root / "splits.json"
+        if guess.exists():
+            splits = guess
+        else:
+            raise ConfigError(
+                f"{root}: SoccerNet labels need --splits FILE.json mapping train/val/test to game folders "
+                "(e.g. from SoccerNet.utils.getListGames)"
+            )
+    try:
+        mapping = json.loads(Path(splits).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--splits {splits}: cannot read: {exc}") from None
+    if split not in mapping:
+        raise ConfigError(f"--splits {splits}: no '{split}' entry; has {sorted(mapping)}")
+    return list(mapping[split])

@@ -1,0 +1,400 @@
+"""The training loop. It reads top to bottom: data, model, optimiser, then epochs of
+train → validate → log → checkpoint.
+
+Exact resume: every source of randomness is a pure function of (seed, epoch, step):
+clips are drawn from an index-seeded generator, and the global torch RNG (dropout,
+augmentation, mixup) is re-seeded at every step. So resuming from ``last.pt`` at
+(epoch, step) continues exactly as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from e2espot.config import RunConfig
+from e2espot.data.labels import LabelSet
+from e2espot.errors import CheckpointError, ConfigError
+from e2espot.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+CRITERIA = ("map", "loss")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Training hyper-parameters (E2E-Spot defaults unless noted)."""
+
+    num_epochs: int = 50
+    epoch_clips: int | None = None  # clips per epoch; None: 500000 frames / clip_len (E2E-Spot)
+    val_clips: int | None = None  # None: epoch_clips // 4
+    batch_size: int = 8
+    acc_grad: int = 1  # gradient accumulation: loader batch = batch_size / acc_grad
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_epochs: int = 3
+    loss: str = "ce"  # ce | bce | focal
+    fg_weight: float = 5.0
+    focal_gamma: float = 2.0
+    softic_weight: float = 0.0  # 0 disables SoftIC; 0.001 is the published weight
+    softic_temperature: float = 0.1
+    optimizer: str = "adamw"  # adamw | sam | asam
+    rho: float = 0.05
+    mixup: bool = True
+    mixup_alpha: float = 0.2
+    dilate_len: int = 0
+    fg_upsample: float = 0.0  # probability of a clip centred on an event
+    displacement_radius: int = 0  # T-DEED: > 0 trains the displacement head
+    start_val_epoch: int | None = None  # None: num_epochs - 20 (E2E-Spot)
+    criterion: str = "map"  # map | loss
+    val_tolerances: tuple[int, ...] = (1, 2, 4)
+    val_overlap: int = 0
+    num_workers: int = 2
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 0  # also save last.pt every N optimiser steps (0: end of epoch only)
+    max_steps: int | None = None  # stop after this many optimiser steps in total (tests, debugging)
+    channels_last: bool = True
+    augment: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def resolved(self, clip_len: int) -> TrainOptions:
+        if self.batch_size % self.acc_grad:
+            raise ConfigError(f"--batch-size {self.batch_size} must be divisible by -ag {self.acc_grad}")
+        if self.criterion not in CRITERIA:
+            raise ConfigError(f"--criterion {self.criterion}: expected one of {', '.join(CRITERIA)}")
+        epoch_clips = self.epoch_clips or max(1, 500_000 // clip_len)
+        return replace(
+            self,
+            epoch_clips=epoch_clips,
+            val_clips=self.val_clips if self.val_clips is not None else max(1, epoch_clips // 4),
+            start_val_epoch=(
+                self.start_val_epoch if self.start_val_epoch is not None else max(0, self.num_epochs - 20)
+            ),
+        )
+
+
+@dataclass
+class TrainResult:
+    save_dir: Path
+    best_epoch: int | None
+    best_score: float | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _step_seed(seed: int, epoch: int, step: int) -> int:
+    return (seed * 1_000_003 + epoch * 100_003 + step) % (2**63 - 1)
+
+
+def train(
+    run_cfg: RunConfig,
+    train_labels: LabelSet,
+    val_labels: LabelSet | None,
+    save_dir: str | Path,
+    opts: TrainOptions,
+    *,
+    resume: bool = False,
+    reader_factory: Callable | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train a spotter and write the run directory. Returns the best epoch and the history."""
+    import torch
+
+    from e2espot.data.datasets import ClipDataset
+    from e2espot.data.transforms import DeviceAugment
+    from e2espot.device import autocast, resolve_device, resolve_precision
+    from e2espot.models import create_spotter
+    from e2espot.models.losses import SpottingLoss
+    from e2espot.train.distributed import all_reduce_mean, barrier, init_distributed, shutdown
+    from e2espot.train.optim import build_optimizer, warmup_cosine_schedule
+
+    save_dir = Path(save_dir)
+    data_cfg = run_cfg.data
+    opts = opts.resolved(data_cfg.clip_len)
+    device = resolve_device(opts.device)
+    dist_info = init_distributed(device.type)
+    if dist_info.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist_info.local_rank)
+        torch.cuda.set_device(device)
+    precision = resolve_precision(opts.precision, device)
+    amp = autocast(device, precision)
+    num_classes = len(run_cfg.classes)
+
+    # ---- data -------------------------------------------------------------------------
+    train_set = ClipDataset(
+        train_labels, data_cfg, epoch_clips=opts.epoch_clips, fg_upsample=opts.fg_upsample,
+        dilate_len=opts.dilate_len, displacement_radius=opts.displacement_radius, mixup=opts.mixup,
+        seed=opts.seed, reader_factory=reader_factory, train=True,
+    )
+    val_set = None
+    if val_labels is not None and len(val_labels) and opts.val_clips:
+        val_set = ClipDataset(
+            val_labels, data_cfg, epoch_clips=opts.val_clips, fg_upsample=opts.fg_upsample,
+            dilate_len=opts.dilate_len, displacement_radius=opts.displacement_radius, mixup=False,
+            seed=opts.seed + 1, reader_factory=reader_factory, train=False,
+        )
+    micro_batch = opts.batch_size // opts.acc_grad
+    steps_per_epoch = max(1, opts.epoch_clips // (opts.batch_size * dist_info.world_size))
+
+    # ---- model, loss, optimiser ------------------------------------------------------
+    torch.manual_seed(opts.seed)
+    model = create_spotter(run_cfg.model).to(device)
+    if opts.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if dist_info.is_main:
+        log.info(model.summary() if hasattr(model, "summary") else f"{model.num_parameters():,} parameters")
+    loss_fn = SpottingLoss(
+        num_classes=num_classes, kind=opts.loss, fg_weight=opts.fg_weight, focal_gamma=opts.focal_gamma,
+        softic_weight=opts.softic_weight, softic_temperature=opts.softic_temperature,
+        feature_dim=model.feature_dim if hasattr(model, "feature_dim") else None,
+        displacement_weight=1.0 if opts.displacement_radius > 0 else 0.0,
+    ).to(device)
+    params = list(model.parameters()) + list(loss_fn.parameters())
+    optimizer = build_optimizer(params, name=opts.optimizer, lr=opts.lr, weight_decay=opts.weight_decay, rho=opts.rho)
+    base_optimizer = getattr(optimizer, "base_optimizer", optimizer)
+    scheduler = warmup_cosine_schedule(
+        base_optimizer, warmup_steps=opts.warmup_epochs * steps_per_epoch,
+        total_steps=opts.num_epochs * steps_per_epoch,
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=(precision == "fp16"))
+    augment = DeviceAugment(
+        num_classes=num_classes, crop=data_cfg.crop, mixup_alpha=opts.mixup_alpha if opts.mixup else None,
+        augment=opts.augment,
+    )
+    train_model = model
+    if dist_info.enabled:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+        )
+
+    # ---- resume ----------------------------------------------------------------------
+    start_epoch, start_step, global_step = 0, 0, 0
+    history: list[dict[str, Any]] = []
+    best_score: float | None = None
+    best_epoch: int | None = None
+    if resume:
+        state = load_checkpoint(save_dir / LAST)
+        if state.get("config") != run_cfg.to_dict():
+            raise CheckpointError(
+                f"{save_dir / LAST}: its config differs from this run's; resume with the same options "
+                "or train into a new -s directory"
+            )
+        model.load_state_dict(state["model"])
+        loss_fn.load_state_dict(state["loss"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        start_epoch, start_step, global_step = state["epoch"], state["step"], state["global_step"]
+        history = json.loads(state["history"])
+        best_score, best_epoch = state.get("best_score"), state.get("best_epoch")
+        if dist_info.is_main:
+            log.info(f"resuming from {save_dir / LAST}: epoch {start_epoch}, step {start_step}")
+    elif dist_info.is_main:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        run_cfg.save(save_dir / "config.json")
+
+    def checkpoint_state(epoch: int, step: int) -> dict[str, Any]:
+        return {
+            "model": model.state_dict(), "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "config": run_cfg.to_dict(),
+            "epoch": epoch, "step": step, "global_step": global_step, "history": json.dumps(history),
+            "best_score": best_score, "best_epoch": best_epoch, "options": json.dumps(opts.to_dict()),
+        }
+
+    writer = _tensorboard(save_dir) if dist_info.is_main else None
+
+    def run_batch(batch: dict[str, Any], train_mode: bool) -> float:
+        """Forward (and backward when training) one micro-batch; returns its loss."""
+        batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        x, target = augment(batch, train=train_mode)  # x: (B, T, 3, H, W) float, target: dict of tensors
+        if opts.channels_last:
+            x = x.contiguous()
+        with amp:
+            out = (train_model if train_mode else model)(x)
+            loss = loss_fn(out, target)
+        return loss
+
+    # ---- epochs ----------------------------------------------------------------------
+    stop = False
+    for epoch in range(start_epoch, opts.num_epochs):
+        model.train()
+        t0, clips_seen, loss_sum, loss_count = time.perf_counter(), 0, 0.0, 0
+        first_step = start_step if epoch == start_epoch else 0
+        for step in range(first_step, steps_per_epoch):
+            torch.manual_seed(_step_seed(opts.seed, epoch, step) + dist_info.rank)
+            clip_ids = [
+                (step * opts.batch_size * dist_info.world_size + dist_info.rank * opts.batch_size + i)
+                for i in range(opts.batch_size)
+            ]
+
+            def closure() -> float:
+                total = 0.0
+                for a in range(opts.acc_grad):
+                    ids = clip_ids[a * micro_batch:(a + 1) * micro_batch]
+                    batch = train_set.collate([train_set.get(epoch, i) for i in ids])
+                    loss = run_batch(batch, train_mode=True) / opts.acc_grad
+                    scaler.scale(loss).backward()
+                    total += float(loss.detach())
+                return total
+
+            optimizer.zero_grad(set_to_none=True)
+            if hasattr(optimizer, "first_step"):  # SAM / ASAM: two forward/backward passes
+                step_loss = closure()
+                optimizer.first_step(zero_grad=True)
+                closure()
+                optimizer.second_step(zero_grad=True)
+            else:
+                step_loss = closure()
+                scaler.step(optimizer)
+                scaler.update()
+            scheduler.step()
+            global_step += 1
+            clips_seen += opts.batch_size
+            loss_sum += step_loss
+            loss_count += 1
+            rate = clips_seen / max(1e-9, time.perf_counter() - t0)
+            if progress and dist_info.is_main:
+                progress("train", step + 1, steps_per_epoch,
+                         {"epoch": epoch, "loss": loss_sum / loss_count, "clips_per_s": rate})
+            if opts.checkpoint_every and global_step % opts.checkpoint_every == 0 and dist_info.is_main:
+                save_checkpoint(checkpoint_state(epoch, step + 1), save_dir / LAST)
+            if opts.max_steps is not None and global_step >= opts.max_steps:
+                stop = True
+                break
+        if stop and step + 1 < steps_per_epoch:
+            if dist_info.is_main:
+                save_checkpoint(checkpoint_state(epoch, step + 1), save_dir / LAST)
+            break
+        train_time = time.perf_counter() - t0
+        train_loss = all_reduce_mean(loss_sum / max(1, loss_count), dist_info)
+
+        # ---- validation ----
+        row: dict[str, Any] = {
+            "epoch": epoch, "train_loss": train_loss, "lr": scheduler.get_last_lr()[0],
+            "clips_per_s": clips_seen / max(1e-9, train_time) * dist_info.world_size,
+        }
+        model.eval()
+        if val_set is not None:
+            with torch.inference_mode():
+                total, n = 0.0, 0
+                for start in range(0, len(val_set), micro_batch):
+                    ids = range(start, min(len(val_set), start + micro_batch))
+                    batch = val_set.collate([val_set.get(0, i) for i in ids])
+                    total += float(run_batch(batch, train_mode=False)) * len(ids)
+                    n += len(ids)
+            row["val_loss"] = total / max(1, n)
+        if val_labels is not None and len(val_labels) and opts.criterion == "map" and epoch >= opts.start_val_epoch:
+            if dist_info.is_main:
+                row["val_map"] = validation_map(
+                    model, run_cfg, val_labels, opts, device=device, precision=precision,
+                    reader_factory=reader_factory,
+                )
+        history.append(row)
+
+        score = row.get("val_map") if opts.criterion == "map" else (
+            -row["val_loss"] if "val_loss" in row else None)
+        improved = score is not None and (best_score is None or score > best_score)
+        if improved:
+            best_score, best_epoch = score, epoch
+        if dist_info.is_main:
+            _log_epoch(save_dir, history, writer)
+            if improved:
+                save_checkpoint({"model": model.state_dict(), "config": run_cfg.to_dict(), "epoch": epoch,
+                                 "score": score}, save_dir / BEST)
+            save_checkpoint(checkpoint_state(epoch + 1, 0), save_dir / LAST)
+            log.info(_format_row(row))
+            if on_epoch_end:
+                on_epoch_end(row)
+        barrier(dist_info)
+        if stop:
+            break
+
+    if dist_info.is_main and not (save_dir / BEST).exists() and (save_dir / LAST).exists() and not stop:
+        # no validation criterion was available: the last epoch is the best we know
+        save_checkpoint({"model": model.state_dict(), "config": run_cfg.to_dict(),
+                         "epoch": opts.num_epochs - 1, "score": None}, save_dir / BEST)
+    if writer is not None:
+        writer.close()
+    shutdown(dist_info)
+    return TrainResult(save_dir=save_dir, best_epoch=best_epoch, best_score=best_score, history=history)
+
+
+def validation_map(model, run_cfg: RunConfig, val_labels: LabelSet, opts: TrainOptions, *, device, precision,
+                   reader_factory=None) -> float:
+    """Full-video inference on the validation split → E2E-Spot mAP averaged over ``opts.val_tolerances``."""
+    from e2espot.data.labels import LabelSet as _LabelSet
+    from e2espot.data.labels import VideoLabels
+    from e2espot.eval.metrics import e2e_map
+    from e2espot.infer.postprocess import scores_to_events
+    from e2espot.infer.predict import predict_scores
+
+    preds = []
+    for video in val_labels:
+        reader = reader_factory(video) if reader_factory else _default_reader(video, run_cfg)
+        try:
+            scores = predict_scores(model, reader, run_cfg, overlap=opts.val_overlap, batch_size=4,
+                                    device=device, precision=precision)
+        finally:
+            reader.close()
+        events = scores_to_events(scores, list(run_cfg.classes), threshold=0.01, nms="none")
+        preds.append(VideoLabels(video.video, video.fps, video.num_frames, events))
+    result = e2e_map(val_labels, _LabelSet(list(run_cfg.classes), preds), tolerances=opts.val_tolerances)
+    values = [result.map_by_tolerance[t] for t in opts.val_tolerances]
+    return float(sum(values) / len(values))
+
+
+def _default_reader(video, run_cfg: RunConfig):
+    from e2espot.data.video import find_video, open_video
+
+    root = run_cfg.dataset.get("videos")
+    if not root:
+        raise ConfigError("run config has no dataset.videos folder; pass reader_factory")
+    d = run_cfg.data
+    return open_video(find_video(root, video.video), fps=d.fps, height=d.height, width=d.width)
+
+
+def _tensorboard(save_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is a dependency, but keep training usable without it
+        log.warning("tensorboard is not installed; skipping TensorBoard events")
+        return None
+    return SummaryWriter(str(save_dir / "tensorboard"))
+
+
+def _log_epoch(save_dir: Path, history: list[dict[str, Any]], writer) -> None:
+    keys = ["epoch", "train_loss", "val_loss", "val_map", "lr", "clips_per_s"]
+    with open(save_dir / "metrics.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+        w.writeheader()
+        for row in history:
+            w.writerow({k: row.get(k, "") for k in keys})
+    (save_dir / "metrics.json").write_text(json.dumps(history, indent=2) + "\n")
+    if writer is not None:
+        row = history[-1]
+        for k in keys[1:]:
+            if k in row and isinstance(row[k], float) and math.isfinite(row[k]):
+                writer.add_scalar(k, row[k], row["epoch"])
+        writer.flush()
+
+
+def _format_row(row: dict[str, Any]) -> str:
+    parts = [f"epoch {row['epoch']}", f"train_loss {row['train_loss']:.4f}"]
+    if "val_loss" in row:
+        parts.append(f"val_loss {row['val_loss']:.4f}")
+    if "val_map" in row:
+        parts.append(f"val_mAP {100 * row['val_map']:.2f}")
+    parts.append(f"{row['clips_per_s']:.2f} clips/s")
+    return " | ".join(parts)
