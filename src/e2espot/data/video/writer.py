@@ -13,7 +13,8 @@ from e2espot.errors import VideoError
 class VideoWriter:
     """Encode RGB uint8 frames (H, W, 3) to an H.264 .mp4 at a constant frame rate.
 
-    ``gop`` is the keyframe interval (short GOPs make random seeks cheap); ``crf`` the quality.
+    ``gop`` is the keyframe interval (short GOPs make random seeks cheap); ``crf`` the quality;
+    ``bframes`` the number of consecutive B-frames (0: none, the default).
     """
 
     def __init__(
@@ -28,6 +29,7 @@ class VideoWriter:
         preset: str = "veryfast",
         codec: str = "libx264",
         threads: int = 0,
+        bframes: int = 0,
     ) -> None:
         import av
 
@@ -44,7 +46,7 @@ class VideoWriter:
         self._stream.codec_context.gop_size = gop
         self._stream.codec_context.thread_count = threads
         self._stream.options = {"crf": str(crf), "preset": preset, "g": str(gop), "keyint_min": str(gop),
-                                "sc_threshold": "0", "bf": "0"}
+                                "sc_threshold": "0", "bf": str(int(bframes))}
         self.num_frames = 0
 
     def write(self, frame: np.ndarray) -> None:

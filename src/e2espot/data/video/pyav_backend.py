@@ -1,0 +1,404 @@
+"""PyAV (FFmpeg) backend: exact random access into video files.
+
+On open, the packets are demuxed once (no decoding) into a timestamp index: the exact frame count,
+every frame's presentation time and the keyframes. ``read_clip`` seeks to the keyframe at or before
+the first frame asked for and decodes forward; it keeps decoding without a seek when the next clip
+starts at or after the decoder's position within the same GOP. Frames are identified by their
+timestamps (by count after a keyframe for AVI, whose timestamps are not presentation times), so
+``read_clip(k, n)[0]`` equals frame k of a full sequential decode, B-frames and long GOPs included.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from e2espot.data.video.base import (
+    VIDEO_EXTENSIONS,
+    VideoInfo,
+    VideoReader,
+    output_size,
+    register_backend,
+    resample_indices,
+)
+from e2espot.errors import VideoError
+
+# containers whose packet timestamps are not presentation timestamps: identify frames by count
+_COUNT_MODE_FORMATS = ("avi",)
+
+
+def _reencode_hint(path: Path) -> str:
+    return f"Re-encode it: ffmpeg -i {path.name} -c:v libx264 -crf 18 {path.stem}_fixed.mp4"
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VideoError(f"cannot open '{path}': no such file. Check the path (videos root + video id)")
+    if path.is_dir():
+        raise VideoError(f"cannot open '{path}' as a video file: it is a folder. Use open_video() for frame folders")
+    if path.stat().st_size == 0:
+        raise VideoError(f"cannot open '{path}': the file is empty (0 bytes). Copy or download it again")
+
+
+def _open_container(path: Path, threads: int):
+    """Open ``path`` and return (container, video stream), raising VideoError with the fix."""
+    import av
+
+    _check_file(path)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoError(
+            f"cannot open '{path}': {getattr(exc, 'strerror', None) or exc}. The file is truncated "
+            f"(an interrupted copy or recording), or not a video. Copy it again, or re-encode it: "
+            f"ffmpeg -i {path.name} -c:v libx264 -crf 18 {path.stem}_fixed.mp4"
+        ) from exc
+    if not container.streams.video:
+        container.close()
+        raise VideoError(
+            f"cannot decode '{path}': no video stream. Re-mux it: ffmpeg -i {path.name} -c copy {path.stem}.mp4 "
+            "(or check that it is the video and not an audio track)"
+        )
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    if ctx is None:
+        container.close()
+        raise VideoError(
+            f"cannot decode '{path}': unsupported video codec (this FFmpeg build has no decoder for it). "
+            + _reencode_hint(path)
+        )
+    stream.thread_type = "AUTO"
+    ctx.thread_count = max(0, int(threads))
+    return container, stream
+
+
+def probe_file(path: Path) -> VideoInfo:
+    """Container metadata only (no index): fast, but ``num_frames`` may be an estimate."""
+    container, stream = _open_container(path, threads=1)
+    try:
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else None
+        duration_s = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration_s = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration_s = container.duration / 1_000_000
+        num_frames = int(stream.frames or 0)
+        if num_frames <= 0 and fps and duration_s:
+            num_frames = int(round(duration_s * fps))
+        return VideoInfo(fps=fps, num_frames=num_frames, width=stream.codec_context.width,
+                         height=stream.codec_context.height, duration_s=duration_s,
+                         has_audio=bool(container.streams.audio))
+    finally:
+        container.close()
+
+
+@register_backend("pyav")
+class PyAVReader(VideoReader):
+    """Video file reader on PyAV with a packet index for exact seeks (see module docstring)."""
+
+    priority = 10
+
+    @classmethod
+    def accepts(cls, path: Path) -> bool:
+        return path.is_file()
+
+    def __init__(self, path: str | Path, *, fps: float | None = None, height: int | None = None,
+                 width: int | None = None, threads: int = 2) -> None:
+        self.path = Path(path)
+        self.threads = threads
+        self._container = None
+        self._stream = None
+        self._reset_decoder()
+        container, stream = _open_container(self.path, threads)
+        try:
+            self._build_index(container, stream)
+        except BaseException:
+            container.close()
+            raise
+        self._container, self._stream = container, stream
+
+        ctx = stream.codec_context
+        self.src_width, self.src_height = int(ctx.width), int(ctx.height)
+        if self.src_width <= 0 or self.src_height <= 0:
+            self.close()
+            raise VideoError(f"cannot decode '{self.path}': the video stream has no frame size. "
+                             + _reencode_hint(self.path))
+        self.width, self.height = output_size(self.src_width, self.src_height, height, width)
+        if fps is None:
+            self.fps = self.src_fps
+            self._out_src: np.ndarray | None = None
+            self.num_frames = self.src_num_frames
+        else:
+            self.fps = float(fps)
+            self._out_src = resample_indices(self._times_s, self.duration_s, self.fps)
+            self.num_frames = len(self._out_src)
+
+    # --- index -------------------------------------------------------------------------------------
+
+    def _build_index(self, container, stream) -> None:
+        import av
+
+        pts_list: list[int | None] = []
+        dts_list: list[int | None] = []
+        key_list: list[bool] = []
+        dur_list: list[int] = []
+        num_discarded = 0
+        try:
+            for pkt in container.demux(stream):
+                if pkt.size == 0 and pkt.pts is None and pkt.dts is None:
+                    continue  # flush packet
+                if pkt.is_discard:
+                    num_discarded += 1
+                    continue
+                pts_list.append(pkt.pts)
+                dts_list.append(pkt.dts)
+                key_list.append(pkt.is_keyframe)
+                dur_list.append(pkt.duration or 0)
+        except av.error.FFmpegError as exc:
+            raise VideoError(
+                f"cannot read '{self.path}' after packet {len(pts_list)}: {exc}. The file is truncated or "
+                f"corrupt. {_reencode_hint(self.path)}"
+            ) from exc
+        num = len(pts_list)
+        if num == 0:
+            raise VideoError(f"cannot decode '{self.path}': the video stream has no frames. " + _reencode_hint(self.path))
+        fmt = container.format.name or ""
+        header_frames = int(stream.frames or 0)
+        if "mov" in fmt and header_frames > num + num_discarded:
+            raise VideoError(
+                f"cannot decode '{self.path}': truncated: its header lists {header_frames} frames but the data "
+                f"stops after frame {num - 1}. Copy it again, or keep the readable part: "
+                f"ffmpeg -i {self.path.name} -c copy {self.path.stem}_fixed.mp4"
+            )
+
+        time_base = float(stream.time_base) if stream.time_base else None
+        rate = stream.average_rate or stream.guessed_rate
+        keys = np.asarray(key_list, dtype=bool)
+        count_mode = (
+            any(name in fmt.split(",") for name in _COUNT_MODE_FORMATS)
+            or time_base is None
+            or any(p is None for p in pts_list)
+            or len(set(pts_list)) != num
+        )
+        self._count_mode = count_mode
+        if count_mode:
+            # decode order = presentation order at keyframes (closed GOPs); times from the frame rate
+            if not rate and time_base:
+                rate = 1 / time_base
+            if not rate:
+                raise VideoError(f"cannot decode '{self.path}': no timestamps and no frame rate. "
+                                 + _reencode_hint(self.path))
+            self.src_fps = float(rate)
+            self._times_s = np.arange(num, dtype=np.float64) / self.src_fps
+            self._key_pos = np.flatnonzero(keys).astype(np.int64)
+            seek_ts = [d if d is not None else p for d, p in zip(dts_list, pts_list)]
+            self._key_seek_ts = np.asarray([seek_ts[i] if seek_ts[i] is not None else 0 for i in self._key_pos],
+                                           dtype=np.int64)
+            self._key_frame_pts = np.asarray([pts_list[i] if pts_list[i] is not None else -(2**62)
+                                              for i in self._key_pos], dtype=np.int64)
+            self._sorted_pts = None
+            self.duration_s = num / self.src_fps
+        else:
+            pts = np.asarray(pts_list, dtype=np.int64)
+            order = np.argsort(pts, kind="stable")
+            sorted_pts = pts[order]
+            self._sorted_pts = sorted_pts
+            self._times_s = (sorted_pts - sorted_pts[0]).astype(np.float64) * time_base
+            self._key_pos = np.flatnonzero(keys[order]).astype(np.int64)
+            self._key_seek_ts = sorted_pts[self._key_pos]
+            self._key_frame_pts = sorted_pts[self._key_pos]
+            last_dur_s = dur_list[int(order[-1])] * time_base
+            if last_dur_s <= 0:
+                last_dur_s = float(np.median(np.diff(self._times_s))) if num > 1 else (1 / float(rate) if rate else 0.04)
+            self.duration_s = float(self._times_s[-1] + last_dur_s)
+            self.src_fps = float(rate) if rate else num / self.duration_s
+        if len(self._key_pos) == 0 or self._key_pos[0] != 0:
+            # no keyframe at the start: let position 0 seek to the very beginning
+            first_ts = self._sorted_pts[0] if self._sorted_pts is not None else 0
+            self._key_pos = np.concatenate([[0], self._key_pos]).astype(np.int64)
+            self._key_seek_ts = np.concatenate([[first_ts], self._key_seek_ts]).astype(np.int64)
+            self._key_frame_pts = np.concatenate([[first_ts], self._key_frame_pts]).astype(np.int64)
+        self.src_num_frames = num
+
+        # a truncated single-stream file whose header still states the full duration (e.g. Matroska)
+        if len(container.streams) == 1 and container.duration and not count_mode:
+            header_s = container.duration / 1_000_000
+            frame_s = 1 / self.src_fps if self.src_fps else 0.04
+            if self.duration_s + 2 * frame_s + 0.1 < header_s:
+                raise VideoError(
+                    f"cannot decode '{self.path}': truncated: its header says {header_s:.2f} s but the frames "
+                    f"stop at {self.duration_s:.2f} s (after frame {num - 1}). Copy it again, or keep the "
+                    f"readable part: ffmpeg -i {self.path.name} -c copy {self.path.stem}_fixed{self.path.suffix}"
+                )
+
+    @property
+    def keyframe_idx(self) -> np.ndarray:
+        """Source frame indices (0-based, presentation order) of the keyframes."""
+        return self._key_pos.copy()
+
+    @property
+    def src_times_s(self) -> np.ndarray:
+        """Start time in seconds of every source frame (first frame at 0)."""
+        return self._times_s.copy()
+
+    def source_frame(self, frame_idx: int) -> int:
+        """Index of the source frame that output frame ``frame_idx`` shows."""
+        return int(frame_idx if self._out_src is None else self._out_src[frame_idx])
+
+    # --- decoding ----------------------------------------------------------------------------------
+
+    def _reset_decoder(self) -> None:
+        self._frames = None  # iterator over decoded frames
+        self._pending = None  # (pos, frame) pulled but not consumed
+        self._next_pos: int | None = None  # source position the next pulled frame will have
+        self._cache_pos: int | None = None  # last converted source frame (for repeated frames)
+        self._cache_arr: np.ndarray | None = None
+
+    def _ensure_open(self) -> None:
+        if self._container is None:
+            self._container, self._stream = _open_container(self.path, self.threads)
+            self._reset_decoder()
+
+    def _position_of(self, frame, after_seek: bool) -> int | None:
+        pts = frame.pts
+        if self._sorted_pts is not None and pts is not None:
+            i = int(np.searchsorted(self._sorted_pts, pts))
+            if i < len(self._sorted_pts) and self._sorted_pts[i] == pts:
+                return i
+        if after_seek:
+            if pts is None:
+                return None
+            hits = np.flatnonzero(self._key_frame_pts == pts)
+            return int(self._key_pos[hits[0]]) if len(hits) else None
+        return self._next_pos
+
+    def _pull(self):
+        """Next decoded (source position, frame), or (None, None) at the end of the stream."""
+        import av
+
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+            self._next_pos = item[0] + 1
+            return item
+        try:
+            frame = next(self._frames, None)
+        except av.error.FFmpegError as exc:
+            pos = self._next_pos
+            self._reset_decoder()
+            where = f"source frame {pos} ({self._times_s[pos]:.3f} s)" if pos is not None and pos < len(
+                self._times_s) else "a frame"
+            raise VideoError(
+                f"cannot decode '{self.path}' at {where}: {exc}. The file is truncated or corrupt. "
+                + _reencode_hint(self.path)
+            ) from exc
+        if frame is None:
+            return None, None
+        pos = self._position_of(frame, after_seek=False)
+        self._next_pos = None if pos is None else pos + 1
+        return pos, frame
+
+    def _seek(self, target_pos: int) -> None:
+        """Position the decoder so the next pulled frame is at or before ``target_pos`` (same GOP)."""
+        import av
+
+        ki = int(np.searchsorted(self._key_pos, target_pos, side="right")) - 1
+        while True:
+            if ki < 0:
+                # last resort: decode from the very start of a freshly opened file
+                self.close()
+                self._ensure_open()
+                self._frames = self._container.decode(self._stream)
+                self._next_pos = 0
+                return
+            try:
+                self._container.seek(int(self._key_seek_ts[ki]), stream=self._stream, backward=True,
+                                     any_frame=False)
+            except av.error.FFmpegError:
+                ki = -1
+                continue
+            self._frames = self._container.decode(self._stream)
+            self._pending, self._cache_pos, self._cache_arr = None, None, None
+            self._next_pos = None
+            try:
+                frame = next(self._frames, None)
+            except av.error.FFmpegError:
+                frame = None
+            pos = None if frame is None else self._position_of(frame, after_seek=True)
+            if pos is not None and pos <= target_pos:
+                self._pending = (pos, frame)
+                self._next_pos = pos
+                return
+            ki = ki - 1 if ki > 0 else -1  # landed after the target (open GOP?): one keyframe earlier
+
+    def _can_continue(self, target_pos: int) -> bool:
+        if self._frames is None or self._next_pos is None or self._next_pos > target_pos:
+            return False
+        ki = int(np.searchsorted(self._key_pos, target_pos, side="right")) - 1
+        return int(self._key_pos[ki]) <= self._next_pos
+
+    def _convert(self, frame) -> np.ndarray:
+        return frame.to_ndarray(format="rgb24", width=self.width, height=self.height)
+
+    def read_clip(self, start: int, num: int) -> np.ndarray:
+        self._check_range(start, num)
+        out = np.empty((num, self.height, self.width, 3), dtype=np.uint8)
+        if num == 0:
+            return out
+        need = (np.arange(start, start + num) if self._out_src is None else self._out_src[start:start + num])
+        j = 0
+        if self._cache_pos is not None:  # the previous clip ended on this source frame
+            while j < num and need[j] == self._cache_pos:
+                out[j] = self._cache_arr
+                j += 1
+            if j == num:
+                return out
+        self._ensure_open()
+        if not self._can_continue(int(need[j])):
+            self._seek(int(need[j]))
+        while j < num:
+            want = int(need[j])
+            pos, frame = self._pull()
+            if frame is None:
+                self._reset_decoder()
+                raise VideoError(
+                    f"cannot decode '{self.path}': decoding stopped before source frame {want} "
+                    f"({self._times_s[want]:.3f} s) but the file's index lists {self.src_num_frames} frames. "
+                    f"The file is truncated or corrupt. {_reencode_hint(self.path)}"
+                )
+            if pos is None:
+                self._reset_decoder()
+                raise VideoError(f"cannot decode '{self.path}': a decoded frame has no timestamp near source "
+                                 f"frame {want}. {_reencode_hint(self.path)}")
+            if pos < want:
+                continue
+            if pos > want:
+                self._reset_decoder()
+                raise VideoError(
+                    f"cannot decode '{self.path}': source frame {want} ({self._times_s[want]:.3f} s) is missing "
+                    f"from the decoded stream (the decoder skipped to frame {pos}). The file is corrupt. "
+                    + _reencode_hint(self.path)
+                )
+            arr = self._convert(frame)
+            while j < num and need[j] == pos:
+                out[j] = arr
+                j += 1
+            self._cache_pos, self._cache_arr = pos, arr
+        return out
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+        self._container = self._stream = None
+        self._reset_decoder()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        for key in ("_container", "_stream", "_frames", "_pending", "_cache_arr"):
+            state[key] = None
+        state["_next_pos"] = state["_cache_pos"] = None
+        return state
+
+
+__all__ = ["PyAVReader", "probe_file", "VIDEO_EXTENSIONS"]
