@@ -1,0 +1,116 @@
+"""CSV events, one row per event: ``video,frame,time_s,label,score[,team]``.
+
+Read: ``video`` and ``label`` columns are required, plus ``frame`` or ``time_s`` (a row may leave one of
+them empty). ``frame`` wins when both are given; ``time_s`` needs option ``fps`` (frame =
+``timebase.time_s_to_frame``). ``score`` and ``team`` are optional (empty = None). Videos appear in order
+of first row; ``num_frames`` is unknown (None) and videos without events are not representable. Other
+columns are kept in ``Event.extra`` as strings.
+
+Write: both ``frame`` and ``time_s`` (empty when the video's fps and option ``fps`` are unknown), the
+``team`` column only when some event has a team. ``Event.extra`` is not written.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from e2espot.data.formats._common import ClassesOpt, LabelFormat, as_float, as_int, finish, resolve_classes
+from e2espot.data.labels import Event, LabelSet, VideoLabels
+from e2espot.data.timebase import frame_to_time_s, time_s_to_frame
+from e2espot.errors import LabelFormatError
+
+COLUMNS = ("video", "frame", "time_s", "label", "score")
+_KNOWN = (*COLUMNS, "team")
+
+
+def read(path: str | Path, *, fps: float | None = None, classes: ClassesOpt = None) -> LabelSet:
+    """Read an events CSV."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise LabelFormatError(f"{path}: file not found") from None
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    missing = [c for c in ("video", "label") if c not in header]
+    if missing or not ({"frame", "time_s"} & set(header)):
+        raise LabelFormatError(
+            f"{path}: header {','.join(header) or '(empty)'} lacks {missing or ['frame or time_s']}; "
+            f"expected {','.join(COLUMNS)}[,team]"
+        )
+    videos: dict[str, VideoLabels] = {}
+    for line_no, row in enumerate(reader, start=2):
+        if None in row:
+            raise LabelFormatError(f"{path}: line {line_no}: more fields than the header has")
+        where = f"{path}: line {line_no}"
+        video = (row.get("video") or "").strip()
+        label = (row.get("label") or "").strip()
+        if not video or not label:
+            raise LabelFormatError(f"{where}: empty {'video' if not video else 'label'} field")
+        frame_text = (row.get("frame") or "").strip()
+        time_text = (row.get("time_s") or "").strip()
+        if frame_text:
+            frame_idx = as_int(frame_text, "frame", where)
+        elif time_text:
+            if fps is None:
+                raise LabelFormatError(
+                    f"{where}: only time_s is given, so the fps is needed to get frames; "
+                    "pass fps= (CLI: --fps)"
+                )
+            time_s = as_float(time_text, "time_s", where)
+            if time_s < 0:
+                raise LabelFormatError(f"{where}: time_s {time_s} is negative")
+            frame_idx = time_s_to_frame(time_s, fps)
+        else:
+            raise LabelFormatError(f"{where}: both frame and time_s are empty")
+        score_text = (row.get("score") or "").strip()
+        event = Event(
+            frame=frame_idx,
+            label=label,
+            score=as_float(score_text, "score", where) if score_text else None,
+            team=(row.get("team") or "").strip() or None,
+            extra={k: v for k, v in row.items() if k not in _KNOWN and v not in (None, "")},
+        )
+        videos.setdefault(video, VideoLabels(video=video, fps=fps, num_frames=None)).events.append(event)
+    items = list(videos.values())
+    return finish(resolve_classes(classes, items), items, [str(path)] * len(items), str(path))
+
+
+def _format_float(value: float) -> str:
+    return repr(float(value))
+
+
+def write(labels: LabelSet, path: str | Path, *, fps: float | None = None) -> list[Path]:
+    """Write one CSV with frame and time_s columns."""
+    path = Path(path)
+    with_team = any(e.team is not None for v in labels.videos for e in v.events)
+    columns: list[str] = [*COLUMNS, *(["team"] if with_team else [])]
+    rows: list[dict[str, Any]] = []
+    for v in labels.videos:
+        video_fps = v.fps or fps
+        for e in v.events:
+            row = {
+                "video": v.video,
+                "frame": e.frame,
+                "time_s": f"{frame_to_time_s(e.frame, video_fps):.6f}" if video_fps else "",
+                "label": e.label,
+                "score": "" if e.score is None else _format_float(e.score),
+            }
+            if with_team:
+                row["team"] = e.team or ""
+            rows.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fp:
+        writer = csv.DictWriter(fp, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return [path]
+
+
+def sniff(path: Path, data: Any) -> bool:
+    return path.is_file() and path.suffix.lower() == ".csv"
+
+
+FORMAT = LabelFormat("csv", "CSV rows: video,frame,time_s,label,score[,team]", read, write, sniff)

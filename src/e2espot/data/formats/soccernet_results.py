@@ -1,0 +1,214 @@
+"""SoccerNet predictions: ``<root>/<league>/<season>/<game>/results_spotting.json`` (folder or ``.zip``)::
+
+    {"UrlLocal": "...", "predictions": [{"gameTime": "1 - 00:31", "label": "PASS", "position": "31500",
+                                         "half": "1", "confidence": "0.0066"}, ...]}
+
+Read: a folder, a zip (member names start with ``league/season/game/``, as the official evaluator wants)
+or one file. ``position``, ``half`` and ``confidence`` may be strings or numbers; ``gameTime`` is optional
+(the evaluator ignores it) but checked when present. ``frame = position_ms_to_frame(position, fps)``
+(option ``fps``, default 25.0), ``score = confidence``, the exact position in ``extra["position_ms"]``.
+Layout (option ``layout``): ``auto`` uses one video per half (ids ``<game>/<half>``, both halves present)
+when any prediction in the set is in half 2, else one video per game (id ``<game>``).
+
+Write: one file per game (or a ``.zip`` when ``path`` ends with it) with ``UrlLocal`` and predictions
+``{"gameTime": "H - mm:ss", "label", "position": int ms, "half": int, "confidence": float}``. Events
+without a score are written with confidence 1.0.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from e2espot.data.formats._common import (
+    ClassesOpt,
+    LabelFormat,
+    as_float,
+    as_int,
+    dump_json,
+    expect_type,
+    finish,
+    load_json,
+    loads_json,
+    require,
+    resolve_classes,
+)
+from e2espot.data.formats.soccernet import (
+    LAYOUTS,
+    check_event,
+    game_and_half,
+    game_id,
+    parse_game_time,
+    resolve_position_ms,
+)
+from e2espot.data.labels import Event, LabelSet, VideoLabels
+from e2espot.data.timebase import position_ms_to_frame, position_ms_to_game_time
+from e2espot.errors import ConfigError, LabelFormatError
+
+PREDICTION_FILE = "results_spotting.json"
+_PREDICTION_KEYS = ("gameTime", "label", "position", "half", "confidence")
+
+
+def _load_games(root: Path, prediction_file: str) -> list[tuple[str, str, Any]]:
+    """(game id, source name, parsed JSON) for every prediction file below ``root``."""
+    if root.suffix == ".zip":
+        try:
+            archive = zipfile.ZipFile(root)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise LabelFormatError(f"{root}: cannot open zip: {exc}") from None
+        with archive:
+            members = sorted(n for n in archive.namelist() if PurePosixPath(n).name == prediction_file)
+            if not members:
+                raise LabelFormatError(f"{root}: no '{prediction_file}' in this zip")
+            games = []
+            for name in members:
+                source = f"{root}!{name}"
+                text = archive.read(name).decode("utf-8")
+                games.append((str(PurePosixPath(name).parent), source, loads_json(text, source)))
+            return games
+    if root.is_file():
+        return [(game_id(root, root.parent), str(root), load_json(root))]
+    if not root.is_dir():
+        raise LabelFormatError(f"{root}: no such file or folder")
+    files = sorted(root.rglob(prediction_file))
+    if not files:
+        raise LabelFormatError(f"{root}: no '{prediction_file}' below this folder")
+    return [(game_id(root, f.parent), str(f), load_json(f)) for f in files]
+
+
+def _parse_prediction(raw: Any, where: str, fps: float) -> tuple[int, Event]:
+    expect_type(raw, dict, "a prediction", where)
+    label = expect_type(require(raw, "label", where), str, "label", where)
+    position_ms = as_int(require(raw, "position", where), "position", where)
+    half = as_int(require(raw, "half", where), "half", where)
+    if half < 1:
+        raise LabelFormatError(f"{where}: half {half} must be >= 1")
+    if "gameTime" in raw:
+        time_half, _ = parse_game_time(raw["gameTime"], where)
+        if time_half != half:
+            raise LabelFormatError(f"{where}: gameTime {raw['gameTime']!r} disagrees with half {half}")
+    event = Event(
+        frame=position_ms_to_frame(position_ms, fps),
+        label=label,
+        score=as_float(require(raw, "confidence", where), "confidence", where),
+        extra={"position_ms": position_ms, **{k: v for k, v in raw.items() if k not in _PREDICTION_KEYS}},
+    )
+    return half, event
+
+
+def read(
+    path: str | Path,
+    *,
+    fps: float = 25.0,
+    layout: str = "auto",
+    classes: ClassesOpt = None,
+    prediction_file: str = PREDICTION_FILE,
+) -> LabelSet:
+    """Read predictions from a folder, a zip or one file."""
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown SoccerNet layout '{layout}'; expected one of {', '.join(LAYOUTS)}")
+    root = Path(path)
+    fixed = None if classes is None else resolve_classes(classes, [])
+    known = None if fixed is None else set(fixed)
+    parsed_games = []
+    for game, source, data in _load_games(root, prediction_file):
+        if not isinstance(data, dict):
+            raise LabelFormatError(f"{source}: top level must be a JSON object, got {type(data).__name__}")
+        preds = expect_type(require(data, "predictions", source), list, "predictions", source)
+        parsed = [_parse_prediction(p, f"{source}: prediction #{i}", fps) for i, p in enumerate(preds)]
+        file_keys = {k: v for k, v in data.items() if k != "predictions"}
+        parsed_games.append((game, source, file_keys, parsed))
+    if layout == "auto":
+        layout = "halves" if any(h > 1 for *_, parsed in parsed_games for h, _ in parsed) else "game"
+    videos: list[VideoLabels] = []
+    sources: list[str] = []
+    for game, source, file_keys, parsed in parsed_games:
+        by_half = {
+            half: VideoLabels(
+                video=f"{game}/{half}" if layout == "halves" else game,
+                fps=fps,
+                num_frames=None,
+                extra={"game": game, "half": half, "file_keys": file_keys},
+            )
+            for half in ((1, 2) if layout == "halves" else (1,))
+        }
+        for i, (half, event) in enumerate(parsed):
+            where = f"{source}: prediction #{i}"
+            if half not in by_half:
+                raise LabelFormatError(f"{where}: half {half} is not valid in the '{layout}' layout")
+            check_event(event, known, None, where)
+            by_half[half].events.append(event)
+        videos.extend(by_half.values())
+        sources.extend([source] * len(by_half))
+    names = fixed if fixed is not None else resolve_classes(None, videos)
+    return finish(names, videos, sources, str(root))
+
+
+def _game_files(labels: LabelSet, fps: float | None) -> dict[str, dict[str, Any]]:
+    games: dict[str, dict[str, Any]] = {}
+    for v in labels.videos:
+        game, half = game_and_half(v)
+        video_fps = v.fps or fps
+        if not video_fps:
+            raise ConfigError(
+                f"video '{v.video}' has no fps; pass fps= (CLI: --fps) to write SoccerNet positions"
+            )
+        if game not in games:
+            file_keys = dict(v.extra.get("file_keys") or {})
+            games[game] = {"UrlLocal": file_keys.pop("UrlLocal", game + "/"), **file_keys, "predictions": []}
+        for e in v.events:
+            position_ms = resolve_position_ms(e, video_fps)
+            games[game]["predictions"].append(
+                {
+                    "gameTime": position_ms_to_game_time(half, position_ms),
+                    "label": e.label,
+                    "position": position_ms,
+                    "half": half,
+                    "confidence": float(1.0 if e.score is None else e.score),
+                    **{k: val for k, val in e.extra.items() if k != "position_ms"},
+                }
+            )
+    return games
+
+
+def write(
+    labels: LabelSet,
+    path: str | Path,
+    *,
+    fps: float | None = None,
+    prediction_file: str = PREDICTION_FILE,
+    indent: int | None = 2,
+) -> list[Path]:
+    """One ``<game>/results_spotting.json`` per game under ``path``, or a zip when ``path`` ends in .zip."""
+    root = Path(path)
+    games = _game_files(labels, fps)
+    if root.suffix == ".zip":
+        root.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for game, data in games.items():
+                info = zipfile.ZipInfo(f"{game}/{prediction_file}", date_time=(1980, 1, 1, 0, 0, 0))
+                archive.writestr(info, json.dumps(data, indent=indent), zipfile.ZIP_DEFLATED)
+        root.write_bytes(buffer.getvalue())
+        return [root]
+    return [dump_json(data, root / game / prediction_file, indent=indent) for game, data in games.items()]
+
+
+def sniff(path: Path, data: Any) -> bool:
+    if path.suffix == ".zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return any(PurePosixPath(n).name == PREDICTION_FILE for n in archive.namelist())
+        except (OSError, zipfile.BadZipFile):
+            return False
+    if path.is_dir():
+        return next(path.rglob(PREDICTION_FILE), None) is not None
+    return path.name == PREDICTION_FILE or (isinstance(data, dict) and "predictions" in data)
+
+
+FORMAT = LabelFormat(
+    "soccernet-results", "SoccerNet results_spotting.json predictions (folder or .zip)", read, write, sniff
+)
