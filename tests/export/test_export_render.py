@@ -133,3 +133,11 @@ def test_review_html_sections_and_counts(video, tmp_path):
     missed = text.split("<section id='missed'>")[1].split("</section>")[0]
     assert missed.count("data:image/jpeg;base64,") == 18
     assert "nearest 'shot' truth at frame 40 (-10 frames" in html.unescape(text)
+
+
+def test_events_at_model_fps_are_retimed(video, tmp_path):
+    # a model that ran at 12.5 fps on this 25 fps video: its frame 10 is video frame 20
+    events = VideoLabels("clip", 12.5, 25, [Event(10, "goal", 0.9)])
+    res = render_annotated(video, events, tmp_path / "o.mp4", hold_s=0.2)
+    src, out = read_frames(video, [19, 20]), read_frames(res.path, [19, 20])
+    assert _region_diff(src[19], out[19]) < 3 and _region_diff(src[20], out[20]) > 20

@@ -212,3 +212,36 @@ def test_serve_cli_parses_models(tmp_path, models):
     with pytest.raises(ConfigError):
         parse_models([str(tmp_path / "missing")])
     assert json.loads(json.dumps({k: str(v) for k, v in parsed.items()}))
+
+
+def test_default_predictor_renders_video_and_reel(tmp_path, monkeypatch, video_bytes):
+    import sys
+    import types
+
+    from e2espot.export.writers import write_csv
+    from e2espot.web.app import default_predictor
+
+    video = tmp_path / "video.mp4"
+    video.write_bytes(video_bytes)
+    seen = {}
+
+    def predict_file(video_path, run_dir, out_dir, *, device="cpu", progress=None):
+        seen.update(run_dir=run_dir, device=device)
+        labels = VideoLabels("video", 25.0, 50, [Event(10, "goal", 0.9), Event(40, "shot", 0.6)])
+        return types.SimpleNamespace(
+            events_json=write_prediction_json(labels, out_dir / "video.json"),
+            csv=write_csv([labels], out_dir / "video.csv"),
+            scores_npz=(out_dir / "video.npz"), video_labels=labels)
+
+    monkeypatch.setitem(sys.modules, "e2espot.infer.predict", types.SimpleNamespace(predict_file=predict_file))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "video.npz").write_bytes(b"npz")
+    stages = []
+    files = default_predictor(device="cuda:1", pad_s=0.2)(video, tmp_path / "run", out,
+                                                            lambda s, f: stages.append(s))
+    assert seen == {"run_dir": tmp_path / "run", "device": "cuda:1"}
+    assert set(files) == {"events", "csv", "scores", "annotated", "highlights"}
+    assert probe_video(files["annotated"]).num_frames == 50
+    assert probe_video(files["highlights"]).num_frames == 2 * 25 + 2 * 11  # two 1 s cards + two cuts
+    assert "render" in stages

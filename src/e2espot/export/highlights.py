@@ -15,6 +15,7 @@ from e2espot.export.render import (
     ProgressFn,
     _fmt_time,
     _font,
+    align_to_video,
     audio_format,
     class_colors,
     decode_audio,
@@ -126,13 +127,15 @@ def write_highlight_reel(
     in time order, each after a ``title_s`` title card, re-encoded as H.264 .mp4.
 
     With ``audio`` and a source audio track, the cuts' audio is re-encoded to AAC (silence under
-    title cards). Raises ``VideoError`` when no event is selected.
+    title cards). Events at another fps than the video's are re-timed (``render.align_to_video``).
+    Raises ``VideoError`` when no event is selected.
     """
     from e2espot.data.video.writer import VideoWriter
 
     video_path, out_path = Path(video_path), Path(out_path)
     info = probe_video(video_path)
     fps = info.fps
+    events = align_to_video(events, fps)
     num_frames = info.num_frames or (events.num_frames or 0)
     cuts = highlight_cuts(events.events, fps=fps, num_frames=num_frames, classes=classes,
                           min_score=min_score, pad_s=pad_s)

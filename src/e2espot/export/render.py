@@ -38,6 +38,22 @@ def hex_color(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
+def align_to_video(labels: VideoLabels | None, fps: float) -> VideoLabels | None:
+    """``labels`` with frames at the video's ``fps``: events predicted at another frame rate (a model
+    that resamples) are re-timed with ``timebase.resample_frame``; unknown fps is taken as the video's."""
+    from e2espot.data.timebase import num_frames_at, resample_frame
+
+    if labels is None or not labels.fps or abs(labels.fps - fps) < 1e-6:
+        return labels
+    out = labels.copy()
+    for e in out.events:
+        e.frame = resample_frame(e.frame, labels.fps, fps)
+    if out.num_frames is not None:
+        out.num_frames = num_frames_at(out.num_frames, labels.fps, fps)
+    out.fps = fps
+    return out
+
+
 # --------------------------------------------------------------------------- PyAV helpers
 
 
@@ -497,7 +513,8 @@ def render_annotated(
     * Otherwise the source's audio stream is copied unchanged (re-encoded to AAC if it cannot go
       into an .mp4).
 
-    Frames are numbered as decoded (frame 0 = first frame), matching ``Event.frame``. An odd width
+    Frames are numbered as decoded (frame 0 = first frame), matching ``Event.frame``; events at
+    another fps than the video's are re-timed first (``align_to_video``). An odd width
     or height loses its last pixel column/row (H.264 4:2:0 needs even sizes).
     """
     from e2espot.data.video.writer import VideoWriter
@@ -507,6 +524,7 @@ def render_annotated(
     video_path, out_path = Path(video_path), Path(out_path)
     info = probe_video(video_path)
     fps = info.fps
+    events, truth = align_to_video(events, fps), align_to_video(truth, fps)
     num_frames = info.num_frames or (events.num_frames or 0)
     width, height = info.width - info.width % 2, info.height - info.height % 2
     if width < 2 or height < 2:

@@ -20,6 +20,7 @@ from e2espot.data.labels import Event, VideoLabels
 from e2espot.data.timebase import frame_to_time_s
 from e2espot.export.render import (
     _fmt_time,
+    align_to_video,
     class_colors,
     hex_color,
     match_events,
@@ -86,7 +87,8 @@ def write_review(
     """
     video_path, out_path = Path(video_path), Path(out_path)
     info = probe_video(video_path)
-    fps = predictions.fps or truth.fps or info.fps
+    fps = info.fps
+    predictions, truth = align_to_video(predictions, fps), align_to_video(truth, fps)
     preds = sorted((e for e in predictions.events if e.score is None or e.score >= min_score),
                    key=lambda e: (e.frame, e.label))
     gt = sorted(truth.events, key=lambda e: (e.frame, e.label))
