@@ -1,0 +1,103 @@
+"""Predict every video of a labelled split with a trained run, write the predictions into the run
+directory and print the per-class AP table (E2E-Spot mAP at frame tolerances).
+
+Labels and videos default to the dataset the run was trained on (config.json "dataset"). Writes
+SAVE_DIR/pred-SPLIT.json (events after NMS, threshold 0.01 by default), pred-SPLIT.recall.json.gz
+(every frame/class >= 0.01, no NMS), pred-SPLIT.scores.npz and, for SoccerNet datasets,
+SAVE_DIR/results-SPLIT/<game>/results_spotting.json. The table scores pred-SPLIT.json; the line after
+it scores the high-recall list (E2E-Spot's own test number). Shard over processes with --shard i/n or
+torchrun; the last shard to finish (rank 0 under torchrun) merges and evaluates.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from e2espot.commands.predict import add_inference_arguments
+
+
+def _tolerances(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': expected comma-separated frame counts, e.g. 0,1,2,4") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"'{text}': expected non-negative frame counts, e.g. 0,1,2,4")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("save_dir", type=Path, metavar="SAVE_DIR", help="run directory written by 'e2espot train'")
+    parser.add_argument("videos", type=Path, nargs="?", default=None, metavar="VIDEOS",
+                        help="folder holding the split's videos (default: the run's dataset.videos)")
+    parser.add_argument("-s", "--split", required=True, help="split to predict: train, val, test, challenge, ...")
+    parser.add_argument("--labels", type=Path, default=None, metavar="LABELS",
+                        help="E2E-Spot label dir or SoccerNet root (default: the run's dataset.labels)")
+    parser.add_argument("--format", choices=("spot", "soccernet"), default=None,
+                        help="label format (default: the run's dataset.format)")
+    parser.add_argument("--splits", type=Path, default=None,
+                        help="SoccerNet only: JSON mapping split names to game folders (default: the run's)")
+    parser.add_argument("--label-file", default=None,
+                        help="SoccerNet only: Labels-v2.json or Labels-ball.json (default: the run's)")
+    parser.add_argument("--tolerances", type=_tolerances, default=(0, 1, 2, 4), metavar="D,D,...",
+                        help="mAP tolerances in frames (default 0,1,2,4)")
+    add_inference_arguments(parser, default_threshold="0.01")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from e2espot.commands.predict import frame_bar, summary_line
+    from e2espot.errors import ConfigError
+    from e2espot.eval.report import format_map
+    from e2espot.infer.predict import resolve_device
+    from e2espot.infer.sharding import resolve_shard
+    from e2espot.infer.split import predict_split
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size {args.batch_size} must be >= 1")
+    shard = resolve_shard(args.shard)
+    device = resolve_device(args.device)
+    if shard.from_launcher and device.type == "cuda" and ":" not in args.device:
+        device = resolve_device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+
+    bars = []
+
+    def progress_for(video_id: str, num_frames: int | None):
+        bar, progress = frame_bar(video_id, num_frames)
+        bars.append(bar)
+        return progress
+
+    def on_video(labels) -> None:
+        bar = bars.pop()
+        seconds = bar.format_dict.get("elapsed", 0.0)
+        bar.close()
+        print(summary_line(labels.video, labels, sorted({e.label for e in labels.events}), seconds, None))
+
+    try:
+        out = predict_split(
+            args.save_dir, args.split, videos_root=args.videos, labels=args.labels, fmt=args.format,
+            splits=args.splits, label_file=args.label_file, device=device, precision=args.precision,
+            checkpoint=args.checkpoint, overlap=args.overlap, batch_size=args.batch_size, nms=args.nms,
+            nms_window=args.nms_window, threshold=args.threshold, tolerances=args.tolerances, shard=shard,
+            progress_for=progress_for, on_video=on_video,
+        )
+    finally:
+        for bar in bars:
+            bar.close()
+    if not out.merged:
+        print(f"shard {shard}: predicted {len(out.videos)} videos; {out.parts_done}/{out.parts_total} shards done, "
+              "the last one merges and evaluates")
+        return 0
+    for name, path in out.files.items():
+        print(f"wrote {name}: {path}")
+    if out.result is None:
+        print(f"split '{args.split}' has no ground-truth events: nothing to score")
+        return 0
+    print(f"\n{args.split}: events after NMS ({out.files['events'].name})")
+    print(format_map(out.result))
+    rr = out.recall_result
+    print("high-recall list, no NMS: " + ", ".join(f"mAP@{d} {100 * rr.map_by_tolerance[d]:.2f}"
+                                                   for d in rr.tolerances))
+    return 0

@@ -1,0 +1,108 @@
+"""Prediction files written by ``predict`` and ``test``.
+
+* ``<name>.json`` (optionally ``.json.gz``): an E2E-Spot-style list written by the ``spot`` format,
+  ``[{"video", "num_frames", "num_events", "events": [{"frame", "label", "score", "time_s"}], "fps"}]``,
+  with ``class.txt`` beside it (so ``read_labels`` gets the class order back).
+* ``<name>.csv``: ``video,frame,time_s,label,score``, one event a line (the ``csv`` format).
+* ``<name>.npz``: ``scores`` (N, K+1) float32 (column 0 = background), ``classes``, ``fps``
+  (NaN when unknown). The split variant holds ``videos``, ``fps`` and ``scores/<video id>`` per video.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from e2espot.data.labels import LabelSet, VideoLabels
+
+
+def _label_set(videos: Sequence[VideoLabels], classes: Sequence[str]) -> LabelSet:
+    return LabelSet(list(classes), list(videos))
+
+
+def write_prediction_json(videos: Sequence[VideoLabels], classes: Sequence[str], path: str | Path) -> Path:
+    """Prediction entries in the ``spot`` format (``.json.gz`` gzips), ``class.txt`` beside them."""
+    from e2espot.data.formats import write_labels
+
+    path = Path(path)
+    indent = None if path.name.endswith(".gz") else 1
+    write_labels(_label_set(videos, classes), path, "spot", sort_keys=False, indent=indent)
+    return path
+
+
+def read_prediction_json(path: str | Path) -> list[dict[str, Any]]:
+    """The raw entries of a prediction JSON (plain or gzipped)."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if path.name.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    return json.loads(raw)
+
+
+def write_prediction_csv(videos: Sequence[VideoLabels], classes: Sequence[str], path: str | Path) -> Path:
+    """``video,frame,time_s,label,score`` (the ``csv`` format)."""
+    from e2espot.data.formats import write_labels
+
+    write_labels(_label_set(videos, classes), path, "csv")
+    return Path(path)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write via a temporary file + rename, so readers (and other shards) never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def write_npz(path: str | Path, scores: np.ndarray, classes: Sequence[str], fps: float | None) -> Path:
+    """One video's score matrix."""
+    arrays = {
+        "scores": np.asarray(scores, dtype=np.float32),
+        "classes": np.asarray(list(classes), dtype=str),
+        "fps": np.float64(np.nan if fps is None else fps),
+    }
+    return _atomic_write_bytes(Path(path), _npz_bytes(arrays))
+
+
+def write_split_npz(
+    path: str | Path, scores: dict[str, np.ndarray], classes: Sequence[str], fps: dict[str, float | None]
+) -> Path:
+    """Score matrices of many videos: ``videos``, ``classes``, ``fps`` and ``scores/<video id>``."""
+    videos = list(scores)
+    arrays: dict[str, np.ndarray] = {
+        "videos": np.asarray(videos, dtype=str),
+        "classes": np.asarray(list(classes), dtype=str),
+        "fps": np.asarray([np.nan if fps.get(v) is None else fps[v] for v in videos], dtype=np.float64),
+    }
+    for v in videos:
+        arrays[f"scores/{v}"] = np.asarray(scores[v], dtype=np.float32)
+    return _atomic_write_bytes(Path(path), _npz_bytes(arrays))
+
+
+def read_split_npz(path: str | Path) -> tuple[dict[str, np.ndarray], list[str], dict[str, float | None]]:
+    """Inverse of ``write_split_npz``: (scores by video, classes, fps by video)."""
+    with np.load(path) as z:
+        videos = [str(v) for v in z["videos"]]
+        fps = {v: (None if np.isnan(f) else float(f)) for v, f in zip(videos, z["fps"])}
+        return {v: z[f"scores/{v}"] for v in videos}, [str(c) for c in z["classes"]], fps

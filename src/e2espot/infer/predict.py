@@ -1,0 +1,425 @@
+"""Spot events in whole videos with a trained run directory.
+
+``load_run`` rebuilds the model from ``config.json`` + ``best.pt``; ``predict_scores`` streams a
+video through sliding windows and returns per-frame class probabilities; ``predict_file`` turns
+those into event files. Decoding runs in a thread ahead of the model and frames live in a ring
+buffer, so memory does not grow with the video's length (only the (N, K+1) score matrix does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from e2espot.config import RunConfig
+from e2espot.data.labels import Event, VideoLabels
+from e2espot.device import autocast, resolve_precision
+from e2espot.device import resolve_device as _resolve_device_name
+from e2espot.errors import CheckpointError, ConfigError, E2ESpotError, VideoError
+from e2espot.infer.streaming import ChunkProducer, FrameRing, ScoreAccumulator
+
+Progress = Callable[[str, float], None]
+
+HIGH_RECALL_THRESHOLD = 0.01  # E2E-Spot / T-DEED: every (frame, class) >= 0.01 goes to the mAP list
+DEFAULT_THRESHOLD = 0.5  # events shown to people; the high-recall list is what mAP is computed on
+DEFAULT_NMS_WINDOW = {"hard": 1, "soft": 3, "none": 0}  # frames; E2E-Spot eval.py / T-DEED PES defaults
+CHUNK_LEN = 32  # frames per decoded chunk
+PREFETCH_CHUNKS = 4  # chunks the decode thread may read ahead
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """A ``torch.device`` from ``cpu`` / ``cuda[:N]`` / ``auto`` (or a device, returned as is)."""
+    if isinstance(device, torch.device):
+        return device
+    return _resolve_device_name(device or "auto")
+
+
+def _checkpoint_path(run_dir: Path, checkpoint: str | Path) -> Path:
+    if str(checkpoint) in ("best", "last"):
+        return run_dir / f"{checkpoint}.pt"
+    path = Path(checkpoint)
+    return path if path.is_absolute() or path.exists() else run_dir / path
+
+
+def load_run(
+    run_dir: str | Path,
+    device: str | torch.device = "cpu",
+    checkpoint: str | Path = "best",
+) -> tuple[nn.Module, RunConfig]:
+    """Rebuild a trained spotter from a run directory written by ``e2espot train``.
+
+    ``checkpoint`` is ``"best"``, ``"last"`` or a path to a ``.pt`` file. The model comes back in
+    eval mode, channels_last, on ``device``. Missing or corrupt files raise ``CheckpointError``.
+    """
+    from e2espot.models import create_spotter
+    from e2espot.train.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(
+            f"{run_dir}: not a run directory (missing). Pass the SAVE_DIR that 'e2espot train' wrote"
+        )
+    ckpt_path = _checkpoint_path(run_dir, checkpoint)
+    if not ckpt_path.is_file():
+        others = sorted(p.name for p in run_dir.glob("*.pt"))
+        hint = (
+            f"; available: {', '.join(others)} (pick one with --checkpoint)"
+            if others
+            else "; train first ('e2espot train') or point --model at a finished run"
+        )
+        raise CheckpointError(f"{ckpt_path}: checkpoint not found{hint}")
+    state = load_checkpoint(ckpt_path)  # weights_only=True; CheckpointError when corrupt
+
+    config_path = run_dir / "config.json"
+    if config_path.is_file():
+        cfg = RunConfig.load(config_path)
+    elif isinstance(state.get("config"), dict):
+        cfg = RunConfig.from_dict(state["config"])
+    else:
+        raise CheckpointError(
+            f"{config_path}: not found and {ckpt_path.name} holds no config; the run directory is incomplete"
+        )
+
+    model = create_spotter(dataclasses.replace(cfg.model, pretrained=False))
+    try:
+        model.load_state_dict(state["model"], strict=True)
+    except RuntimeError as exc:
+        first = " ".join(line.strip() for line in str(exc).splitlines()[:2])[:300]
+        raise CheckpointError(
+            f"{ckpt_path}: weights do not match the model in {config_path.name} ({first}). "
+            "Was config.json edited or copied from another run?"
+        ) from None
+    model.eval()
+    model.to(resolve_device(device))
+    return channels_last(model), cfg
+
+
+def channels_last(model: nn.Module) -> nn.Module:
+    """Put every 4-D weight in channels_last layout (in place). ``module.to(memory_format=...)`` refuses
+    models that also hold 5-D weights (e.g. the Conv3d of temporal modules), so convert one by one."""
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.ndim == 4:
+                param.data = param.data.contiguous(memory_format=torch.channels_last)
+    return model
+
+
+def _as_loaded(
+    run: str | Path | tuple[nn.Module, RunConfig], device: str | torch.device, checkpoint: str | Path = "best"
+) -> tuple[nn.Module, RunConfig]:
+    if isinstance(run, (str, Path)):
+        return load_run(run, device=device, checkpoint=checkpoint)
+    model, cfg = run
+    return model, cfg
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def window_starts(num_frames: int, clip_len: int, overlap: int) -> list[int]:
+    """Start frames of the sliding windows over a video of ``num_frames`` frames.
+
+    Windows start every ``clip_len - overlap`` frames; a last window aligned to the end covers the
+    remainder; a video shorter than ``clip_len`` gets one window at 0 (padded, padding masked).
+    """
+    step = clip_len - overlap
+    if num_frames <= clip_len:
+        return [0] if num_frames > 0 else []
+    starts = list(range(0, num_frames - clip_len + 1, step))
+    if starts[-1] + clip_len < num_frames:
+        starts.append(num_frames - clip_len)
+    return starts
+
+
+def decode_displacement(
+    probs: torch.Tensor, displacement: torch.Tensor, valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """T-DEED displacement decoding, vectorised.
+
+    ``probs`` (B, T, C) per-frame probabilities; ``displacement`` (B, T) predicted offset d̂ of the
+    event from each frame. Frame t votes for ``dst = clamp(t - round(d̂[t]))`` and every frame keeps
+    the element-wise max of the votes it gets; frames nobody votes for score 0. ``valid`` (B,) is the
+    number of real (non-padding) frames per window: padding frames neither vote nor receive votes.
+    """
+    batch, length, num_outputs = probs.shape
+    frame_idx = torch.arange(length, device=probs.device).expand(batch, length)  # (B, T)
+    dst = frame_idx - torch.round(displacement.float()).long()  # (B, T)
+    upper = (valid - 1).clamp(min=0)[:, None] if valid is not None else length - 1
+    dst = torch.minimum(dst.clamp(min=0), torch.as_tensor(upper, device=probs.device))
+    votes = probs
+    if valid is not None:
+        votes = probs * (frame_idx < valid[:, None]).unsqueeze(-1)
+    out = torch.zeros_like(probs)  # (B, T, C)
+    return out.scatter_reduce(1, dst.unsqueeze(-1).expand(-1, -1, num_outputs), votes, reduce="amax")
+
+
+def _center_crop(frames: np.ndarray, crop: int | None) -> np.ndarray:
+    """Square centre crop of (n, H, W, 3) frames (a view)."""
+    if crop is None:
+        return frames
+    height, width = frames.shape[1:3]
+    if crop > height or crop > width:
+        raise ConfigError(f"crop {crop} is larger than the {width}x{height} frames; lower data.crop or raise data.height")
+    top, left = (height - crop) // 2, (width - crop) // 2
+    return frames[:, top : top + crop, left : left + crop]
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def _normalise_overlap(overlap: int | None, clip_len: int) -> int:
+    if overlap is None:
+        return clip_len // 2
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < clip_len:
+        raise ConfigError(f"overlap {overlap!r} must be an integer in [0, clip_len={clip_len}); e.g. {clip_len // 2}")
+    return overlap
+
+
+def predict_scores(
+    model: nn.Module,
+    reader: Any,
+    cfg: RunConfig,
+    *,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    precision: str = "auto",
+    progress: Progress | None = None,
+    chunk_len: int = CHUNK_LEN,
+    prefetch_chunks: int = PREFETCH_CHUNKS,
+    stats: dict[str, int] | None = None,
+) -> np.ndarray:
+    """Per-frame class probabilities (N, K+1) float32 of a whole video (column 0 = background).
+
+    Sliding windows of ``cfg.data.clip_len`` frames start every ``clip_len - overlap`` frames (the
+    last one aligned to the end); each frame's softmax is averaged over the windows covering it.
+    With a displacement head, each window's probabilities are first decoded (``decode_displacement``).
+    ``reader`` is an opened video (``e2espot.data.video.open_video``) at the run's fps and size; it is
+    streamed in chunks. ``stats``, when given, receives ``peak_frames`` (frames held in the ring),
+    ``num_frames`` and ``num_windows``.
+    """
+    clip_len = cfg.data.clip_len
+    overlap = _normalise_overlap(overlap, clip_len)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size {batch_size!r} must be a positive integer")
+    step = clip_len - overlap
+    device = resolve_device(device)
+    num_outputs = len(cfg.classes) + 1
+    expected = getattr(reader, "num_frames", None)
+    expected = expected if isinstance(expected, int) and expected > 0 else None
+
+    ring = FrameRing(clip_len + batch_size * step + chunk_len)
+    acc = ScoreAccumulator(num_outputs, expected)
+    pending: list[int] = []  # starts of windows whose frames are all decoded, not yet run
+    next_start = 0  # next regular window start
+    last_covered = 0  # end of the furthest window queued so far
+    num_windows = 0
+
+    def run_batch(starts: list[int], num_frames: int) -> None:
+        nonlocal num_windows
+        offsets = np.arange(clip_len)
+        idx = np.asarray(starts)[:, None] + offsets  # (B, T) absolute frame indices
+        valid = np.minimum(num_frames - np.asarray(starts), clip_len)  # (B,) real frames per window
+        frames = ring.gather(np.minimum(idx, num_frames - 1))  # (B, T, H, W, 3) uint8
+        if (valid < clip_len).any():
+            frames[offsets[None, :] >= valid[:, None]] = 0  # zero padding past the end (masked below)
+        x = torch.from_numpy(frames).to(device, non_blocking=True)
+        x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W) in [0, 1], channels_last strides
+        with amp:
+            out = model(x)
+        logits = out.logits  # (B, T, K+1)
+        if logits.shape[-1] != num_outputs or logits.shape[:2] != (len(starts), clip_len):
+            raise ConfigError(
+                f"model output {tuple(logits.shape)} does not match {len(starts)} windows x {clip_len} frames x "
+                f"{num_outputs} classes (K={len(cfg.classes)} + background); check the run's config.json"
+            )
+        probs = logits.float().softmax(-1)  # (B, T, K+1)
+        displacement = getattr(out, "displacement", None)
+        valid_t = torch.from_numpy(valid).to(device)
+        if displacement is not None:
+            probs = decode_displacement(probs, displacement, valid_t)
+        probs_np = probs.cpu().numpy()
+        for i, start in enumerate(starts):
+            acc.add(start, probs_np[i, : valid[i]])
+        num_windows += len(starts)
+
+    amp = autocast(device, resolve_precision(precision, device))
+    decoded = 0
+    with ChunkProducer(reader, chunk_len, prefetch_chunks) as producer, torch.inference_mode():
+        for start_idx, frames in producer:
+            ring.append(start_idx, _center_crop(frames, cfg.data.crop))
+            decoded = ring.end
+            if progress is not None and expected:
+                progress("decode", min(1.0, decoded / expected))
+            while next_start + clip_len <= decoded:
+                pending.append(next_start)
+                last_covered = next_start + clip_len
+                next_start += step
+            while len(pending) >= batch_size:
+                run_batch(pending[:batch_size], decoded)
+                del pending[:batch_size]
+                if progress is not None and expected:
+                    progress("predict", min(1.0, (pending[0] if pending else next_start) / expected))
+            # keep what pending windows and a possible end-aligned last window may still need
+            ring.discard_before(min(pending[0] if pending else next_start, decoded - clip_len))
+
+        num_frames = decoded
+        if num_frames == 0:
+            raise VideoError(f"{getattr(reader, 'path', 'video')}: no frames could be decoded")
+        if last_covered < num_frames:
+            pending.append(max(0, num_frames - clip_len))
+        for i in range(0, len(pending), batch_size):
+            run_batch(pending[i : i + batch_size], num_frames)
+
+    if progress is not None:
+        progress("decode", 1.0)
+        progress("predict", 1.0)
+    if stats is not None:
+        stats.update(peak_frames=ring.peak, num_frames=num_frames, num_windows=num_windows)
+    return acc.mean(num_frames)
+
+
+# --------------------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class PredictionFiles:
+    """What ``predict_file`` wrote for one video, and the events themselves."""
+
+    events_json: Path  # <stem>.json: NMSed, thresholded events
+    recall_json: Path  # <stem>.recall.json: every (frame, class) >= 0.01, no NMS (for mAP)
+    csv: Path  # <stem>.csv: video,frame,time_s,label,score
+    scores_npz: Path  # <stem>.npz: scores (N, K+1) float32, classes, fps
+    video_labels: VideoLabels  # the NMSed events
+
+
+def resolve_postprocess(
+    cfg: RunConfig, nms: str | None = None, nms_window: int | None = None, threshold: float | None = None
+) -> tuple[str, int, float]:
+    """Post-processing settings: explicit arguments, else what the run recorded (``train`` entries
+    ``nms`` / ``nms_window`` / ``threshold``, chosen on validation), else the documented defaults
+    (hard NMS, window 1 frame for hard / 3 for soft, threshold 0.5)."""
+    rec = cfg.train
+    nms = nms or rec.get("nms") or "hard"
+    if nms not in DEFAULT_NMS_WINDOW:
+        raise ConfigError(f"unknown NMS '{nms}'; expected one of {', '.join(DEFAULT_NMS_WINDOW)}")
+    if nms_window is None:
+        nms_window = rec.get("nms_window") if rec.get("nms", nms) == nms else None
+        nms_window = DEFAULT_NMS_WINDOW[nms] if nms_window is None else nms_window
+    if isinstance(nms_window, bool) or not isinstance(nms_window, int) or nms_window < 0:
+        raise ConfigError(f"NMS window {nms_window!r} must be a non-negative integer (frames)")
+    threshold = rec.get("threshold", DEFAULT_THRESHOLD) if threshold is None else threshold
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise ConfigError(f"threshold {threshold} must be in [0, 1]")
+    return nms, nms_window, float(threshold)
+
+
+def scores_to_video_labels(
+    scores: np.ndarray,
+    cfg: RunConfig,
+    video: str,
+    fps: float | None,
+    *,
+    threshold: float,
+    nms: str,
+    nms_window: int,
+) -> VideoLabels:
+    """Events of one video from its (N, K+1) score matrix (via ``postprocess.scores_to_events``)."""
+    from e2espot.infer.postprocess import scores_to_events
+
+    events = scores_to_events(
+        scores, list(cfg.classes), threshold=threshold, nms=nms, window=nms_window, fps=fps
+    )
+    events = sorted(events, key=lambda e: (e.frame, -(e.score or 0.0), e.label))
+    return VideoLabels(video=video, fps=fps, num_frames=int(scores.shape[0]), events=events)
+
+
+def high_recall_labels(scores: np.ndarray, cfg: RunConfig, video: str, fps: float | None) -> VideoLabels:
+    """Every (frame, class) with score >= 0.01, no NMS: the list mAP is computed on."""
+    return scores_to_video_labels(
+        scores, cfg, video, fps, threshold=HIGH_RECALL_THRESHOLD, nms="none", nms_window=0
+    )
+
+
+def predict_file(
+    video_path: str | Path,
+    run: str | Path | tuple[nn.Module, RunConfig],
+    out_dir: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    threshold: float | None = None,
+    nms: str | None = None,
+    nms_window: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    precision: str = "auto",
+    checkpoint: str | Path = "best",
+    video_id: str | None = None,
+    progress: Progress | None = None,
+) -> PredictionFiles:
+    """Spot events in one video file (or frame folder) and write ``OUT_DIR/<stem>.{json,recall.json,csv,npz}``.
+
+    ``run`` is a run directory or the ``(model, cfg)`` pair from ``load_run``. Frame indices are at
+    the model's fps (``cfg.data.fps``, or the video's own when None). Post-processing defaults: see
+    ``resolve_postprocess``.
+    """
+    from e2espot.data.video import open_video
+    from e2espot.infer.outputs import write_npz, write_prediction_csv, write_prediction_json
+
+    device = resolve_device(device)
+    model, cfg = _as_loaded(run, device, checkpoint)
+    nms, nms_window, threshold = resolve_postprocess(cfg, nms, nms_window, threshold)
+    video_path = Path(video_path)
+    stem = video_path.stem if video_path.suffix else video_path.name
+    video = video_id or stem
+    with open_video(video_path, fps=cfg.data.fps, height=cfg.data.height, width=cfg.data.width) as reader:
+        fps = float(reader.fps) if reader.fps else None
+        scores = predict_scores(
+            model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device,
+            precision=precision, progress=progress,
+        )
+    labels = scores_to_video_labels(scores, cfg, video, fps, threshold=threshold, nms=nms, nms_window=nms_window)
+    recall = high_recall_labels(scores, cfg, video, fps)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return PredictionFiles(
+        events_json=write_prediction_json([labels], cfg.classes, out_dir / f"{stem}.json"),
+        recall_json=write_prediction_json([recall], cfg.classes, out_dir / f"{stem}.recall.json"),
+        csv=write_prediction_csv([labels], cfg.classes, out_dir / f"{stem}.csv"),
+        scores_npz=write_npz(out_dir / f"{stem}.npz", scores, cfg.classes, fps),
+        video_labels=labels,
+    )
+
+
+def count_by_class(events: list[Event], classes: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """Events per class, in class order (for summaries)."""
+    counts = dict.fromkeys(classes, 0)
+    for e in events:
+        counts[e.label] = counts.get(e.label, 0) + 1
+    return counts
+
+
+__all__ = [
+    "E2ESpotError",
+    "PredictionFiles",
+    "count_by_class",
+    "decode_displacement",
+    "high_recall_labels",
+    "load_run",
+    "predict_file",
+    "predict_scores",
+    "resolve_postprocess",
+    "scores_to_video_labels",
+    "window_starts",
+]

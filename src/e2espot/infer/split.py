@@ -1,0 +1,277 @@
+"""Predict every video of a labelled split with a trained run, write the split's prediction files
+and score them (what ``e2espot test`` does).
+
+Files written into the run directory::
+
+    pred-<split>.json              NMSed events of every video (spot format, with time_s)
+    pred-<split>.recall.json.gz    every (frame, class) >= 0.01, no NMS: the high-recall list
+    pred-<split>.scores.npz        per-video (N, K+1) score matrices (see outputs.write_split_npz)
+    results-<split>/<game>/results_spotting.json   SoccerNet datasets only
+
+With several shards each process writes ``pred-<split>.parts/part-<i>-of-<n>.npz``; the merge (rank 0
+under torchrun, else whichever shard finishes last) builds the files above and evaluates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from e2espot.config import RunConfig
+from e2espot.data.labels import LabelSet, VideoLabels
+from e2espot.errors import ConfigError, LabelFormatError
+from e2espot.infer.predict import (
+    HIGH_RECALL_THRESHOLD,
+    Progress,
+    high_recall_labels,
+    load_run,
+    predict_scores,
+    resolve_device,
+    resolve_postprocess,
+    scores_to_video_labels,
+)
+from e2espot.infer.sharding import Shard
+
+DEFAULT_TOLERANCES = (0, 1, 2, 4)
+TEST_THRESHOLD = HIGH_RECALL_THRESHOLD  # pred-<split>.json keeps NMSed events down to 0.01, as T-DEED
+
+
+@dataclass
+class SplitPrediction:
+    """The outcome of ``predict_split`` in the process that merged (``merged=False`` elsewhere)."""
+
+    split: str
+    merged: bool
+    videos: list[str]  # this process's videos
+    truth: LabelSet | None = None  # aligned to the model's frames (all videos, when merged)
+    pred: LabelSet | None = None  # NMSed events
+    recall: LabelSet | None = None  # high-recall list
+    files: dict[str, Path] = dataclasses.field(default_factory=dict)
+    result: Any = None  # e2espot.eval.metrics.MapResult of ``pred``
+    recall_result: Any = None  # MapResult of ``recall`` (E2E-Spot's own test number: no NMS)
+    parts_done: int = 0
+    parts_total: int = 1
+
+
+def split_labels(
+    cfg: RunConfig,
+    split: str,
+    *,
+    labels: str | Path | None = None,
+    fmt: str | None = None,
+    splits: str | Path | None = None,
+    label_file: str | None = None,
+) -> tuple[LabelSet, str]:
+    """Read one split, defaulting to the dataset the run was trained on (``config.json`` ``dataset``)."""
+    from e2espot.data.sources import read_split
+
+    ds = cfg.dataset
+    labels = labels or ds.get("labels")
+    if not labels:
+        raise ConfigError(
+            "no labels: the run's config.json has no dataset.labels; pass --labels LABEL_DIR (or SoccerNet root)"
+        )
+    fmt = fmt or ds.get("format") or "spot"
+    splits = splits or ds.get("splits")
+    kwargs: dict[str, Any] = {"fmt": fmt, "classes": list(cfg.classes)}
+    if fmt == "soccernet":
+        kwargs["splits"] = Path(splits) if splits else None
+        kwargs["label_file"] = label_file or ds.get("label_file") or "Labels-v2.json"
+    return read_split(Path(labels), split, **kwargs), fmt
+
+
+def _align_one(video: VideoLabels, fps: float, num_frames: int, cfg: RunConfig, source: str) -> VideoLabels:
+    from e2espot.data.align import align_labels
+
+    aligned = align_labels(
+        LabelSet([], [video]), ".", cfg.data, source=source, probe=lambda _v: (fps, num_frames)
+    )
+    return aligned.videos[0]
+
+
+def _parts_dir(run_dir: Path, split: str) -> Path:
+    return run_dir / f"pred-{split}.parts"
+
+
+def predict_split(
+    run_dir: str | Path,
+    split: str,
+    *,
+    videos_root: str | Path | None = None,
+    labels: str | Path | None = None,
+    fmt: str | None = None,
+    splits: str | Path | None = None,
+    label_file: str | None = None,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    checkpoint: str | Path = "best",
+    overlap: int | None = None,
+    batch_size: int = 4,
+    nms: str | None = None,
+    nms_window: int | None = None,
+    threshold: float | None = None,
+    tolerances: tuple[int, ...] = DEFAULT_TOLERANCES,
+    shard: Shard | None = None,
+    progress_for: Callable[[str, int | None], Progress | None] | None = None,
+    on_video: Callable[[VideoLabels], None] | None = None,
+) -> SplitPrediction:
+    """Predict this shard's videos of ``split``; merge, write and evaluate when every shard is done.
+
+    ``progress_for(video_id, num_frames)`` may return a ``progress(stage, fraction)`` callback per
+    video; ``on_video(pred_video_labels)`` is called after each video. Events past the end of a video
+    raise ``LabelFormatError`` naming the split, video and event, before that video is predicted.
+    """
+    from e2espot.data.video import find_video, open_video
+    from e2espot.infer.outputs import write_split_npz
+
+    run_dir = Path(run_dir)
+    shard = shard or Shard()
+    device = resolve_device(device)
+    model, cfg = load_run(run_dir, device=device, checkpoint=checkpoint)
+    resolve_postprocess(cfg, nms, nms_window, TEST_THRESHOLD if threshold is None else threshold)  # fail early
+    truth_raw, fmt = split_labels(cfg, split, labels=labels, fmt=fmt, splits=splits, label_file=label_file)
+    videos_root = videos_root or cfg.dataset.get("videos")
+    if not videos_root:
+        raise ConfigError("no videos folder: pass VIDEOS (the run's config.json has no dataset.videos)")
+    if not truth_raw.videos:
+        raise LabelFormatError(f"split '{split}' has no videos")
+
+    mine = shard.select(sorted(v.video for v in truth_raw))
+    raw_by_id = truth_raw.by_video()
+    scores: dict[str, np.ndarray] = {}
+    fps_by_video: dict[str, float | None] = {}
+    source = f"{split} split"
+    for video_id in mine:
+        with open_video(
+            find_video(videos_root, video_id), fps=cfg.data.fps, height=cfg.data.height, width=cfg.data.width
+        ) as reader:
+            fps = float(reader.fps) if reader.fps else None
+            _align_one(raw_by_id[video_id], fps, reader.num_frames, cfg, source)  # fail before predicting
+            progress = progress_for(video_id, reader.num_frames) if progress_for else None
+            scores[video_id] = predict_scores(
+                model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device,
+                precision=precision, progress=progress,
+            )
+        fps_by_video[video_id] = fps
+        if on_video is not None:
+            nms_, window_, threshold_ = resolve_postprocess(
+                cfg, nms, nms_window, TEST_THRESHOLD if threshold is None else threshold
+            )
+            on_video(scores_to_video_labels(
+                scores[video_id], cfg, video_id, fps, threshold=threshold_, nms=nms_, nms_window=window_
+            ))
+
+    out = SplitPrediction(split=split, merged=False, videos=mine, parts_total=shard.count)
+    if shard.enabled:
+        parts = _parts_dir(run_dir, split)
+        write_split_npz(parts / f"part-{shard.index}-of-{shard.count}.npz", scores, cfg.classes, fps_by_video)
+        if shard.from_launcher:
+            _barrier()
+            if shard.index != 0:
+                return out
+        done = sorted(parts.glob(f"part-*-of-{shard.count}.npz"))
+        out.parts_done = len(done)
+        if len(done) < shard.count:
+            return out  # another shard will merge
+        try:
+            scores, fps_by_video = _read_parts(done, cfg)
+        except FileNotFoundError:  # another shard finished at the same moment and merged already
+            return out
+
+    missing = sorted(set(raw_by_id) - set(scores))
+    if missing:
+        raise ConfigError(f"merging {split}: no predictions for {len(missing)} videos, e.g. {missing[:3]}")
+    out = _finish(
+        out, run_dir, cfg, truth_raw, fmt, scores, fps_by_video,
+        nms=nms, nms_window=nms_window, threshold=threshold, tolerances=tolerances,
+    )
+    if shard.enabled:  # merged: the parts are in pred-<split>.scores.npz now
+        import shutil
+
+        shutil.rmtree(_parts_dir(run_dir, split), ignore_errors=True)
+    return out
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")  # a barrier only: gloo works for CPU and GPU runs
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def _read_parts(paths: list[Path], cfg: RunConfig) -> tuple[dict[str, np.ndarray], dict[str, float | None]]:
+    from e2espot.infer.outputs import read_split_npz
+
+    scores: dict[str, np.ndarray] = {}
+    fps: dict[str, float | None] = {}
+    for path in paths:
+        part_scores, classes, part_fps = read_split_npz(path)
+        if tuple(classes) != tuple(cfg.classes):
+            raise ConfigError(f"{path}: classes {classes} differ from the run's {list(cfg.classes)}; stale part?")
+        scores.update(part_scores)
+        fps.update(part_fps)
+    return scores, fps
+
+
+def _finish(
+    out: SplitPrediction,
+    run_dir: Path,
+    cfg: RunConfig,
+    truth_raw: LabelSet,
+    fmt: str,
+    scores: dict[str, np.ndarray],
+    fps_by_video: dict[str, float | None],
+    *,
+    nms: str | None,
+    nms_window: int | None,
+    threshold: float | None,
+    tolerances: tuple[int, ...],
+) -> SplitPrediction:
+    from e2espot.data.formats import write_labels
+    from e2espot.eval.metrics import e2e_map
+    from e2espot.infer.outputs import write_prediction_json, write_split_npz
+
+    nms, nms_window, threshold = resolve_postprocess(
+        cfg, nms, nms_window, TEST_THRESHOLD if threshold is None else threshold
+    )
+    split = out.split
+    truth_videos, pred_videos, recall_videos = [], [], []
+    for raw in truth_raw:
+        video_scores, fps = scores[raw.video], fps_by_video[raw.video]
+        truth = _align_one(raw, fps, int(video_scores.shape[0]), cfg, f"{split} split")
+        truth_videos.append(truth)
+        pred = scores_to_video_labels(
+            video_scores, cfg, raw.video, fps, threshold=threshold, nms=nms, nms_window=nms_window
+        )
+        recall = high_recall_labels(video_scores, cfg, raw.video, fps)
+        for v in (pred, recall):
+            v.extra = {k: raw.extra[k] for k in ("game", "half") if k in raw.extra}
+        pred_videos.append(pred)
+        recall_videos.append(recall)
+    classes = list(cfg.classes)
+    out.truth = LabelSet(classes, truth_videos)
+    out.pred = LabelSet(classes, pred_videos)
+    out.recall = LabelSet(classes, recall_videos)
+
+    out.files["events"] = write_prediction_json(pred_videos, classes, run_dir / f"pred-{split}.json")
+    out.files["recall"] = write_prediction_json(recall_videos, classes, run_dir / f"pred-{split}.recall.json.gz")
+    out.files["scores"] = write_split_npz(run_dir / f"pred-{split}.scores.npz", scores, classes, fps_by_video)
+    if fmt == "soccernet":
+        results_dir = run_dir / f"results-{split}"
+        write_labels(out.pred, results_dir, "soccernet-results")
+        out.files["soccernet"] = results_dir
+
+    if any(v.events for v in truth_videos):
+        out.result = e2e_map(out.truth, out.pred, tolerances=tolerances)
+        out.recall_result = e2e_map(out.truth, out.recall, tolerances=tolerances)
+    out.merged = True
+    out.parts_done = out.parts_total
+    return out

@@ -1,0 +1,239 @@
+"""predict_file / load_run / the predict and test commands, with a real (untrained) test_tiny model
+and real H.264 videos."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from e2espot.cli import main
+from e2espot.config import DataConfig, ModelConfig, RunConfig
+from e2espot.errors import CheckpointError, LabelFormatError
+from e2espot.infer.predict import HIGH_RECALL_THRESHOLD, load_run, predict_file, predict_scores
+from e2espot.infer.sharding import Shard, parse_shard, resolve_shard, shard_from_env
+
+CLASSES = ("pass", "shot")
+FPS = 25.0
+
+
+def save_run(run_dir: Path, *, clip_len: int = 8, dataset: dict | None = None) -> RunConfig:
+    from e2espot.models import create_spotter
+
+    cfg = RunConfig(
+        model=ModelConfig(num_classes=2, backbone="test_tiny", temporal_module="gsm", head="gru", clip_len=clip_len),
+        data=DataConfig(fps=None, height=32, clip_len=clip_len),
+        classes=CLASSES,
+        dataset=dataset or {},
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir / "config.json")
+    torch.manual_seed(0)
+    model = create_spotter(cfg.model)
+    torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "epoch": 3}, run_dir / "best.pt")
+    return cfg
+
+
+def make_video(path: Path, num_frames: int, seed: int = 0) -> Path:
+    from e2espot.data.video.writer import write_video
+
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 255, (num_frames, 32, 48, 3), dtype=np.uint8)  # (N, H, W, 3)
+    return write_video(path, frames, fps=FPS)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("predict")
+    videos = root / "videos"
+    make_video(videos / "v1.mp4", 40, seed=1)
+    make_video(videos / "v2.mp4", 29, seed=2)
+    labels = root / "labels"
+    labels.mkdir()
+    (labels / "class.txt").write_text("pass\nshot\n")
+    split = [
+        {"video": "v1", "num_frames": 40, "fps": FPS, "events": [{"frame": 10, "label": "pass"},
+                                                                 {"frame": 30, "label": "shot"}]},
+        {"video": "v2", "num_frames": 29, "fps": FPS, "events": [{"frame": 5, "label": "shot"}]},
+    ]
+    (labels / "test.json").write_text(json.dumps(split))
+    # the label file claims 40 frames, the real video has 29: frame 35 is past its end
+    bad = [dict(split[1], num_frames=40, events=[{"frame": 35, "label": "shot"}])]
+    (labels / "bad.json").write_text(json.dumps(bad))
+    run = root / "run"
+    save_run(run, dataset={"labels": str(labels), "videos": str(videos), "format": "spot"})
+    return {"root": root, "videos": videos, "labels": labels, "run": run}
+
+
+def test_predict_file_outputs_and_schema(workspace, tmp_path):
+    video = workspace["videos"] / "v1.mp4"
+    model, cfg = load_run(workspace["run"])
+    seen: list[tuple[str, float]] = []
+    files = predict_file(
+        video, (model, cfg), tmp_path, device="cpu", threshold=0.3, nms="hard", nms_window=2, precision="fp32",
+        progress=lambda stage, fraction: seen.append((stage, fraction)),
+    )
+    assert {p.name for p in tmp_path.iterdir()} >= {"v1.json", "v1.recall.json", "v1.csv", "v1.npz"}
+
+    with np.load(files.scores_npz) as z:
+        scores = z["scores"]
+        assert list(z["classes"]) == list(CLASSES) and float(z["fps"]) == FPS
+    assert scores.dtype == np.float32 and scores.shape == (40, 3)
+    np.testing.assert_allclose(scores.sum(1), 1.0, atol=1e-5)  # averaged softmax (no displacement head)
+    from e2espot.data.video import open_video
+
+    with open_video(video, height=32) as reader:
+        direct = predict_scores(model, reader, cfg, precision="fp32")
+    np.testing.assert_allclose(scores, direct, atol=1e-6)
+
+    entries = json.loads(files.events_json.read_text())
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["video"] == "v1" and entry["fps"] == FPS and entry["num_frames"] == 40
+    assert entry["num_events"] == len(entry["events"]) == len(files.video_labels.events) > 0
+    for e in entry["events"]:
+        assert set(e) == {"frame", "label", "score", "time_s"}
+        assert e["score"] >= 0.3 and e["label"] in CLASSES
+        assert e["time_s"] == pytest.approx(e["frame"] / FPS)
+        assert e["score"] == pytest.approx(scores[e["frame"], CLASSES.index(e["label"]) + 1], abs=1e-6)
+    # hard NMS with window 2: no two kept events of a class within 2 frames
+    for label in CLASSES:
+        frames = sorted(e["frame"] for e in entry["events"] if e["label"] == label)
+        assert all(b - a > 2 for a, b in zip(frames, frames[1:]))
+
+    recall = json.loads(files.recall_json.read_text())[0]["events"]
+    assert len(recall) == int((scores[:, 1:] >= HIGH_RECALL_THRESHOLD).sum())
+
+    with open(files.csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["video", "frame", "time_s", "label", "score"]
+    assert [(int(r["frame"]), r["label"]) for r in rows] == [(e["frame"], e["label"]) for e in entry["events"]]
+    assert float(rows[0]["time_s"]) == pytest.approx(entry["events"][0]["time_s"])
+
+    assert ("predict", 1.0) in seen and ("decode", 1.0) in seen
+    assert all(0.0 <= f <= 1.0 for _, f in seen)
+
+
+def test_predict_file_reads_back_as_spot_predictions(workspace, tmp_path):
+    from e2espot.data.formats import read_labels
+
+    files = predict_file(workspace["videos"] / "v2.mp4", workspace["run"], tmp_path, threshold=0.2)
+    back = read_labels(files.events_json, "spot")
+    assert back.classes == list(CLASSES)
+    assert [(e.frame, e.label) for e in back.videos[0].events] == [
+        (e.frame, e.label) for e in files.video_labels.events
+    ]
+
+
+def test_load_run_rebuilds_the_model(workspace):
+    model, cfg = load_run(workspace["run"])
+    assert cfg.classes == CLASSES and not model.training
+    state = torch.load(workspace["run"] / "best.pt", weights_only=True)["model"]
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, state[name])
+    conv = next(p for p in model.parameters() if p.ndim == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_load_run_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not a run directory"):
+        load_run(tmp_path / "nope")
+    run = tmp_path / "run"
+    save_run(run)
+    (run / "best.pt").rename(run / "last.pt")
+    with pytest.raises(CheckpointError, match=r"best\.pt: checkpoint not found; available: last\.pt"):
+        load_run(run)
+    load_run(run, checkpoint="last")  # the other one works
+    (run / "best.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match=r"best\.pt.*corrupt"):
+        load_run(run)
+    raw = (run / "last.pt").read_bytes()
+    (run / "best.pt").write_bytes(raw[: len(raw) // 2])  # truncated
+    with pytest.raises(CheckpointError, match=r"best\.pt"):
+        load_run(run)
+    cfg = RunConfig.load(run / "config.json")
+    edited = RunConfig(model=ModelConfig(**{**cfg.model.to_dict(), "num_classes": 3}), data=cfg.data,
+                       classes=("a", "b", "c"))
+    edited.save(run / "config.json")
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_run(run, checkpoint="last")
+
+
+def test_cli_predict(workspace, tmp_path, capsys):
+    out = tmp_path / "out"
+    videos = [str(workspace["videos"] / "v1.mp4"), str(workspace["videos"] / "v2.mp4")]
+    code = main(["predict", *videos, "--model", str(workspace["run"]), "-o", str(out), "--device", "cpu",
+                 "--threshold", "0.3", "--nms-window", "2", "--overlap", "2", "--batch-size", "3"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "v1.mp4: " in printed and "v2.mp4: " in printed and "frames/s" in printed
+    assert {p.name for p in out.iterdir()} >= {"v1.json", "v2.json", "v1.npz", "v2.csv", "v2.recall.json"}
+    code = main(["predict", videos[0], "--model", str(workspace["run"]), "-o", str(out), "--checkpoint", "last"])
+    assert code == 2 and "CheckpointError" in capsys.readouterr().err
+
+
+def test_cli_test_end_to_end(workspace, capsys):
+    run = workspace["run"]
+    code = main(["test", str(run), "-s", "test", "--device", "cpu", "--precision", "fp32"])  # labels from config
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "mAP" in printed and "pass" in printed and "high-recall list" in printed
+    entries = json.loads((run / "pred-test.json").read_text())
+    assert sorted(e["video"] for e in entries) == ["v1", "v2"]
+    assert {e["video"]: e["num_frames"] for e in entries} == {"v1": 40, "v2": 29}
+    recall = json.loads(gzip.decompress((run / "pred-test.recall.json.gz").read_bytes()))
+    from e2espot.infer.outputs import read_split_npz
+
+    scores, classes, fps = read_split_npz(run / "pred-test.scores.npz")
+    assert classes == list(CLASSES) and fps == {"v1": FPS, "v2": FPS}
+    for entry in recall:
+        assert len(entry["events"]) == int((scores[entry["video"]][:, 1:] >= 0.01).sum())
+
+
+def test_cli_test_sharded_equals_unsharded(workspace, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(workspace["run"], run)
+    for name in ("pred-test.json", "pred-test.recall.json.gz", "pred-test.scores.npz"):
+        (run / name).unlink(missing_ok=True)
+    args = ["test", str(run), str(workspace["videos"]), "-s", "test", "--labels", str(workspace["labels"]),
+            "--format", "spot", "--device", "cpu", "--precision", "fp32"]
+    assert main([*args, "--shard", "1/2"]) == 0
+    assert "1/2 shards done" in capsys.readouterr().out
+    assert not (run / "pred-test.json").exists()
+    assert main([*args, "--shard", "0/2"]) == 0
+    assert "mAP" in capsys.readouterr().out
+    assert not (run / "pred-test.parts").exists()
+    from e2espot.infer.outputs import read_split_npz
+
+    sharded, _, _ = read_split_npz(run / "pred-test.scores.npz")
+    whole, _, _ = read_split_npz(workspace["run"] / "pred-test.scores.npz") if (
+        workspace["run"] / "pred-test.scores.npz").exists() else (None, None, None)
+    assert sorted(sharded) == ["v1", "v2"]
+    if whole is not None:
+        for video in whole:
+            np.testing.assert_allclose(sharded[video], whole[video], atol=1e-6)
+
+
+def test_cli_test_rejects_events_past_the_end(workspace, capsys):
+    code = main(["test", str(workspace["run"]), "-s", "bad", "--device", "cpu"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "LabelFormatError" in err and "'v2'" in err and "frame 35" in err and "29 frames" in err
+
+
+def test_shard_parsing():
+    assert parse_shard("1/4") == Shard(1, 4)
+    assert Shard(1, 4).select(list(range(10))) == [1, 5, 9]
+    for bad in ("4/4", "x/2", "1", "-1/3"):
+        with pytest.raises(Exception, match="shard"):
+            parse_shard(bad)
+    assert shard_from_env({"RANK": "2", "WORLD_SIZE": "3"}) == Shard(2, 3, from_launcher=True)
+    assert shard_from_env({"WORLD_SIZE": "1"}) is None and shard_from_env({}) is None
+    assert resolve_shard(None, {}) == Shard() and resolve_shard("0/2", {"RANK": "1", "WORLD_SIZE": "2"}) == Shard(0, 2)
