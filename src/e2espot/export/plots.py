@@ -154,7 +154,7 @@ def plot_training_curves(metrics: str | Path | Sequence[Mapping[str, Any]], out_
     if pts:
         ax_map.plot(*zip(*pts), marker="o", markersize=3, color="tab:green", label="val_map")
         best = max(pts, key=lambda p: p[1])
-        ax_map.annotate(f"best {best[1]:.3f}", best, textcoords="offset points", xytext=(0, 8), ha="center",
+        ax_map.annotate(f"best {best[1]:.3f}", best, textcoords="offset points", xytext=(-4, -14), ha="right",
                         fontsize=8)
         ax_map.legend()
     ax_map.set_xlabel("epoch")

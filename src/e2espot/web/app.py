@@ -198,6 +198,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        for stale in (root / "uploads").glob("*.part"):  # uploads cut off by a previous shutdown
+            stale.unlink(missing_ok=True)
         runner.start()
         try:
             yield
