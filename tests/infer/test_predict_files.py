@@ -22,12 +22,16 @@ CLASSES = ("pass", "shot")
 FPS = 25.0
 
 
-def save_run(run_dir: Path, *, clip_len: int = 8, dataset: dict | None = None) -> RunConfig:
+def save_run(
+    run_dir: Path, *, clip_len: int = 8, dataset: dict | None = None, fps: float | None = None
+) -> RunConfig:
     from e2espot.models import create_spotter
 
     cfg = RunConfig(
-        model=ModelConfig(num_classes=2, backbone="test_tiny", temporal_module="gsm", head="gru", clip_len=clip_len),
-        data=DataConfig(fps=None, height=32, clip_len=clip_len),
+        model=ModelConfig(
+            num_classes=2, backbone="test_tiny", temporal_module="gsm", head="gru", clip_len=clip_len
+        ),
+        data=DataConfig(fps=fps, height=32, clip_len=clip_len),
         classes=CLASSES,
         dataset=dataset or {},
     )
@@ -75,8 +79,8 @@ def test_predict_file_outputs_and_schema(workspace, tmp_path):
     model, cfg = load_run(workspace["run"])
     seen: list[tuple[str, float]] = []
     files = predict_file(
-        video, (model, cfg), tmp_path, device="cpu", threshold=0.3, nms="hard", nms_window=2, precision="fp32",
-        progress=lambda stage, fraction: seen.append((stage, fraction)),
+        video, (model, cfg), tmp_path, device="cpu", threshold=0.3, nms="hard", nms_window=2,
+        precision="fp32", progress=lambda stage, fraction: seen.append((stage, fraction)),
     )
     assert {p.name for p in tmp_path.iterdir()} >= {"v1.json", "v1.recall.json", "v1.csv", "v1.npz"}
 
@@ -112,7 +116,8 @@ def test_predict_file_outputs_and_schema(workspace, tmp_path):
     with open(files.csv, newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["video", "frame", "time_s", "label", "score"]
-    assert [(int(r["frame"]), r["label"]) for r in rows] == [(e["frame"], e["label"]) for e in entry["events"]]
+    expected_rows = [(e["frame"], e["label"]) for e in entry["events"]]
+    assert [(int(r["frame"]), r["label"]) for r in rows] == expected_rows
     assert float(rows[0]["time_s"]) == pytest.approx(entry["events"][0]["time_s"])
 
     assert ("predict", 1.0) in seen and ("decode", 1.0) in seen
@@ -173,13 +178,15 @@ def test_cli_predict(workspace, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "v1.mp4: " in printed and "v2.mp4: " in printed and "frames/s" in printed
     assert {p.name for p in out.iterdir()} >= {"v1.json", "v2.json", "v1.npz", "v2.csv", "v2.recall.json"}
-    code = main(["predict", videos[0], "--model", str(workspace["run"]), "-o", str(out), "--checkpoint", "last"])
+    code = main(["predict", videos[0], "--model", str(workspace["run"]), "-o", str(out),
+                 "--checkpoint", "last"])
     assert code == 2 and "CheckpointError" in capsys.readouterr().err
 
 
 def test_cli_test_end_to_end(workspace, capsys):
     run = workspace["run"]
-    code = main(["test", str(run), "-s", "test", "--device", "cpu", "--precision", "fp32"])  # labels from config
+    # labels and videos from config.json's dataset entry
+    code = main(["test", str(run), "-s", "test", "--device", "cpu", "--precision", "fp32"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "mAP" in printed and "pass" in printed and "high-recall list" in printed
@@ -225,7 +232,8 @@ def test_cli_test_rejects_events_past_the_end(workspace, capsys):
     code = main(["test", str(workspace["run"]), "-s", "bad", "--device", "cpu"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "LabelFormatError" in err and "'v2'" in err and "frame 35" in err and "29 frames" in err
+    assert "LabelFormatError" in err and "bad.json" in err and "'v2'" in err and "event #0" in err
+    assert "frame 35" in err and "29 frames" in err
 
 
 def test_shard_parsing():
@@ -236,4 +244,59 @@ def test_shard_parsing():
             parse_shard(bad)
     assert shard_from_env({"RANK": "2", "WORLD_SIZE": "3"}) == Shard(2, 3, from_launcher=True)
     assert shard_from_env({"WORLD_SIZE": "1"}) is None and shard_from_env({}) is None
-    assert resolve_shard(None, {}) == Shard() and resolve_shard("0/2", {"RANK": "1", "WORLD_SIZE": "2"}) == Shard(0, 2)
+    assert resolve_shard(None, {}) == Shard()
+    assert resolve_shard("0/2", {"RANK": "1", "WORLD_SIZE": "2"}) == Shard(0, 2)
+
+
+def test_cli_test_soccernet_writes_results_spotting(tmp_path, capsys):
+    root = tmp_path / "sn"
+    game = root / "eng" / "2020" / "gameA"
+    make_video(game / "1_224p.mp4", 50, seed=3)
+    make_video(game / "2_224p.mp4", 30, seed=4)
+    annotations = [
+        {"gameTime": "1 - 00:01", "label": "pass", "position": "1000", "team": "home",
+         "visibility": "visible"},
+        {"gameTime": "2 - 00:00", "label": "shot", "position": "400", "team": "away",
+         "visibility": "visible"},
+    ]
+    label_json = {"UrlLocal": "eng/2020/gameA/", "annotations": annotations}
+    (game / "Labels-v2.json").write_text(json.dumps(label_json))
+    (root / "splits.json").write_text(json.dumps({"test": ["eng/2020/gameA"]}))
+    run = tmp_path / "run"
+    save_run(run)
+    code = main(["test", str(run), str(root), "-s", "test", "--labels", str(root), "--format", "soccernet",
+                 "--splits", str(root / "splits.json"), "--label-file", "Labels-v2.json", "--device", "cpu",
+                 "--threshold", "0.3"])
+    assert code == 0, capsys.readouterr().err
+    assert "mAP" in capsys.readouterr().out
+    results_file = run / "results-test" / "eng" / "2020" / "gameA" / "results_spotting.json"
+    results = json.loads(results_file.read_text())
+    preds = results["predictions"]
+    entries = {e["video"]: e for e in json.loads((run / "pred-test.json").read_text())}
+    assert set(entries) == {"eng/2020/gameA/1", "eng/2020/gameA/2"}
+    assert len(preds) == sum(len(e["events"]) for e in entries.values()) > 0
+    assert {int(p["half"]) for p in preds} == {1, 2}
+    for p in preds:
+        entry = entries[f"eng/2020/gameA/{int(p['half'])}"]
+        frames = {ev["frame"] for ev in entry["events"]}
+        assert int(int(p["position"]) / 1000 * FPS + 1e-6) in frames  # ms at 25 fps → frame
+
+
+def test_frames_are_at_the_model_fps(workspace, tmp_path):
+    run = tmp_path / "run"
+    save_run(run, fps=12.5)
+    files = predict_file(workspace["videos"] / "v1.mp4", run, tmp_path / "out", threshold=0.0, nms="none")
+    entry = json.loads(files.events_json.read_text())[0]
+    assert entry["fps"] == 12.5 and entry["num_frames"] == 20  # 40 frames at 25 fps → 20 at 12.5 fps
+    assert len(entry["events"]) == 20 * len(CLASSES)
+    assert all(e["time_s"] == pytest.approx(e["frame"] / 12.5) for e in entry["events"])
+
+
+def test_cli_predict_shards_from_the_launcher_env(workspace, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    videos = [str(workspace["videos"] / "v1.mp4"), str(workspace["videos"] / "v2.mp4")]
+    run = str(workspace["run"])
+    assert main(["predict", *videos, "--model", run, "-o", str(tmp_path), "--device", "cpu"]) == 0
+    assert "shard 1/2: 1 of 2 videos" in capsys.readouterr().out
+    assert (tmp_path / "v2.json").exists() and not (tmp_path / "v1.json").exists()

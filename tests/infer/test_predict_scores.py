@@ -38,7 +38,9 @@ def encode_frames(start: int, num: int, size: int = 8) -> np.ndarray:
 class FakeReader:
     """In-memory reader that records how it is consumed and how many frames it has handed out alive."""
 
-    def __init__(self, num_frames: int, *, known_length: bool = True, size: int = 8, fail_at: int | None = None):
+    def __init__(
+        self, num_frames: int, *, known_length: bool = True, size: int = 8, fail_at: int | None = None
+    ) -> None:
         self.total = num_frames
         self.num_frames = num_frames if known_length else None
         self.fps = 25.0
@@ -202,7 +204,8 @@ def test_decode_displacement_clamps_and_masks_padding():
 
 def test_displacement_head_is_decoded_in_predict_scores():
     clip_len, num_frames = 4, 8
-    disp = torch.tensor([0.0, 1.0, 0.0, -1.0])  # within each window: frames 0,1 → 0; 2 → 2; 3 → 3 + 1 clamped
+    # within each window: positions 0, 1 → 0; 2 → 2; 3 → 3 + 1, clamped to 3
+    disp = torch.tensor([0.0, 1.0, 0.0, -1.0])
     scores = predict_scores(
         IndexModel(displacement=disp), FakeReader(num_frames), make_cfg(clip_len), overlap=0, precision="fp32"
     )

@@ -78,8 +78,8 @@ def summary_line(name: str, labels, classes, seconds: float, path: Path | None) 
     counts = count_by_class(labels.events, classes)
     per_class = ", ".join(f"{c} {n}" for c, n in counts.items() if n) or "none"
     fps = (labels.num_frames or 0) / seconds if seconds > 0 else float("nan")
-    text = (f"{name}: {len(labels.events)} events ({per_class}); {labels.num_frames} frames in {seconds:.1f} s "
-            f"({fps:.0f} frames/s)")
+    text = (f"{name}: {len(labels.events)} events ({per_class}); {labels.num_frames} frames in "
+            f"{seconds:.1f} s ({fps:.0f} frames/s)")
     return text if path is None else f"{text} -> {path}"
 
 

@@ -21,17 +21,21 @@ def _tolerances(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}': expected comma-separated frame counts, e.g. 0,1,2,4") from None
+        raise argparse.ArgumentTypeError(
+            f"'{text}': expected comma-separated frame counts, e.g. 0,1,2,4"
+        ) from None
     if not values or min(values) < 0:
         raise argparse.ArgumentTypeError(f"'{text}': expected non-negative frame counts, e.g. 0,1,2,4")
     return values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("save_dir", type=Path, metavar="SAVE_DIR", help="run directory written by 'e2espot train'")
+    parser.add_argument("save_dir", type=Path, metavar="SAVE_DIR",
+                        help="run directory written by 'e2espot train'")
     parser.add_argument("videos", type=Path, nargs="?", default=None, metavar="VIDEOS",
                         help="folder holding the split's videos (default: the run's dataset.videos)")
-    parser.add_argument("-s", "--split", required=True, help="split to predict: train, val, test, challenge, ...")
+    parser.add_argument("-s", "--split", required=True,
+                        help="split to predict: train, val, test, challenge, ...")
     parser.add_argument("--labels", type=Path, default=None, metavar="LABELS",
                         help="E2E-Spot label dir or SoccerNet root (default: the run's dataset.labels)")
     parser.add_argument("--format", choices=("spot", "soccernet"), default=None,
@@ -87,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
         for bar in bars:
             bar.close()
     if not out.merged:
-        print(f"shard {shard}: predicted {len(out.videos)} videos; {out.parts_done}/{out.parts_total} shards done, "
-              "the last one merges and evaluates")
+        print(f"shard {shard}: predicted {len(out.videos)} videos; {out.parts_done}/{out.parts_total} "
+              "shards done, the last one merges and evaluates")
         return 0
     for name, path in out.files.items():
         print(f"wrote {name}: {path}")

@@ -22,7 +22,7 @@ from e2espot.config import RunConfig
 from e2espot.data.labels import Event, VideoLabels
 from e2espot.device import autocast, resolve_precision
 from e2espot.device import resolve_device as _resolve_device_name
-from e2espot.errors import CheckpointError, ConfigError, E2ESpotError, VideoError
+from e2espot.errors import CheckpointError, ConfigError, VideoError
 from e2espot.infer.streaming import ChunkProducer, FrameRing, ScoreAccumulator
 
 Progress = Callable[[str, float], None]
@@ -169,7 +169,9 @@ def _center_crop(frames: np.ndarray, crop: int | None) -> np.ndarray:
         return frames
     height, width = frames.shape[1:3]
     if crop > height or crop > width:
-        raise ConfigError(f"crop {crop} is larger than the {width}x{height} frames; lower data.crop or raise data.height")
+        raise ConfigError(
+            f"crop {crop} is larger than the {width}x{height} frames; lower data.crop or raise data.height"
+        )
     top, left = (height - crop) // 2, (width - crop) // 2
     return frames[:, top : top + crop, left : left + crop]
 
@@ -181,7 +183,9 @@ def _normalise_overlap(overlap: int | None, clip_len: int) -> int:
     if overlap is None:
         return clip_len // 2
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < clip_len:
-        raise ConfigError(f"overlap {overlap!r} must be an integer in [0, clip_len={clip_len}); e.g. {clip_len // 2}")
+        raise ConfigError(
+            f"overlap {overlap!r} must be an integer in [0, clip_len={clip_len}); e.g. {clip_len // 2}"
+        )
     return overlap
 
 
@@ -205,8 +209,8 @@ def predict_scores(
     last one aligned to the end); each frame's softmax is averaged over the windows covering it.
     With a displacement head, each window's probabilities are first decoded (``decode_displacement``).
     ``reader`` is an opened video (``e2espot.data.video.open_video``) at the run's fps and size; it is
-    streamed in chunks. ``stats``, when given, receives ``peak_frames`` (frames held in the ring),
-    ``num_frames`` and ``num_windows``.
+    streamed in chunks. ``model`` should be in eval mode (``load_run`` returns it so). ``stats``, when
+    given, receives ``peak_frames`` (frames held in the ring), ``num_frames`` and ``num_windows``.
     """
     clip_len = cfg.data.clip_len
     overlap = _normalise_overlap(overlap, clip_len)
@@ -240,7 +244,8 @@ def predict_scores(
         logits = out.logits  # (B, T, K+1)
         if logits.shape[-1] != num_outputs or logits.shape[:2] != (len(starts), clip_len):
             raise ConfigError(
-                f"model output {tuple(logits.shape)} does not match {len(starts)} windows x {clip_len} frames x "
+                f"model output {tuple(logits.shape)} does not match {len(starts)} windows x {clip_len} "
+                "frames x "
                 f"{num_outputs} classes (K={len(cfg.classes)} + background); check the run's config.json"
             )
         probs = logits.float().softmax(-1)  # (B, T, K+1)
@@ -306,16 +311,17 @@ class PredictionFiles:
 def resolve_postprocess(
     cfg: RunConfig, nms: str | None = None, nms_window: int | None = None, threshold: float | None = None
 ) -> tuple[str, int, float]:
-    """Post-processing settings: explicit arguments, else what the run recorded (``train`` entries
-    ``nms`` / ``nms_window`` / ``threshold``, chosen on validation), else the documented defaults
-    (hard NMS, window 1 frame for hard / 3 for soft, threshold 0.5)."""
-    rec = cfg.train
+    """Post-processing settings: explicit arguments first, then what the run recorded in
+    ``config.json`` ``train["postprocess"] = {"nms", "nms_window", "threshold"}`` (chosen on
+    validation), then the documented defaults: hard NMS, window 1 frame (3 for soft-NMS, as T-DEED),
+    threshold 0.5."""
+    rec = cfg.train.get("postprocess") or {}
     nms = nms or rec.get("nms") or "hard"
     if nms not in DEFAULT_NMS_WINDOW:
         raise ConfigError(f"unknown NMS '{nms}'; expected one of {', '.join(DEFAULT_NMS_WINDOW)}")
     if nms_window is None:
-        nms_window = rec.get("nms_window") if rec.get("nms", nms) == nms else None
-        nms_window = DEFAULT_NMS_WINDOW[nms] if nms_window is None else nms_window
+        recorded = rec.get("nms_window") if rec.get("nms", nms) == nms else None
+        nms_window = DEFAULT_NMS_WINDOW[nms] if recorded is None else recorded
     if isinstance(nms_window, bool) or not isinstance(nms_window, int) or nms_window < 0:
         raise ConfigError(f"NMS window {nms_window!r} must be a non-negative integer (frames)")
     threshold = rec.get("threshold", DEFAULT_THRESHOLD) if threshold is None else threshold
@@ -367,7 +373,7 @@ def predict_file(
     video_id: str | None = None,
     progress: Progress | None = None,
 ) -> PredictionFiles:
-    """Spot events in one video file (or frame folder) and write ``OUT_DIR/<stem>.{json,recall.json,csv,npz}``.
+    """Spot events in one video file (or frame folder); write ``OUT_DIR/<stem>.{json,recall.json,csv,npz}``.
 
     ``run`` is a run directory or the ``(model, cfg)`` pair from ``load_run``. Frame indices are at
     the model's fps (``cfg.data.fps``, or the video's own when None). Post-processing defaults: see
@@ -388,7 +394,9 @@ def predict_file(
             model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device,
             precision=precision, progress=progress,
         )
-    labels = scores_to_video_labels(scores, cfg, video, fps, threshold=threshold, nms=nms, nms_window=nms_window)
+    labels = scores_to_video_labels(
+        scores, cfg, video, fps, threshold=threshold, nms=nms, nms_window=nms_window
+    )
     recall = high_recall_labels(scores, cfg, video, fps)
 
     out_dir = Path(out_dir)
@@ -411,8 +419,8 @@ def count_by_class(events: list[Event], classes: tuple[str, ...] | list[str]) ->
 
 
 __all__ = [
-    "E2ESpotError",
     "PredictionFiles",
+    "channels_last",
     "count_by_class",
     "decode_displacement",
     "high_recall_labels",

@@ -67,15 +67,18 @@ def split_labels(
     fmt: str | None = None,
     splits: str | Path | None = None,
     label_file: str | None = None,
-) -> tuple[LabelSet, str]:
-    """Read one split, defaulting to the dataset the run was trained on (``config.json`` ``dataset``)."""
+) -> tuple[LabelSet, str, str]:
+    """Read one split, defaulting to the dataset the run was trained on (``config.json`` ``dataset``).
+
+    Returns the labels, the format key and a description of where they came from (for messages)."""
     from e2espot.data.sources import read_split
 
     ds = cfg.dataset
     labels = labels or ds.get("labels")
     if not labels:
         raise ConfigError(
-            "no labels: the run's config.json has no dataset.labels; pass --labels LABEL_DIR (or SoccerNet root)"
+            "no labels: the run's config.json has no dataset.labels; "
+            "pass --labels LABEL_DIR (or a SoccerNet root)"
         )
     fmt = fmt or ds.get("format") or "spot"
     splits = splits or ds.get("splits")
@@ -83,7 +86,9 @@ def split_labels(
     if fmt == "soccernet":
         kwargs["splits"] = Path(splits) if splits else None
         kwargs["label_file"] = label_file or ds.get("label_file") or "Labels-v2.json"
-    return read_split(Path(labels), split, **kwargs), fmt
+    labels = Path(labels)
+    where = labels / f"{split}.json" if fmt != "soccernet" and labels.is_dir() else labels
+    return read_split(labels, split, **kwargs), fmt, f"{where} ({split} split)"
 
 
 def _align_one(video: VideoLabels, fps: float, num_frames: int, cfg: RunConfig, source: str) -> VideoLabels:
@@ -134,8 +139,11 @@ def predict_split(
     shard = shard or Shard()
     device = resolve_device(device)
     model, cfg = load_run(run_dir, device=device, checkpoint=checkpoint)
-    resolve_postprocess(cfg, nms, nms_window, TEST_THRESHOLD if threshold is None else threshold)  # fail early
-    truth_raw, fmt = split_labels(cfg, split, labels=labels, fmt=fmt, splits=splits, label_file=label_file)
+    # fail early on bad post-processing options, before hours of prediction
+    resolve_postprocess(cfg, nms, nms_window, TEST_THRESHOLD if threshold is None else threshold)
+    truth_raw, fmt, source = split_labels(
+        cfg, split, labels=labels, fmt=fmt, splits=splits, label_file=label_file
+    )
     videos_root = videos_root or cfg.dataset.get("videos")
     if not videos_root:
         raise ConfigError("no videos folder: pass VIDEOS (the run's config.json has no dataset.videos)")
@@ -146,7 +154,6 @@ def predict_split(
     raw_by_id = truth_raw.by_video()
     scores: dict[str, np.ndarray] = {}
     fps_by_video: dict[str, float | None] = {}
-    source = f"{split} split"
     for video_id in mine:
         with open_video(
             find_video(videos_root, video_id), fps=cfg.data.fps, height=cfg.data.height, width=cfg.data.width
@@ -188,7 +195,7 @@ def predict_split(
     if missing:
         raise ConfigError(f"merging {split}: no predictions for {len(missing)} videos, e.g. {missing[:3]}")
     out = _finish(
-        out, run_dir, cfg, truth_raw, fmt, scores, fps_by_video,
+        out, run_dir, cfg, truth_raw, fmt, source, scores, fps_by_video,
         nms=nms, nms_window=nms_window, threshold=threshold, tolerances=tolerances,
     )
     if shard.enabled:  # merged: the parts are in pred-<split>.scores.npz now
@@ -215,7 +222,10 @@ def _read_parts(paths: list[Path], cfg: RunConfig) -> tuple[dict[str, np.ndarray
     for path in paths:
         part_scores, classes, part_fps = read_split_npz(path)
         if tuple(classes) != tuple(cfg.classes):
-            raise ConfigError(f"{path}: classes {classes} differ from the run's {list(cfg.classes)}; stale part?")
+            raise ConfigError(
+                f"{path}: classes {classes} differ from the run's {list(cfg.classes)}; "
+                f"a stale part? Delete {path.parent} and run every shard again"
+            )
         scores.update(part_scores)
         fps.update(part_fps)
     return scores, fps
@@ -227,6 +237,7 @@ def _finish(
     cfg: RunConfig,
     truth_raw: LabelSet,
     fmt: str,
+    source: str,
     scores: dict[str, np.ndarray],
     fps_by_video: dict[str, float | None],
     *,
@@ -246,7 +257,7 @@ def _finish(
     truth_videos, pred_videos, recall_videos = [], [], []
     for raw in truth_raw:
         video_scores, fps = scores[raw.video], fps_by_video[raw.video]
-        truth = _align_one(raw, fps, int(video_scores.shape[0]), cfg, f"{split} split")
+        truth = _align_one(raw, fps, int(video_scores.shape[0]), cfg, source)
         truth_videos.append(truth)
         pred = scores_to_video_labels(
             video_scores, cfg, raw.video, fps, threshold=threshold, nms=nms, nms_window=nms_window
@@ -262,7 +273,8 @@ def _finish(
     out.recall = LabelSet(classes, recall_videos)
 
     out.files["events"] = write_prediction_json(pred_videos, classes, run_dir / f"pred-{split}.json")
-    out.files["recall"] = write_prediction_json(recall_videos, classes, run_dir / f"pred-{split}.recall.json.gz")
+    recall_path = run_dir / f"pred-{split}.recall.json.gz"
+    out.files["recall"] = write_prediction_json(recall_videos, classes, recall_path)
     out.files["scores"] = write_split_npz(run_dir / f"pred-{split}.scores.npz", scores, classes, fps_by_video)
     if fmt == "soccernet":
         results_dir = run_dir / f"results-{split}"

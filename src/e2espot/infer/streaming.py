@@ -33,7 +33,9 @@ def iter_reader_chunks(reader: Any, chunk_len: int) -> Iterator[Chunk]:
         if buf:
             yield start, np.stack(buf)
         return
-    raise VideoError(f"{type(reader).__name__} is not a video reader: it has neither iter_chunks nor iter_frames")
+    raise VideoError(
+        f"{type(reader).__name__} is not a video reader: it has neither iter_chunks nor iter_frames"
+    )
 
 
 class ChunkProducer:
@@ -123,7 +125,8 @@ class FrameRing:
             self._buf = np.empty((self.capacity, *frames.shape[1:]), dtype=np.uint8)
         elif frames.shape[1:] != self._buf.shape[1:]:
             raise VideoError(
-                f"frame size changed mid-stream at frame {start_idx}: {frames.shape[1:]} != {self._buf.shape[1:]}"
+                f"frame size changed mid-stream at frame {start_idx}: "
+                f"{frames.shape[1:]} != {self._buf.shape[1:]}"
             )
         if len(self) + n > self.capacity:
             self._grow(len(self) + n)
@@ -168,7 +171,8 @@ class ScoreAccumulator:
         stop = start + len(scores)
         if stop > len(self.support):
             new = max(stop, 2 * len(self.support))
-            self.sums = np.concatenate([self.sums, np.zeros((new - len(self.sums), self.sums.shape[1]), np.float32)])
+            grow = np.zeros((new - len(self.sums), self.sums.shape[1]), np.float32)
+            self.sums = np.concatenate([self.sums, grow])
             self.support = np.concatenate([self.support, np.zeros(new - len(self.support), np.int32)])
         self.sums[start:stop] += scores
         self.support[start:stop] += 1
