@@ -1,0 +1,225 @@
+"""Draw a simulated match as RGB frames: a static pitch per video, then players and ball per frame.
+
+Pixel convention: the centre of pixel (row ``i``, column ``j``) is at image coordinates ``(x=j, y=i)``. A
+pitch point ``(x_m, y_m)`` maps to ``origin_px + scale_px_per_m * (x_m, y_m)`` before the camera offset; a
+frame with camera offset ``(dx, dy)`` shows it at that point plus ``(dx, dy)`` (integer pixels).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from e2espot.data.synthetic.physics import Match, Pitch
+
+BALL_RADIUS_M = 0.33
+PLAYER_RADIUS_M = 0.6
+# team shirts; none of them is yellow, so the ball stays the only yellow object (min(R, G) - B small)
+SHIRT_COLOURS = np.array([
+    (215, 35, 45), (35, 70, 215), (95, 170, 240), (235, 235, 240), (25, 25, 35),
+    (135, 45, 165), (120, 20, 45), (235, 105, 175), (20, 135, 140), (240, 120, 110),
+], np.float32)
+KEEPER_COLOURS = np.array([(60, 60, 70), (150, 150, 155), (200, 90, 220), (40, 170, 90)], np.float32)
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Pitch-to-pixel mapping of one video."""
+
+    width: int
+    height: int
+    scale_px_per_m: float
+    origin_px: tuple[float, float]
+
+    @classmethod
+    def fit(cls, pitch: Pitch, width: int, height: int) -> Camera:
+        scale = min(width / (pitch.length_m + 2 * pitch.margin_m),
+                    height / (pitch.width_m + 2 * pitch.margin_m))
+        origin = ((width - 1 - pitch.length_m * scale) / 2, (height - 1 - pitch.width_m * scale) / 2)
+        return cls(width, height, float(scale), (float(origin[0]), float(origin[1])))
+
+    def to_px(self, xy_m: np.ndarray) -> np.ndarray:
+        """Pitch metres (..., 2) to pixel coordinates (..., 2), without the camera offset."""
+        return np.asarray(xy_m, np.float64) * self.scale_px_per_m + np.asarray(self.origin_px)
+
+
+def _coverage(dist_px: np.ndarray, half_width_px: float) -> np.ndarray:
+    """Anti-aliased coverage of a stroke/disc edge given the distance to its centre line/point."""
+    return np.clip(half_width_px + 0.5 - dist_px, 0.0, 1.0)
+
+
+def _segment_dist(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ab = b - a
+    t = np.clip(((px - a[0]) * ab[0] + (py - a[1]) * ab[1]) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
+    return np.hypot(px - (a[0] + t * ab[0]), py - (a[1] + t * ab[1]))
+
+
+class Renderer:
+    """Per-video look (colours, lighting, noise, jitter) and the frame drawing."""
+
+    def __init__(self, match: Match, width: int, height: int, rng: np.random.Generator) -> None:
+        self.match, self.width, self.height = match, width, height
+        self.cam = Camera.fit(match.pitch, width, height)
+        s = self.cam.scale_px_per_m
+        self.pad = max(1, int(round(0.3 * s)))
+        self.ball_r_px = max(1.0, BALL_RADIUS_M * s)
+        self.player_r_px = max(1.5, PLAYER_RADIUS_M * s)
+        self.head_r_px = max(0.6, 0.25 * s)
+        # colours that vary per video
+        shirts = rng.choice(len(SHIRT_COLOURS), 2, replace=False)
+        keepers = rng.choice(len(KEEPER_COLOURS), 2, replace=False)
+        self.team_colours = (SHIRT_COLOURS[shirts] + rng.normal(0, 8, (2, 3))).astype(np.float32)
+        self.keeper_colours = (KEEPER_COLOURS[keepers] + rng.normal(0, 8, (2, 3))).astype(np.float32)
+        self.head_colour = (np.array([40, 30, 25]) + rng.normal(0, 6, 3)).astype(np.float32)
+        self.ball_colour = (np.array([252, 222, 40]) + rng.uniform(-6, 3, 3)).astype(np.float32)
+        self.static = self._draw_pitch(rng).astype(np.float32)  # (H + 2 pad, W + 2 pad, 3), 0..255
+        self._buf = np.empty((height, width, 3), np.float32)
+        # distractors
+        n = match.num_frames
+        noise_sigma = rng.uniform(2.0, 5.0)
+        self.noise = rng.normal(0, noise_sigma, (4, height + 2, width + 2, 3)).astype(np.float32)
+        self.noise_pick = rng.integers(0, 4, n)
+        self.noise_shift = rng.integers(0, 3, (n, 2))
+        t_s = np.arange(n) / match.fps
+        period_s = rng.uniform(6.0, 20.0)
+        amp = rng.uniform(0.04, 0.12)
+        phase = rng.uniform(0, 2 * math.pi, 3)
+        wave = np.sin(2 * math.pi * t_s[:, None] / period_s + phase[None, :]) * [1, 0.8, 0.6]
+        self.gain = (1.0 + amp * wave + rng.uniform(-0.06, 0.06)).astype(np.float32)  # (N, 3)
+        self.offset_px = self._camera_jitter(rng, n)  # (N, 2) int
+
+    # -- static pitch -------------------------------------------------------------------------------------
+    def _draw_pitch(self, rng: np.random.Generator) -> np.ndarray:
+        pitch, cam, pad = self.match.pitch, self.cam, self.pad
+        H, W = self.height + 2 * pad, self.width + 2 * pad
+        py, px = np.mgrid[0:H, 0:W].astype(np.float64)
+        px -= pad
+        py -= pad
+        xm = (px - cam.origin_px[0]) / cam.scale_px_per_m
+        ym = (py - cam.origin_px[1]) / cam.scale_px_per_m
+        hue = rng.uniform(0.26, 0.36)
+        green = np.array(colorsys.hsv_to_rgb(hue, rng.uniform(0.45, 0.7), rng.uniform(0.45, 0.62))) * 255
+        stripe = rng.uniform(6, 18)
+        n_stripes = int(rng.integers(8, 14))
+        band = np.floor(xm / (pitch.length_m / n_stripes)).astype(int) % 2
+        img = green[None, None, :] + (band[..., None] * 2 - 1) * stripe / 2
+        # soft large-scale unevenness of the grass
+        k = rng.uniform(0.1, 0.3, 2)
+        img += (6 * np.sin(k[0] * xm + rng.uniform(0, 6)) * np.cos(k[1] * ym + rng.uniform(0, 6)))[..., None]
+        outside = (xm < 0) | (xm > pitch.length_m) | (ym < 0) | (ym > pitch.width_m)
+        img[outside] *= 0.85
+        # lines (pixel space)
+        hw = max(0.55, 0.06 * cam.scale_px_per_m)
+        L, Wm = pitch.length_m, pitch.width_m
+
+        def p(x: float, y: float) -> np.ndarray:
+            return cam.to_px(np.array([x, y]))
+
+        segs = [((0, 0), (L, 0)), ((L, 0), (L, Wm)), ((L, Wm), (0, Wm)), ((0, Wm), (0, 0)),
+                ((L / 2, 0), (L / 2, Wm))]
+        bd, bw = pitch.box_depth_m, pitch.box_width_m
+        y0, y1 = (Wm - bw) / 2, (Wm + bw) / 2
+        for x_line, x_in in ((0.0, bd), (L, L - bd)):
+            segs += [((x_line, y0), (x_in, y0)), ((x_in, y0), (x_in, y1)), ((x_in, y1), (x_line, y1))]
+        cover = np.zeros((H, W))
+        for a, b in segs:
+            cover = np.maximum(cover, _coverage(_segment_dist(px, py, p(*a), p(*b)), hw))
+        c = p(L / 2, Wm / 2)
+        r_px = pitch.centre_circle_m * cam.scale_px_per_m
+        d_c = np.hypot(px - c[0], py - c[1])
+        cover = np.maximum(cover, _coverage(np.abs(d_c - r_px), hw))
+        cover = np.maximum(cover, _coverage(d_c, hw * 1.8))
+        line_colour = np.full(3, rng.uniform(215, 250))
+        img = img * (1 - cover[..., None]) + line_colour * cover[..., None]
+        # goals: net (light hatch) behind each goal line, white frame
+        lo, hi = pitch.posts_y_m
+        gd = pitch.goal_depth_m
+        mesh_m = 0.25
+        for x_line, x_back in ((0.0, -gd), (L, L + gd)):
+            x_a, x_b = min(x_line, x_back), max(x_line, x_back)
+            inside = (xm >= x_a) & (xm <= x_b) & (ym >= lo) & (ym <= hi)
+            mesh = ((np.abs((xm / mesh_m) - np.round(xm / mesh_m)) < 0.12)
+                    | (np.abs((ym / mesh_m) - np.round(ym / mesh_m)) < 0.12)) & inside
+            img[inside] = img[inside] * 0.8 + 40
+            img[mesh] = img[mesh] * 0.5 + 110
+            frame = np.zeros((H, W))
+            posts = (((x_line, lo), (x_back, lo)), ((x_back, lo), (x_back, hi)), ((x_back, hi), (x_line, hi)))
+            for a, b in posts:
+                frame = np.maximum(frame, _coverage(_segment_dist(px, py, p(*a), p(*b)), hw * 1.4))
+            img = img * (1 - frame[..., None]) + 245 * frame[..., None]
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+    def _camera_jitter(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Small integer camera shake: a mean-reverting random walk within +-pad pixels."""
+        off = np.zeros((n, 2), np.int64)
+        cur = np.zeros(2, np.int64)
+        steps = rng.random((n, 2))
+        signs = rng.integers(0, 2, (n, 2)) * 2 - 1
+        for f in range(n):
+            move = steps[f] < 0.08
+            step = np.where(rng.random(2) < 0.3 + 0.2 * np.abs(cur), -np.sign(cur), signs[f])
+            cur = np.where(move, cur + step, cur)
+            cur = np.clip(cur, -self.pad, self.pad)
+            off[f] = cur
+        return off
+
+    # -- frames -------------------------------------------------------------------------------------------
+    def ball_px(self) -> np.ndarray:
+        """(N, 2) ball centre in each frame's pixel coordinates (camera offset included)."""
+        return self.cam.to_px(self.match.ball_m) + self.offset_px
+
+    @staticmethod
+    def _sprite(img: np.ndarray, cx: float, cy: float,
+                layers: list[tuple[float, float, float, np.ndarray, float]]) -> None:
+        """Alpha-blend concentric-ish discs ``(dx, dy, radius, colour, alpha)`` around (cx, cy), in order."""
+        H, W = img.shape[:2]
+        ext = max(abs(dx) + abs(dy) + r for dx, dy, r, _, _ in layers) + 1.5
+        x0, x1 = max(0, int(cx - ext)), min(W, int(cx + ext) + 2)
+        y0, y1 = max(0, int(cy - ext)), min(H, int(cy + ext) + 2)
+        if x0 >= x1 or y0 >= y1:
+            return
+        xs = np.arange(x0, x1, dtype=np.float32) - np.float32(cx)
+        ys = (np.arange(y0, y1, dtype=np.float32) - np.float32(cy))[:, None]
+        box = img[y0:y1, x0:x1]
+        for dx, dy, r, colour, alpha in layers:
+            d = np.sqrt((xs - dx) ** 2 + (ys - dy) ** 2)
+            a = np.clip(r + 0.5 - d, 0.0, 1.0)
+            if alpha != 1.0:
+                a *= alpha
+            box += (colour - box) * a[..., None]
+
+    def frame(self, frame_idx: int) -> np.ndarray:
+        """RGB uint8 frame (H, W, 3)."""
+        m, pad = self.match, self.pad
+        gain = self.gain[frame_idx]
+        dx, dy = (int(v) for v in self.offset_px[frame_idx])
+        img = self._buf
+        crop = self.static[pad - dy:pad - dy + self.height, pad - dx:pad - dx + self.width]
+        np.multiply(crop, gain, out=img)
+        shift = np.array([dx, dy], np.float64)
+        shadow = np.zeros(3, np.float32)
+        sh = 0.18 * self.cam.scale_px_per_m
+        pr, hr, br = self.player_r_px, self.head_r_px, self.ball_r_px
+        players = self.cam.to_px(m.players_m[frame_idx]) + shift
+        team_colours, keeper_colours = self.team_colours * gain, self.keeper_colours * gain
+        head = self.head_colour * gain
+        for i, (x, y) in enumerate(players):
+            team = int(m.player_team[i])
+            colour = keeper_colours[team] if m.player_is_keeper[i] else team_colours[team]
+            self._sprite(img, x, y, [(sh, sh, pr, shadow, 0.3), (0.0, 0.0, pr, colour, 1.0),
+                                     (0.0, 0.0, hr, head, 1.0)])
+        bx, by = self.cam.to_px(m.ball_m[frame_idx]) + shift
+        self._sprite(img, bx, by, [(sh * 0.6, sh * 0.6, br, shadow, 0.35),
+                                   (0.0, 0.0, br, self.ball_colour * gain, 1.0)])
+        ox, oy = (int(v) for v in self.noise_shift[frame_idx])
+        img += self.noise[self.noise_pick[frame_idx], oy:oy + self.height, ox:ox + self.width]
+        np.clip(img, 0, 255, out=img)
+        return img.astype(np.uint8)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for f in range(self.match.num_frames):
+            yield self.frame(f)
