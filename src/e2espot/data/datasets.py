@@ -337,7 +337,8 @@ class EpochSampler(Sampler[int]):
     """Indices ``epoch * num_clips + i`` for ``i`` in ``range(rank, num_clips, world_size)``.
 
     Each iteration uses the current epoch and then advances it by one; call ``set_epoch(e)`` before
-    each epoch to pin it (exact resume). Ranks of a DDP job get disjoint indices, hence different clips.
+    each epoch to pin it (exact resume). ``set_epoch(e, skip=n)`` drops this rank's first ``n`` indices
+    of that epoch once (resuming mid-epoch). Ranks of a DDP job get disjoint indices, hence different clips.
     """
 
     def __init__(self, num_clips: int, *, rank: int = 0, world_size: int = 1, epoch: int = 0) -> None:
@@ -347,14 +348,18 @@ class EpochSampler(Sampler[int]):
         self.rank = rank
         self.world_size = world_size
         self.epoch = epoch
+        self.skip = 0
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
         self.epoch = int(epoch)
+        self.skip = int(skip)
 
     def __iter__(self) -> Iterator[int]:
         base = self.epoch * self.num_clips
+        first = base + self.rank + self.skip * self.world_size
         self.epoch += 1
-        return iter(range(base + self.rank, base + self.num_clips, self.world_size))
+        self.skip = 0
+        return iter(range(first, base + self.num_clips, self.world_size))
 
     def __len__(self) -> int:
         return len(range(self.rank, self.num_clips, self.world_size))

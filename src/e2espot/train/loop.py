@@ -112,13 +112,13 @@ def train(
     """Train a spotter and write the run directory. Returns the best epoch and the history."""
     import torch
 
-    from e2espot.data.datasets import ClipDataset
-    from e2espot.data.transforms import DeviceAugment
+    from e2espot.data.datasets import ClipDataset, ValidationClips, make_loader
+    from e2espot.data.transforms import DeviceAugment, to_device
     from e2espot.device import autocast, resolve_device, resolve_precision
     from e2espot.models import create_spotter
     from e2espot.models.losses import SpottingLoss
     from e2espot.train.distributed import all_reduce_mean, barrier, init_distributed, shutdown
-    from e2espot.train.optim import build_optimizer, warmup_cosine_schedule
+    from e2espot.train.optim import build_optimizer, sam_step, warmup_cosine_schedule
 
     save_dir = Path(save_dir)
     data_cfg = run_cfg.data
@@ -131,22 +131,32 @@ def train(
     precision = resolve_precision(opts.precision, device)
     amp = autocast(device, precision)
     num_classes = len(run_cfg.classes)
+    video_root = run_cfg.dataset.get("videos")
 
-    # ---- data -------------------------------------------------------------------------
+    # ---- data: uint8 clips from worker processes; augmentation happens on the device ---------------
+    micro_batch = opts.batch_size // opts.acc_grad
     train_set = ClipDataset(
         train_labels, data_cfg, epoch_clips=opts.epoch_clips, fg_upsample=opts.fg_upsample,
         dilate_len=opts.dilate_len, displacement_radius=opts.displacement_radius, mixup=opts.mixup,
-        seed=opts.seed, reader_factory=reader_factory, train=True,
+        seed=opts.seed, reader_factory=reader_factory, train=True, video_root=video_root,
     )
-    val_set = None
+    train_loader = make_loader(train_set, micro_batch, opts.num_workers, rank=dist_info.rank,
+                               world_size=dist_info.world_size, device=device)
+    val_loader = None
     if val_labels is not None and len(val_labels) and opts.val_clips:
-        val_set = ClipDataset(
-            val_labels, data_cfg, epoch_clips=opts.val_clips, fg_upsample=opts.fg_upsample,
-            dilate_len=opts.dilate_len, displacement_radius=opts.displacement_radius, mixup=False,
-            seed=opts.seed + 1, reader_factory=reader_factory, train=False,
+        val_set = ValidationClips(
+            val_labels, data_cfg, num_clips=opts.val_clips, dilate_len=opts.dilate_len,
+            displacement_radius=opts.displacement_radius, seed=opts.seed + 1, reader_factory=reader_factory,
+            video_root=video_root,
         )
-    micro_batch = opts.batch_size // opts.acc_grad
-    steps_per_epoch = max(1, opts.epoch_clips // (opts.batch_size * dist_info.world_size))
+        val_loader = make_loader(val_set, micro_batch, min(opts.num_workers, 1), device=device,
+                                 persistent_workers=False)
+    steps_per_epoch = len(train_loader) // opts.acc_grad
+    if steps_per_epoch < 1:
+        raise ConfigError(
+            f"an epoch of {opts.epoch_clips} clips is less than one batch of {opts.batch_size} "
+            f"x {dist_info.world_size} processes; raise --epoch-clips or lower --batch-size"
+        )
 
     # ---- model, loss, optimiser ------------------------------------------------------
     torch.manual_seed(opts.seed)
@@ -154,25 +164,21 @@ def train(
     if opts.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if dist_info.is_main:
-        log.info(model.summary() if hasattr(model, "summary") else f"{model.num_parameters():,} parameters")
+        log.info(model.summary())
     loss_fn = SpottingLoss(
-        num_classes=num_classes, kind=opts.loss, fg_weight=opts.fg_weight, focal_gamma=opts.focal_gamma,
+        num_classes, opts.loss, fg_weight=opts.fg_weight, focal_gamma=opts.focal_gamma,
         softic_weight=opts.softic_weight, softic_temperature=opts.softic_temperature,
-        feature_dim=model.feature_dim if hasattr(model, "feature_dim") else None,
-        displacement_weight=1.0 if opts.displacement_radius > 0 else 0.0,
+        feature_dim=model.feature_dim, displacement_weight=1.0 if opts.displacement_radius > 0 else 0.0,
     ).to(device)
-    params = list(model.parameters()) + list(loss_fn.parameters())
-    optimizer = build_optimizer(params, name=opts.optimizer, lr=opts.lr, weight_decay=opts.weight_decay, rho=opts.rho)
-    base_optimizer = getattr(optimizer, "base_optimizer", optimizer)
-    scheduler = warmup_cosine_schedule(
-        base_optimizer, warmup_steps=opts.warmup_epochs * steps_per_epoch,
+    optimizer = build_optimizer(list(model.parameters()) + list(loss_fn.parameters()), opts.optimizer,
+                                lr=opts.lr, weight_decay=opts.weight_decay, rho=opts.rho)
+    scheduler = warmup_cosine_schedule(  # on the base optimiser: SAM's second_step calls its step()
+        getattr(optimizer, "base_optimizer", optimizer), warmup_steps=min(opts.warmup_epochs, opts.num_epochs) * steps_per_epoch,
         total_steps=opts.num_epochs * steps_per_epoch,
     )
     scaler = torch.amp.GradScaler(device.type, enabled=(precision == "fp16"))
-    augment = DeviceAugment(
-        num_classes=num_classes, crop=data_cfg.crop, mixup_alpha=opts.mixup_alpha if opts.mixup else None,
-        augment=opts.augment,
-    )
+    no_aug = {} if opts.augment else {"flip_p": 0.0, "jitter_p": 0.0, "blur_p": 0.0}
+    augment = DeviceAugment(num_classes, data_cfg.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed, **no_aug)
     train_model = model
     if dist_info.enabled:
         train_model = torch.nn.parallel.DistributedDataParallel(
@@ -181,12 +187,13 @@ def train(
 
     # ---- resume ----------------------------------------------------------------------
     start_epoch, start_step, global_step = 0, 0, 0
+    resumed_loss = (0.0, 0)  # (sum, count) of the train loss of a partly done epoch
     history: list[dict[str, Any]] = []
     best_score: float | None = None
     best_epoch: int | None = None
     if resume:
         state = load_checkpoint(save_dir / LAST)
-        if state.get("config") != run_cfg.to_dict():
+        if state.get("config") != json.loads(json.dumps(run_cfg.to_dict())):
             raise CheckpointError(
                 f"{save_dir / LAST}: its config differs from this run's; resume with the same options "
                 "or train into a new -s directory"
@@ -197,6 +204,7 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         start_epoch, start_step, global_step = state["epoch"], state["step"], state["global_step"]
+        resumed_loss = (state["epoch_loss_sum"], state["epoch_loss_count"])
         history = json.loads(state["history"])
         best_score, best_epoch = state.get("best_score"), state.get("best_epoch")
         if dist_info.is_main:
@@ -205,77 +213,74 @@ def train(
         save_dir.mkdir(parents=True, exist_ok=True)
         run_cfg.save(save_dir / "config.json")
 
-    def checkpoint_state(epoch: int, step: int) -> dict[str, Any]:
+    def checkpoint_state(epoch: int, step: int, epoch_loss: tuple[float, int] = (0.0, 0)) -> dict[str, Any]:
         return {
+            "epoch_loss_sum": epoch_loss[0], "epoch_loss_count": epoch_loss[1],
             "model": model.state_dict(), "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "config": run_cfg.to_dict(),
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+            "config": json.loads(json.dumps(run_cfg.to_dict())),
             "epoch": epoch, "step": step, "global_step": global_step, "history": json.dumps(history),
             "best_score": best_score, "best_epoch": best_epoch, "options": json.dumps(opts.to_dict()),
         }
 
     writer = _tensorboard(save_dir) if dist_info.is_main else None
 
-    def run_batch(batch: dict[str, Any], train_mode: bool) -> float:
-        """Forward (and backward when training) one micro-batch; returns its loss."""
-        batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-        x, target = augment(batch, train=train_mode)  # x: (B, T, 3, H, W) float, target: dict of tensors
-        if opts.channels_last:
-            x = x.contiguous()
+    def forward_loss(batch: dict[str, Any], train_mode: bool, generator=None):
+        """Augment on the device, forward under the precision context, return the loss."""
+        aug = augment(batch, train=train_mode, generator=generator)
+        x = aug.frames  # (B, T, 3, H, W) float in [0, 1]
         with amp:
             out = (train_model if train_mode else model)(x)
-            loss = loss_fn(out, target)
-        return loss
+            return loss_fn(out, {"labels": aug.targets, "displacement": aug.displacement, "valid": aug.valid})
 
     # ---- epochs ----------------------------------------------------------------------
     stop = False
     for epoch in range(start_epoch, opts.num_epochs):
         model.train()
-        t0, clips_seen, loss_sum, loss_count = time.perf_counter(), 0, 0.0, 0
         first_step = start_step if epoch == start_epoch else 0
+        train_loader.sampler.set_epoch(epoch, skip=first_step * opts.batch_size)
+        batches = iter(train_loader)
+        t0, clips_seen = time.perf_counter(), 0
+        loss_sum, loss_count = resumed_loss if epoch == start_epoch else (0.0, 0)
+        step = first_step
         for step in range(first_step, steps_per_epoch):
-            torch.manual_seed(_step_seed(opts.seed, epoch, step) + dist_info.rank)
-            clip_ids = [
-                (step * opts.batch_size * dist_info.world_size + dist_info.rank * opts.batch_size + i)
-                for i in range(opts.batch_size)
-            ]
+            seed = _step_seed(opts.seed, epoch, step) + dist_info.rank
+            torch.manual_seed(seed)  # dropout and any other global-RNG use: a function of the step
+            micro = [to_device(next(batches), device) for _ in range(opts.acc_grad)]
 
-            def closure() -> float:
-                total = 0.0
-                for a in range(opts.acc_grad):
-                    ids = clip_ids[a * micro_batch:(a + 1) * micro_batch]
-                    batch = train_set.collate([train_set.get(epoch, i) for i in ids])
-                    loss = run_batch(batch, train_mode=True) / opts.acc_grad
+            def closure() -> torch.Tensor:
+                gen = torch.Generator().manual_seed(seed)  # same augmentation in both SAM passes
+                total = torch.zeros((), device=device)
+                for batch in micro:
+                    loss = forward_loss(batch, True, gen) / opts.acc_grad
                     scaler.scale(loss).backward()
-                    total += float(loss.detach())
+                    total += loss.detach()
                 return total
 
-            optimizer.zero_grad(set_to_none=True)
-            if hasattr(optimizer, "first_step"):  # SAM / ASAM: two forward/backward passes
-                step_loss = closure()
-                optimizer.first_step(zero_grad=True)
-                closure()
-                optimizer.second_step(zero_grad=True)
-            else:
+            if scaler.is_enabled():
+                optimizer.zero_grad(set_to_none=True)
                 step_loss = closure()
                 scaler.step(optimizer)
                 scaler.update()
+            else:
+                step_loss = sam_step(train_model, closure, optimizer)
             scheduler.step()
             global_step += 1
             clips_seen += opts.batch_size
-            loss_sum += step_loss
+            loss_sum += float(step_loss)
             loss_count += 1
-            rate = clips_seen / max(1e-9, time.perf_counter() - t0)
             if progress and dist_info.is_main:
-                progress("train", step + 1, steps_per_epoch,
-                         {"epoch": epoch, "loss": loss_sum / loss_count, "clips_per_s": rate})
+                progress("train", step + 1, steps_per_epoch, {
+                    "epoch": epoch, "loss": loss_sum / loss_count,
+                    "clips_per_s": clips_seen / max(1e-9, time.perf_counter() - t0)})
             if opts.checkpoint_every and global_step % opts.checkpoint_every == 0 and dist_info.is_main:
-                save_checkpoint(checkpoint_state(epoch, step + 1), save_dir / LAST)
+                save_checkpoint(checkpoint_state(epoch, step + 1, (loss_sum, loss_count)), save_dir / LAST)
             if opts.max_steps is not None and global_step >= opts.max_steps:
                 stop = True
                 break
-        if stop and step + 1 < steps_per_epoch:
+        if stop and step + 1 < steps_per_epoch:  # stopped mid-epoch: keep an exact resume point
             if dist_info.is_main:
-                save_checkpoint(checkpoint_state(epoch, step + 1), save_dir / LAST)
+                save_checkpoint(checkpoint_state(epoch, step + 1, (loss_sum, loss_count)), save_dir / LAST)
             break
         train_time = time.perf_counter() - t0
         train_loss = all_reduce_mean(loss_sum / max(1, loss_count), dist_info)
@@ -286,14 +291,13 @@ def train(
             "clips_per_s": clips_seen / max(1e-9, train_time) * dist_info.world_size,
         }
         model.eval()
-        if val_set is not None:
+        if val_loader is not None:
+            total, n = 0.0, 0
             with torch.inference_mode():
-                total, n = 0.0, 0
-                for start in range(0, len(val_set), micro_batch):
-                    ids = range(start, min(len(val_set), start + micro_batch))
-                    batch = val_set.collate([val_set.get(0, i) for i in ids])
-                    total += float(run_batch(batch, train_mode=False)) * len(ids)
-                    n += len(ids)
+                for batch in val_loader:
+                    batch = to_device(batch, device)
+                    total += float(forward_loss(batch, False)) * len(batch["frames"])
+                    n += len(batch["frames"])
             row["val_loss"] = total / max(1, n)
         if val_labels is not None and len(val_labels) and opts.criterion == "map" and epoch >= opts.start_val_epoch:
             if dist_info.is_main:
@@ -311,8 +315,8 @@ def train(
         if dist_info.is_main:
             _log_epoch(save_dir, history, writer)
             if improved:
-                save_checkpoint({"model": model.state_dict(), "config": run_cfg.to_dict(), "epoch": epoch,
-                                 "score": score}, save_dir / BEST)
+                save_checkpoint({"model": model.state_dict(), "config": json.loads(json.dumps(run_cfg.to_dict())),
+                                 "epoch": epoch, "score": score}, save_dir / BEST)
             save_checkpoint(checkpoint_state(epoch + 1, 0), save_dir / LAST)
             log.info(_format_row(row))
             if on_epoch_end:
@@ -321,10 +325,11 @@ def train(
         if stop:
             break
 
-    if dist_info.is_main and not (save_dir / BEST).exists() and (save_dir / LAST).exists() and not stop:
-        # no validation criterion was available: the last epoch is the best we know
-        save_checkpoint({"model": model.state_dict(), "config": run_cfg.to_dict(),
-                         "epoch": opts.num_epochs - 1, "score": None}, save_dir / BEST)
+    if dist_info.is_main and not stop and best_epoch is None:
+        # no validation score was available: the last epoch is the best we know
+        best_epoch = len(history) - 1 if history else None
+        save_checkpoint({"model": model.state_dict(), "config": json.loads(json.dumps(run_cfg.to_dict())),
+                         "epoch": best_epoch, "score": None}, save_dir / BEST)
     if writer is not None:
         writer.close()
     shutdown(dist_info)
