@@ -23,13 +23,15 @@ FPS = 25.0
 
 
 def save_run(
-    run_dir: Path, *, clip_len: int = 8, dataset: dict | None = None, fps: float | None = None
+    run_dir: Path, *, clip_len: int = 8, dataset: dict | None = None, fps: float | None = None,
+    displacement: bool = False,
 ) -> RunConfig:
     from e2espot.models import create_spotter
 
     cfg = RunConfig(
         model=ModelConfig(
-            num_classes=2, backbone="test_tiny", temporal_module="gsm", head="gru", clip_len=clip_len
+            num_classes=2, backbone="test_tiny", temporal_module="gsm", head="gru", clip_len=clip_len,
+            displacement=displacement,
         ),
         data=DataConfig(fps=fps, height=32, clip_len=clip_len),
         classes=CLASSES,
@@ -300,3 +302,19 @@ def test_cli_predict_shards_from_the_launcher_env(workspace, tmp_path, monkeypat
     assert main(["predict", *videos, "--model", run, "-o", str(tmp_path), "--device", "cpu"]) == 0
     assert "shard 1/2: 1 of 2 videos" in capsys.readouterr().out
     assert (tmp_path / "v2.json").exists() and not (tmp_path / "v1.json").exists()
+
+
+def test_real_displacement_head_is_decoded(workspace, tmp_path):
+    from e2espot.data.video import open_video
+    from e2espot.infer.predict import decode_displacement
+
+    run = tmp_path / "run"
+    save_run(run, displacement=True)
+    model, cfg = load_run(run)
+    with open_video(workspace["videos"] / "v2.mp4", height=32) as reader:
+        scores = predict_scores(model, reader, cfg, overlap=0, precision="fp32")  # windows [0, 8) ... [21, 29)
+        clip = torch.from_numpy(reader.read_clip(0, 8)).permute(0, 3, 1, 2).float().div(255)[None]
+    with torch.inference_mode():
+        out = model(clip)  # the first window alone: it is the only one covering frames 0..7
+    expected = decode_displacement(out.logits.float().softmax(-1), out.displacement)[0].numpy()
+    np.testing.assert_allclose(scores[:8], expected, atol=1e-5)
