@@ -136,9 +136,9 @@ class _Sim:
         # game tendencies, drawn per match
         self.p_misplaced = rng.uniform(0.05, 0.12)
         self.p_intercept = rng.uniform(0.15, 0.3)
-        self.p_save = rng.uniform(0.3, 0.5)
-        self.shoot_range_m = rng.uniform(14.0, 19.0)
-        self.p_shoot = rng.uniform(0.5, 0.8)
+        self.p_save = rng.uniform(0.25, 0.4)
+        self.shoot_range_m = rng.uniform(16.0, 21.0)
+        self.p_shoot = rng.uniform(0.6, 0.9)
         self.pos = self._formation_positions() + rng.normal(0, 0.8, (P, 2))
         self.vel = np.zeros((P, 2))
         self.targets = self.pos.copy()
@@ -275,7 +275,7 @@ class _Sim:
                      and rng.random() < self.p_shoot)
             intent = SHOT if shoot else PASS
         if intent == SHOT:
-            half = pitch.goal_width_m / 2 + 0.9
+            half = pitch.goal_width_m / 2 + 0.7
             aim = goal + [0.0, rng.uniform(-half, half)]
             d = _unit(aim - start)
             if not self._turn_ok(old_vel, d):
