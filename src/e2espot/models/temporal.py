@@ -92,6 +92,27 @@ def _interleave(y: torch.Tensor) -> torch.Tensor:
     return y.reshape(b, 2, half // 2, t, hh, ww).transpose(1, 2).reshape(b, half, t, hh, ww)
 
 
+class FlatConv3d(nn.Module):
+    """A Conv3d whose weight is stored flattened to 3-D, (out, in/groups, kd·kh·kw).
+
+    ``model.to(memory_format=torch.channels_last)`` converts every 4-D and 5-D parameter and fails on
+    5-D ones; storing the kernel flat keeps whole Spotters convertible to channels_last.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, groups: int = 1) -> None:
+        super().__init__()
+        ref = nn.Conv3d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, groups=groups)
+        self.kernel_size = (kernel_size,) * 3
+        self.groups = groups
+        self.padding = kernel_size // 2
+        self.weight = nn.Parameter(ref.weight.detach().flatten(2).clone())  # PyTorch's default init
+        self.bias = nn.Parameter(ref.bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight.reshape(*self.weight.shape[:2], *self.kernel_size)
+        return F.conv3d(x, weight, self.bias, padding=self.padding, groups=self.groups)
+
+
 class GateShift(TemporalModule):
     """GSM (E2E-Spot ``_GSM``/``GatedShift``), and with ``fuse=True`` GSF (T-DEED ``_GSF``).
 
@@ -113,7 +134,7 @@ class GateShift(TemporalModule):
         self.fold = fold
         self.fuse = fuse
         self.bn = nn.BatchNorm3d(fold)
-        self.conv3d = nn.Conv3d(fold, 2, kernel_size=3, padding=1, groups=2)
+        self.conv3d = FlatConv3d(fold, 2, kernel_size=3, groups=2)
         if fuse:
             self.fuse_conv1 = nn.Conv2d(2, 1, kernel_size=3, padding=1)
             self.fuse_conv2 = nn.Conv2d(2, 1, kernel_size=3, padding=1)
@@ -168,9 +189,9 @@ class ASTRM(TemporalModule):
         hidden = max(channels // reduction, 8)
         self.kernel_size = kernel_size
         self.spatial = nn.Conv2d(2, 1, kernel_size=7, padding=3)
-        self.t_conv1 = nn.Conv3d(channels, hidden, kernel_size=(3, 1, 1), padding=(1, 0, 0))
-        self.t_bn = nn.BatchNorm3d(hidden)
-        self.t_conv2 = nn.Conv3d(hidden, channels, kernel_size=1)
+        self.t_conv1 = nn.Conv1d(channels, hidden, kernel_size=3, padding=1)  # the 3×1×1 conv on pooled x
+        self.t_bn = nn.BatchNorm1d(hidden)
+        self.t_conv2 = nn.Conv1d(hidden, channels, kernel_size=1)
         self.g_fc1 = nn.Linear(channels, hidden)
         self.g_fc2 = nn.Linear(hidden, kernel_size)
         nn.init.zeros_(self.g_fc2.weight)
@@ -184,9 +205,9 @@ class ASTRM(TemporalModule):
         fs = torch.sigmoid(self.spatial(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
         fs = fs.reshape(b, t, 1, h, w).transpose(1, 2)  # (B, 1, T, H, W)
         x5 = x.reshape(b, t, c, h, w).transpose(1, 2)  # (B, C, T, H, W)
-        pooled = x5.mean((3, 4), keepdim=True)  # (B, C, T, 1, 1)
-        ft = torch.sigmoid(self.t_conv2(self.t_bn(F.relu(self.t_conv1(pooled)))))  # (B, C, T, 1, 1)
-        kernel = torch.softmax(self.g_fc2(F.relu(self.g_fc1(pooled.mean((2, 3, 4))))), dim=-1)  # (B, k)
+        pooled = x5.mean((3, 4))  # (B, C, T)
+        ft = torch.sigmoid(self.t_conv2(self.t_bn(F.relu(self.t_conv1(pooled)))))[..., None, None]  # (B, C, T, 1, 1)
+        kernel = torch.softmax(self.g_fc2(F.relu(self.g_fc1(pooled.mean(2)))), dim=-1)  # (B, k)
         y = x5 * (1 + fs) * (1 + ft)
         pad = self.kernel_size // 2
         y = F.pad(y, (0, 0, 0, 0, pad, pad))  # zero frames at both clip edges
