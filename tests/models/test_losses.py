@@ -144,3 +144,15 @@ def test_spotting_loss_options():
     assert set(fn.last_parts) == {"focal", "softic"} and feats.grad is not None
     with pytest.raises(ConfigError, match="do not match"):
         cross_entropy(LOGITS, torch.tensor([[0, 1, 1]]))
+
+
+def test_spotting_loss_reads_augmented_batches():
+    from types import SimpleNamespace
+    labels = torch.tensor([[0, 1]])
+    soft = F.one_hot(labels, 2).float() * 0.8 + 0.1
+    batch = SimpleNamespace(targets=soft, labels=labels, displacement=torch.zeros(1, 2),
+                            valid=torch.tensor([[True, True]]), lam=None)
+    fn = SpottingLoss(1, displacement_weight=0.0)
+    assert fn(_output([LOGITS]), batch).item() == pytest.approx(cross_entropy(LOGITS, labels).item())
+    batch.lam = torch.tensor([0.8])  # mixed: the soft targets are used
+    assert fn(_output([LOGITS]), batch).item() == pytest.approx(cross_entropy(LOGITS, soft).item())

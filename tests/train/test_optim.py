@@ -133,4 +133,5 @@ def test_schedule_on_sam_shares_param_groups():
     sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.505)
     with pytest.raises(ConfigError):
-        warmup_cosine_schedule(opt.base_optimizer, warmup_steps=5, total_steps=4)
+        warmup_cosine_schedule(opt.base_optimizer, warmup_steps=-1, total_steps=4)
+    assert warmup_cosine_factor(3, 10, 5) == pytest.approx(0.01 + 0.99 * 0.3)  # warm-up longer than the run

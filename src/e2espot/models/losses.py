@@ -193,7 +193,8 @@ class SpottingLoss(nn.Module):
 
     ``loss_fn(output, target)`` with ``output`` a SpotterOutput and ``target`` a dict with ``labels``
     ((B, T) ids or (B, T, K+1) soft), optional ``displacement`` (B, T) and ``valid`` (B, T); a bare labels
-    tensor also works. Returns the scalar total; ``last_parts`` holds the detached terms for logging.
+    tensor and an ``AugmentedBatch`` (soft ``targets`` when mixed, else hard ``labels``) also work.
+    Returns the scalar total; ``last_parts`` holds the detached terms for logging.
     """
 
     def __init__(self, num_classes: int, kind: str = "ce", *, fg_weight: float = 5.0, focal_gamma: float = 2.0,
@@ -215,9 +216,13 @@ class SpottingLoss(nn.Module):
                                      **dict(softic_kwargs or {}))
         self.last_parts: dict[str, float] = {}
 
-    def forward(self, output: Any, target: Mapping[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:
-        if not isinstance(target, Mapping):
+    def forward(self, output: Any, target: Mapping[str, torch.Tensor] | torch.Tensor | Any) -> torch.Tensor:
+        if torch.is_tensor(target):
             target = {"labels": target}
+        elif not isinstance(target, Mapping):  # an AugmentedBatch (e2espot.data.transforms)
+            mixed = getattr(target, "lam", None) is not None
+            target = {"labels": target.targets if mixed else target.labels,
+                      "displacement": target.displacement, "valid": target.valid}
         labels, valid = target["labels"], target.get("valid")
         parts: dict[str, torch.Tensor] = {}
         stages = list(output.stage_logits) or [output.logits]

@@ -173,7 +173,8 @@ class ASTRM(TemporalModule):
     With x viewed as (B, C, T, H, W)::
 
         Fs(x) = sigmoid(Conv2d_7x7([mean_C x; max_C x]))              per frame, (B, 1, T, H, W)
-        Ft(x) = sigmoid(Conv_1x1x1(BN(ReLU(Conv_3x1x1(GAP_HW x)))))   local temporal, (B, C, T, 1, 1)
+        Ft(x) = sigmoid(Conv_1x1x1(BN(ReLU(Conv_3x1x1(GAP_HW x)))))   local temporal, (B, C, T, 1, 1);
+                (on the pooled (B, C, T) these convs are Conv1d with kernels 3 and 1)
         Gt(x) = softmax_k(FC(ReLU(FC(GAP_THW x))))                    per-sample temporal kernel, (B, k)
         out   = Gt(x) ⊛_T [x · (1 + Fs(x)) · (1 + Ft(x))]             zero-padded temporal conv, same kernel
                                                                       for every channel of a sample

@@ -157,10 +157,13 @@ def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, *, warm
 
 def warmup_cosine_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int, *,
                            warmup_start: float = 0.01, min_factor: float = 0.0) -> LambdaLR:
-    """LambdaLR with :func:`warmup_cosine_factor`; step it once per optimiser step."""
-    if warmup_steps < 0 or total_steps < 1 or warmup_steps > total_steps:
+    """LambdaLR with :func:`warmup_cosine_factor`; step it once per optimiser step.
+
+    A warm-up longer than the run is allowed (short demo runs): the LR then only rises.
+    """
+    if warmup_steps < 0 or total_steps < 1:
         raise ConfigError(
-            f"LR schedule: need 0 <= warmup_steps <= total_steps and total_steps >= 1, "
+            f"LR schedule: need warmup_steps >= 0 and total_steps >= 1, "
             f"got warmup_steps={warmup_steps}, total_steps={total_steps}"
         )
     return LambdaLR(optimizer, lambda step: warmup_cosine_factor(
