@@ -129,6 +129,8 @@ def sam_step(model: nn.Module, closure: Callable[[], torch.Tensor], optimizer: t
     """
     optimizer.zero_grad(set_to_none=True)
     loss = closure()
+    if torch.is_tensor(loss):
+        loss = loss.detach()
     if not isinstance(optimizer, SAM):
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
