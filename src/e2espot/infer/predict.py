@@ -189,6 +189,19 @@ def _normalise_overlap(overlap: int | None, clip_len: int) -> int:
     return overlap
 
 
+def frame_probabilities(logits: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
+    """Per-frame class probabilities (B, T, K+1) from logits, matching the training loss.
+
+    Softmax for the CE / focal losses. A BCE-trained model only trains its K foreground logits
+    (one-vs-rest), so those go through a sigmoid and the background column is 1 - max(foreground).
+    """
+    logits = logits.float()
+    if cfg.train.get("loss") == "bce":
+        fg = logits[..., 1:].sigmoid()
+        return torch.cat([1.0 - fg.amax(-1, keepdim=True), fg], dim=-1)
+    return logits.softmax(-1)
+
+
 def predict_scores(
     model: nn.Module,
     reader: Any,
@@ -248,7 +261,7 @@ def predict_scores(
                 "frames x "
                 f"{num_outputs} classes (K={len(cfg.classes)} + background); check the run's config.json"
             )
-        probs = logits.float().softmax(-1)  # (B, T, K+1)
+        probs = frame_probabilities(logits, cfg)  # (B, T, K+1)
         displacement = getattr(out, "displacement", None)
         valid_t = torch.from_numpy(valid).to(device)
         if displacement is not None:
