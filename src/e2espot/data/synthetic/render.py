@@ -66,7 +66,7 @@ class Renderer:
         self.cam = Camera.fit(match.pitch, width, height)
         s = self.cam.scale_px_per_m
         self.pad = max(1, int(round(0.3 * s)))
-        self.ball_r_px = max(1.0, BALL_RADIUS_M * s)
+        self.ball_r_px = max(1.5, BALL_RADIUS_M * s)  # at least a 3-pixel ball at low resolution
         self.player_r_px = max(1.5, PLAYER_RADIUS_M * s)
         self.head_r_px = max(0.6, 0.25 * s)
         # colours that vary per video
@@ -91,6 +91,30 @@ class Renderer:
         wave = np.sin(2 * math.pi * t_s[:, None] / period_s + phase[None, :]) * [1, 0.8, 0.6]
         self.gain = (1.0 + amp * wave + rng.uniform(-0.06, 0.06)).astype(np.float32)  # (N, 3)
         self.offset_px = self._camera_jitter(rng, n)  # (N, 2) int
+        self.kicks = self._kick_poses()
+
+    def _kick_poses(self) -> dict[int, list[tuple[int, np.ndarray]]]:
+        """Frame -> [(player, unit direction in px)] for the kicking leg around each PASS / SHOT.
+
+        A kick is visible as in real footage: the leg swings back at ``f - 1`` (opposite to the new ball
+        direction) and follows through at ``f`` and ``f + 1`` (along it); ``f`` is the labelled frame.
+        """
+        m = self.match
+        poses: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for ev in m.events:
+            f = ev.frame
+            if ev.label not in ("PASS", "SHOT") or f + 1 >= m.num_frames:
+                continue
+            kicker = int(np.argmin(np.linalg.norm(m.players_m[f] - m.ball_m[f], axis=1)))
+            direction = m.ball_m[f + 1] - m.ball_m[f]
+            norm = float(np.linalg.norm(direction))
+            if norm == 0.0:
+                continue
+            unit = direction / norm
+            for frame, sign in ((f - 1, -1.0), (f, 1.0), (f + 1, 1.0)):
+                if 0 <= frame < m.num_frames:
+                    poses.setdefault(frame, []).append((kicker, sign * unit))
+        return poses
 
     # -- static pitch -------------------------------------------------------------------------------------
     def _draw_pitch(self, rng: np.random.Generator) -> np.ndarray:
@@ -207,11 +231,17 @@ class Renderer:
         players = self.cam.to_px(m.players_m[frame_idx]) + shift
         team_colours, keeper_colours = self.team_colours * gain, self.keeper_colours * gain
         head = self.head_colour * gain
+        legs = dict(self.kicks.get(frame_idx, []))
+        leg_colour = np.array([235, 235, 235], np.float32) * gain
         for i, (x, y) in enumerate(players):
             team = int(m.player_team[i])
             colour = keeper_colours[team] if m.player_is_keeper[i] else team_colours[team]
-            self._sprite(img, x, y, [(sh, sh, pr, shadow, 0.3), (0.0, 0.0, pr, colour, 1.0),
-                                     (0.0, 0.0, hr, head, 1.0)])
+            layers = [(sh, sh, pr, shadow, 0.3), (0.0, 0.0, pr, colour, 1.0), (0.0, 0.0, hr, head, 1.0)]
+            if i in legs:  # the kicking leg, a light sock/boot just outside the body
+                ux, uy = legs[i]
+                reach = pr + 0.6 * br
+                layers.insert(1, (float(ux * reach), float(uy * reach), max(1.0, 0.5 * pr), leg_colour, 1.0))
+            self._sprite(img, x, y, layers)
         bx, by = self.cam.to_px(m.ball_m[frame_idx]) + shift
         self._sprite(img, bx, by, [(sh * 0.6, sh * 0.6, br, shadow, 0.35),
                                    (0.0, 0.0, br, self.ball_colour * gain, 1.0)])
