@@ -31,7 +31,8 @@ def _indices(reader):
 def test_prepare_reencodes_at_fps_and_height(src_dir, tmp_path):
     out = tmp_path / "out"
     seen = []
-    report = prepare_videos(src_dir, out, fps=10, height=24, gop=8, progress=lambda p, s: seen.append((p.name, s)))
+    report = prepare_videos(src_dir, out, fps=10, height=24, gop=8,
+                            progress=lambda p, s: seen.append((p.name, s)))
     assert sorted(seen) == [("a.mp4", "done"), ("b.mkv", "done")]
     assert (report.videos_done, report.videos_skipped) == (2, 0)
     outputs = [out / "sub" / "a.mp4", out / "b.mp4"]

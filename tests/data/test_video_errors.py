@@ -64,7 +64,8 @@ def test_truncated_mp4_with_index_first(tmp_path):
         for packet in stream.encode(None):
             container.mux(packet)
     path = _truncate(src, tmp_path / "fast_cut.mp4", 0.7)
-    with pytest.raises(VideoError, match=r"fast_cut\.mp4.*truncated: its header lists 60 frames.*stops after frame \d+"):
+    expected = r"fast_cut\.mp4.*truncated: its header lists 60 frames.*stops after frame \d+"
+    with pytest.raises(VideoError, match=expected):
         open_video(path)
 
 
@@ -111,7 +112,8 @@ def test_unsupported_codec(tmp_path):
     assert b"V_MPEG4/ISO/AVC" in data
     path = tmp_path / "odd.mkv"
     path.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_MPEG4/ISO/XYZ"))  # a codec id FFmpeg does not know
-    with pytest.raises(VideoError, match=r"odd\.mkv': unsupported video codec.*ffmpeg -i odd\.mkv -c:v libx264"):
+    expected = r"odd\.mkv': unsupported video codec.*ffmpeg -i odd\.mkv -c:v libx264"
+    with pytest.raises(VideoError, match=expected):
         open_video(path)
 
 

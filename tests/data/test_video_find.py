@@ -54,7 +54,9 @@ def test_error_lists_what_was_tried(root):
         find_video(root, "england_epl/2014-2015/game_a/3")
     message = str(info.value)
     assert "no video for id 'england_epl/2014-2015/game_a/3'" in message
-    for tried in ("game_a/3.mp4", "game_a/3.webm", "game_a/3/224p.mp4", "game_a/3_224p.mkv", "game_a/3_720p.mp4"):
+    tried_paths = ("game_a/3.mp4", "game_a/3.webm", "game_a/3/224p.mp4", "game_a/3_224p.mkv",
+                   "game_a/3_720p.mp4")
+    for tried in tried_paths:
         assert tried in message
 
 

@@ -101,12 +101,37 @@ def test_iter_frames_range(long_gop, reference):
 def test_pickled_reader_reopens_lazily(long_gop, reference):
     reader = open_video(long_gop)
     reader.read_clip(300, 4)
-    clone = pickle.loads(pickle.dumps(reader))
-    assert clone._container is None  # the open container was dropped
+    assert reader._container is not None
+    data = pickle.dumps(reader)
+    assert len(data) < 50_000  # the index travels, the decoder does not
+    clone = pickle.loads(data)
+    assert clone._container is None
     assert np.array_equal(clone.read_clip(300, 4), reference[300:304])
     assert np.array_equal(reader.read_clip(304, 4), reference[304:308])
     clone.close()
     reader.close()
+
+
+_FORKED = {}
+
+
+def _read_in_forked_child(start: int) -> np.ndarray:
+    return _FORKED["reader"].read_clip(start, 4)
+
+
+def test_reader_inherited_through_fork_opens_its_own_file(long_gop, reference):
+    import multiprocessing
+
+    reader = open_video(long_gop)
+    reader.read_clip(100, 4)  # the parent's decoder is open and positioned
+    _FORKED["reader"] = reader
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert reader._container is None  # closed before the fork, so no decoder threads reach the child
+        clips = pool.map(_read_in_forked_child, [300, 520])
+    assert np.array_equal(clips[0], reference[300:304]) and np.array_equal(clips[1], reference[520:524])
+    assert np.array_equal(reader.read_clip(104, 4), reference[104:108])  # parent undisturbed
+    reader.close()
+    _FORKED.clear()
 
 
 @pytest.mark.parametrize(
@@ -202,3 +227,17 @@ def test_backends_are_registered():
     names = list_backends()
     assert names[0] == "pyav"
     assert {"spot", "tdeed"} <= set(names)
+
+
+def test_opencv_backend_matches_pyav(long_gop, reference):
+    pytest.importorskip("cv2")
+    assert "opencv" in list_backends()
+    with open_video(long_gop, backend="opencv", threads=1) as reader:
+        assert (reader.num_frames, reader.fps, reader.width, reader.height) == (NUM_LONG, 25.0, 64, 48)
+        for start in (300, 249, 250, 0, 590):
+            assert np.array_equal(reader.read_clip(start, 10), reference[start:start + 10]), start
+        clone = pickle.loads(pickle.dumps(reader))
+        assert np.array_equal(clone.read_clip(400, 3), reference[400:403])
+    with open_video(long_gop, backend="opencv", fps=10, height=24) as reader:
+        assert reader.read_clip(0, 5).shape == (5, 24, 32, 3)
+        assert _indices(reader.read_clip(0, 5)) == [0, 2, 5, 7, 10]

@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="VIDEO_DIR",
                         help="folder of videos (searched recursively) or video files")
     parser.add_argument("-o", "--out", required=True, help="output folder")
-    parser.add_argument("--fps", type=float, default=None, help="target frame rate (default: keep the source's)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="target frame rate (default: keep the source's)")
     parser.add_argument("--height", type=int, default=None,
                         help="target height in pixels, aspect kept, width rounded to even (default: keep)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="videos encoded in parallel (processes)")

@@ -64,7 +64,9 @@ def plan_outputs(video_paths_or_dir: str | Path | Iterable[str | Path], out_dir:
     for src, rel in pairs:
         dst = out_dir / (rel.with_suffix("") if jpeg else rel.with_suffix(".mp4"))
         if dst in seen:
-            raise ConfigError(f"'{src}' and '{seen[dst]}' would both be prepared to '{dst}'; rename one of them")
+            raise ConfigError(
+                f"'{src}' and '{seen[dst]}' would both be prepared to '{dst}'; rename one of them"
+            )
         seen[dst] = src
         result.append((src, dst))
     return result
@@ -106,8 +108,10 @@ def prepare_one(src: str | Path, dst: str | Path, *, fps: float | None, height: 
             from e2espot.data.video.writer import VideoWriter
 
             if reader.width % 2 or reader.height % 2:
-                raise ConfigError(f"cannot encode '{src}' at {reader.width}x{reader.height}: H.264 needs an even "
-                                  "width and height; pass an even height (or use jpeg=True)")
+                raise ConfigError(
+                    f"cannot encode '{src}' at {reader.width}x{reader.height}: H.264 needs an even width "
+                    "and height; pass an even height (or use jpeg=True)"
+                )
             tmp = _temp_path(dst)
             with VideoWriter(tmp, reader.fps, reader.width, reader.height, gop=gop, crf=crf,
                              threads=threads) as writer:

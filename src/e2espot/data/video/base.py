@@ -127,14 +127,16 @@ def register_backend(name: str):
 
 def list_backends() -> list[str]:
     """Registered backend names, in the order ``open_video`` tries them."""
-    _load_backends()
+    _load_backends(optional=True)
     return [name for name, _ in sorted(_BACKENDS.items(), key=lambda kv: kv[1].priority)]
 
 
-def _load_backends() -> None:
-    # importing the modules registers them; optional ones register only when their import works
+def _load_backends(optional: bool = False) -> None:
+    """Import the backend modules (importing registers them); optional ones only when asked."""
     from e2espot.data.video import folder, pyav_backend  # noqa: F401
 
+    if not optional:
+        return
     try:
         from e2espot.data.video import opencv_backend  # noqa: F401
     except ImportError:
@@ -163,6 +165,8 @@ def open_video(path: str | Path, *, fps: float | None = None, height: int | None
 
         list_folder(path)  # permission problems get their own message
     if backend is not None:
+        if backend not in _BACKENDS:
+            _load_backends(optional=True)
         if backend not in _BACKENDS:
             raise unknown_name("video backend", backend, _BACKENDS)
         cls = _BACKENDS[backend]

@@ -24,7 +24,8 @@ def candidate_paths(videos_root: str | Path, video_id: str) -> list[Path]:
     # SoccerNet two halves: id "<game>/<half>" -> <root>/<game>/<half>_{224p,720p}.{mkv,mp4}
     parent, _, half = vid.rpartition("/")
     if parent and half.isdigit():
-        paths += [root / parent / f"{half}_{res}{ext}" for res in _SOCCERNET_HALF_SUFFIXES for ext in (".mkv", ".mp4")]
+        paths += [root / parent / f"{half}_{res}{ext}"
+                  for res in _SOCCERNET_HALF_SUFFIXES for ext in (".mkv", ".mp4")]
     return paths
 
 

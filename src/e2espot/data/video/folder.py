@@ -30,7 +30,9 @@ def list_folder(path: Path) -> list[str]:
     try:
         return os.listdir(path)
     except PermissionError as exc:
-        raise VideoError(f"cannot read frame folder '{path}': permission denied. Fix it: chmod -R u+rX '{path}'") from exc
+        raise VideoError(
+            f"cannot read frame folder '{path}': permission denied. Fix it: chmod -R u+rX '{path}'"
+        ) from exc
     except NotADirectoryError as exc:
         raise VideoError(f"cannot read frame folder '{path}': not a folder") from exc
     except OSError as exc:
@@ -48,7 +50,9 @@ def read_fps_file(path: Path) -> float | None:
     except ValueError:
         fps = float("nan")
     if not fps > 0:
-        raise VideoError(f"'{fps_path}': expected a positive frame rate such as 25.0, found {text!r}. Fix or delete it")
+        raise VideoError(
+            f"'{fps_path}': expected a positive frame rate such as 25.0, found {text!r}. Fix or delete it"
+        )
     return fps
 
 
@@ -102,6 +106,7 @@ class _FrameFolderReader(VideoReader):
         self.path = Path(path)
         self.threads = max(1, int(threads))
         self._pool: ThreadPoolExecutor | None = None
+        self._pid = os.getpid()
         numbers = self.scan(self.path)
         self.frame_offset = int(numbers[0])
         self.src_num_frames = len(numbers)
@@ -154,7 +159,10 @@ class _FrameFolderReader(VideoReader):
         need = np.arange(start, start + num) if self._out_src is None else self._out_src[start:start + num]
         unique, inverse = np.unique(need, return_inverse=True)
         if self.threads > 1 and len(unique) > 1:
+            if self._pool is not None and self._pid != os.getpid():
+                self._pool = None  # threads do not survive fork (DataLoader workers)
             if self._pool is None:
+                self._pid = os.getpid()
                 self._pool = ThreadPoolExecutor(max_workers=self.threads)
             frames = list(self._pool.map(self._load, unique.tolist()))
         else:
@@ -219,4 +227,6 @@ def probe_folder(path: Path) -> VideoInfo:
             return VideoInfo(fps=fps, num_frames=len(numbers), width=width, height=height,
                              duration_s=len(numbers) / fps if fps else None, has_audio=False)
     list_folder(path)
-    raise VideoError(f"cannot read frame folder '{path}': no 000000.jpg (jhong93/spot) or frame0.jpg (T-DEED) frames in it")
+    raise VideoError(
+        f"cannot read frame folder '{path}': no 000000.jpg (jhong93/spot) or frame0.jpg (T-DEED) frames in it"
+    )

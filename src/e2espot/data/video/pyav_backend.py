@@ -10,6 +10,9 @@ timestamps (by count after a keyframe for AVI, whose timestamps are not presenta
 
 from __future__ import annotations
 
+import gc
+import os
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,28 @@ from e2espot.data.video.base import (
 )
 from e2espot.errors import VideoError
 
+# Fork safety (DataLoader workers): a decoder's worker threads do not exist in a forked child, and
+# freeing such a decoder there waits for them forever. So every open decoder is closed in the parent
+# just before a fork (readers re-open lazily, a seek later), and any that still reaches a child is
+# kept referenced there, never freed (see _ensure_open).
+_LIVE_READERS: weakref.WeakSet = weakref.WeakSet()
+_FORK_INHERITED: list = []
+
+
+def _close_decoders_before_fork() -> None:
+    readers = [r for r in list(_LIVE_READERS) if r._container is not None]
+    for reader in readers:
+        reader.close()
+    if readers:
+        gc.collect()  # PyAV objects hold reference cycles: free the codec contexts now, in the parent
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_close_decoders_before_fork)
+
+# whether this PyAV's VideoFrame.to_ndarray / reformat accepts threads= (checked on first use)
+_SWS_THREADS_KWARG = True
+
 # containers whose packet timestamps are not presentation timestamps: identify frames by count
 _COUNT_MODE_FORMATS = ("avi",)
 
@@ -36,7 +61,9 @@ def _check_file(path: Path) -> None:
     if not path.exists():
         raise VideoError(f"cannot open '{path}': no such file. Check the path (videos root + video id)")
     if path.is_dir():
-        raise VideoError(f"cannot open '{path}' as a video file: it is a folder. Use open_video() for frame folders")
+        raise VideoError(
+            f"cannot open '{path}' as a video file: it is a folder. Use open_video() for frame folders"
+        )
     if path.stat().st_size == 0:
         raise VideoError(f"cannot open '{path}': the file is empty (0 bytes). Copy or download it again")
 
@@ -57,8 +84,8 @@ def _open_container(path: Path, threads: int):
     if not container.streams.video:
         container.close()
         raise VideoError(
-            f"cannot decode '{path}': no video stream. Re-mux it: ffmpeg -i {path.name} -c copy {path.stem}.mp4 "
-            "(or check that it is the video and not an audio track)"
+            f"cannot decode '{path}': no video stream. Re-mux it: ffmpeg -i {path.name} -c copy "
+            f"{path.stem}.mp4 (or check that it is the video and not an audio track)"
         )
     stream = container.streams.video[0]
     ctx = stream.codec_context
@@ -110,19 +137,17 @@ class PyAVReader(VideoReader):
         self.threads = threads
         self._container = None
         self._stream = None
+        self._pid = os.getpid()
         self._reset_decoder()
         container, stream = _open_container(self.path, threads)
         try:
             self._build_index(container, stream)
-        except BaseException:
+            self.src_width = int(stream.codec_context.width)
+            self.src_height = int(stream.codec_context.height)
+        finally:
+            # opened again lazily on the first read: many readers may exist, few decode at once
             container.close()
-            raise
-        self._container, self._stream = container, stream
-
-        ctx = stream.codec_context
-        self.src_width, self.src_height = int(ctx.width), int(ctx.height)
         if self.src_width <= 0 or self.src_height <= 0:
-            self.close()
             raise VideoError(f"cannot decode '{self.path}': the video stream has no frame size. "
                              + _reencode_hint(self.path))
         self.width, self.height = output_size(self.src_width, self.src_height, height, width)
@@ -163,13 +188,15 @@ class PyAVReader(VideoReader):
             ) from exc
         num = len(pts_list)
         if num == 0:
-            raise VideoError(f"cannot decode '{self.path}': the video stream has no frames. " + _reencode_hint(self.path))
+            raise VideoError(
+                f"cannot decode '{self.path}': the video stream has no frames. " + _reencode_hint(self.path)
+            )
         fmt = container.format.name or ""
         header_frames = int(stream.frames or 0)
         if "mov" in fmt and header_frames > num + num_discarded:
             raise VideoError(
-                f"cannot decode '{self.path}': truncated: its header lists {header_frames} frames but the data "
-                f"stops after frame {num - 1}. Copy it again, or keep the readable part: "
+                f"cannot decode '{self.path}': truncated: its header lists {header_frames} frames but the "
+                f"data stops after frame {num - 1}. Copy it again, or keep the readable part: "
                 f"ffmpeg -i {self.path.name} -c copy {self.path.stem}_fixed.mp4"
             )
 
@@ -194,8 +221,9 @@ class PyAVReader(VideoReader):
             self._times_s = np.arange(num, dtype=np.float64) / self.src_fps
             self._key_pos = np.flatnonzero(keys).astype(np.int64)
             seek_ts = [d if d is not None else p for d, p in zip(dts_list, pts_list)]
-            self._key_seek_ts = np.asarray([seek_ts[i] if seek_ts[i] is not None else 0 for i in self._key_pos],
-                                           dtype=np.int64)
+            self._key_seek_ts = np.asarray(
+                [seek_ts[i] if seek_ts[i] is not None else 0 for i in self._key_pos], dtype=np.int64
+            )
             self._key_frame_pts = np.asarray([pts_list[i] if pts_list[i] is not None else -(2**62)
                                               for i in self._key_pos], dtype=np.int64)
             self._sorted_pts = None
@@ -211,7 +239,10 @@ class PyAVReader(VideoReader):
             self._key_frame_pts = sorted_pts[self._key_pos]
             last_dur_s = dur_list[int(order[-1])] * time_base
             if last_dur_s <= 0:
-                last_dur_s = float(np.median(np.diff(self._times_s))) if num > 1 else (1 / float(rate) if rate else 0.04)
+                if num > 1:
+                    last_dur_s = float(np.median(np.diff(self._times_s)))
+                else:
+                    last_dur_s = 1 / float(rate) if rate else 0.04
             self.duration_s = float(self._times_s[-1] + last_dur_s)
             self.src_fps = float(rate) if rate else num / self.duration_s
         if len(self._key_pos) == 0 or self._key_pos[0] != 0:
@@ -228,9 +259,10 @@ class PyAVReader(VideoReader):
             frame_s = 1 / self.src_fps if self.src_fps else 0.04
             if self.duration_s + 2 * frame_s + 0.1 < header_s:
                 raise VideoError(
-                    f"cannot decode '{self.path}': truncated: its header says {header_s:.2f} s but the frames "
-                    f"stop at {self.duration_s:.2f} s (after frame {num - 1}). Copy it again, or keep the "
-                    f"readable part: ffmpeg -i {self.path.name} -c copy {self.path.stem}_fixed{self.path.suffix}"
+                    f"cannot decode '{self.path}': truncated: its header says {header_s:.2f} s but the "
+                    f"frames stop at {self.duration_s:.2f} s (after frame {num - 1}). Copy it again, or keep "
+                    f"the readable part: ffmpeg -i {self.path.name} -c copy "
+                    f"{self.path.stem}_fixed{self.path.suffix}"
                 )
 
     @property
@@ -257,9 +289,18 @@ class PyAVReader(VideoReader):
         self._cache_arr: np.ndarray | None = None
 
     def _ensure_open(self) -> None:
+        if self._container is not None and self._pid != os.getpid():
+            # inherited through fork (DataLoader workers): never share the parent's file offset, and
+            # never free it here either (its decoder threads do not exist in this process: freeing
+            # would wait for them forever), so keep it referenced
+            _FORK_INHERITED.append((self._container, self._stream))
+            self._container = self._stream = None
+            self._reset_decoder()
         if self._container is None:
             self._container, self._stream = _open_container(self.path, self.threads)
+            self._pid = os.getpid()
             self._reset_decoder()
+            _LIVE_READERS.add(self)
 
     def _position_of(self, frame, after_seek: bool) -> int | None:
         pts = frame.pts
@@ -339,6 +380,14 @@ class PyAVReader(VideoReader):
         return int(self._key_pos[ki]) <= self._next_pos
 
     def _convert(self, frame) -> np.ndarray:
+        global _SWS_THREADS_KWARG
+        if _SWS_THREADS_KWARG:
+            try:
+                # one swscale thread: its default (one per CPU) fights the decoder threads and runs
+                # ~9x slower at 224p on 2 cores (benchmarks/bench_decode.py)
+                return frame.to_ndarray(format="rgb24", width=self.width, height=self.height, threads=1)
+            except TypeError:  # a PyAV without reformat(threads=)
+                _SWS_THREADS_KWARG = False
         return frame.to_ndarray(format="rgb24", width=self.width, height=self.height)
 
     def read_clip(self, start: int, num: int) -> np.ndarray:
@@ -376,8 +425,9 @@ class PyAVReader(VideoReader):
             if pos > want:
                 self._reset_decoder()
                 raise VideoError(
-                    f"cannot decode '{self.path}': source frame {want} ({self._times_s[want]:.3f} s) is missing "
-                    f"from the decoded stream (the decoder skipped to frame {pos}). The file is corrupt. "
+                    f"cannot decode '{self.path}': source frame {want} ({self._times_s[want]:.3f} s) is "
+                    f"missing from the decoded stream (the decoder skipped to frame {pos}). "
+                    "The file is corrupt. "
                     + _reencode_hint(self.path)
                 )
             arr = self._convert(frame)
