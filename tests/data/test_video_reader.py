@@ -153,6 +153,17 @@ def test_fps_resampling_picks_the_frame_showing(long_gop, fps, expected):
         assert _indices(reader.read_clip(k, 3)) == [expected(k + i) for i in range(3)]
 
 
+def test_ntsc_rate_in_millisecond_timestamps(tmp_path):
+    path = write_video(tmp_path / "ntsc.mkv", np.stack([index_pattern(i) for i in range(90)]), 30000 / 1001)
+    with open_video(path, fps=29.97) as reader:  # the source rate as labels write it: no resampling
+        assert reader.num_frames == 90 and reader.fps == pytest.approx(30000 / 1001)
+        assert _indices(reader.read_clip(0, 90)) == list(range(90))
+    # Matroska rounds frame times to 1 ms (frame 2 at 67 ms, not 66.73): half the rate still takes 0, 2, 4...
+    with open_video(path, fps=15000 / 1001) as reader:
+        assert reader.num_frames == 45
+        assert _indices(reader.read_clip(0, 45)) == [2 * k for k in range(45)]
+
+
 VFR_PTS_MS = [0, 40, 100, 110, 200, 400, 410, 420, 700]
 
 

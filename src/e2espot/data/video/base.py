@@ -208,13 +208,21 @@ def output_size(src_width: int, src_height: int, height: int | None, width: int 
     return src_width, src_height
 
 
-def resample_indices(times_s: np.ndarray, duration_s: float, fps: float) -> np.ndarray:
+def resample_indices(times_s: np.ndarray, duration_s: float, fps: float, *,
+                     tolerance_s: float = _TIME_EPS_S) -> np.ndarray:
     """For each output frame k (shown at k / fps), the source frame showing then.
 
     ``times_s`` are the source frames' start times (ascending, first = 0); the output covers
-    ``[0, duration_s)``. The source frame is the latest one starting at or before k / fps.
+    ``[0, duration_s)``. The source frame is the latest one starting at or before k / fps; a
+    source frame starting up to ``tolerance_s`` later counts as starting then (timestamps rounded
+    to the container's time base, e.g. 1 ms in Matroska).
     """
     num_out = max(1, int(math.ceil(duration_s * fps - 1e-6)))
     out_times_s = np.arange(num_out, dtype=np.float64) / fps
-    src = np.searchsorted(times_s, out_times_s + _TIME_EPS_S, side="right") - 1
+    src = np.searchsorted(times_s, out_times_s + tolerance_s, side="right") - 1
     return np.clip(src, 0, len(times_s) - 1).astype(np.int64)
+
+
+def same_rate(fps: float, src_fps: float | None) -> bool:
+    """Whether a requested ``fps`` is the source rate (29.97 asked of a 30000/1001 video: no resampling)."""
+    return src_fps is not None and abs(fps / src_fps - 1) < 1e-4

@@ -19,7 +19,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from e2espot.data.video.base import VideoInfo, VideoReader, output_size, register_backend, resample_indices
+from e2espot.data.video.base import (
+    VideoInfo,
+    VideoReader,
+    output_size,
+    register_backend,
+    resample_indices,
+    same_rate,
+)
 from e2espot.errors import VideoError
 
 FPS_FILE = "fps.txt"
@@ -119,7 +126,7 @@ class _FrameFolderReader(VideoReader):
         except OSError as exc:
             raise VideoError(f"cannot read frame '{first}': {exc}. Extract the frames again") from exc
         self.width, self.height = output_size(self.src_width, self.src_height, height, width)
-        if fps is None or self.src_fps is None or abs(fps - self.src_fps) < 1e-9:
+        if fps is None or self.src_fps is None or same_rate(fps, self.src_fps):
             self.fps = self.src_fps
             self._out_src: np.ndarray | None = None
             self.num_frames = self.src_num_frames

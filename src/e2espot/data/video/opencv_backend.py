@@ -14,7 +14,13 @@ from pathlib import Path
 import cv2  # noqa: F401  (ImportError here keeps the backend unregistered)
 import numpy as np
 
-from e2espot.data.video.base import VideoReader, output_size, register_backend, resample_indices
+from e2espot.data.video.base import (
+    VideoReader,
+    output_size,
+    register_backend,
+    resample_indices,
+    same_rate,
+)
 from e2espot.errors import VideoError
 
 
@@ -68,7 +74,7 @@ class OpenCVReader(VideoReader):
         self._cap = cap
         _LIVE_READERS.add(self)
         self.width, self.height = output_size(self.src_width, self.src_height, height, width)
-        if fps is None:
+        if fps is None or same_rate(fps, self.src_fps):
             self.fps, self._out_src, self.num_frames = self.src_fps, None, self.src_num_frames
         else:
             self.fps = float(fps)

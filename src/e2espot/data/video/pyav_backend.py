@@ -24,6 +24,7 @@ from e2espot.data.video.base import (
     output_size,
     register_backend,
     resample_indices,
+    same_rate,
 )
 from e2espot.errors import VideoError
 
@@ -151,14 +152,25 @@ class PyAVReader(VideoReader):
             raise VideoError(f"cannot decode '{self.path}': the video stream has no frame size. "
                              + _reencode_hint(self.path))
         self.width, self.height = output_size(self.src_width, self.src_height, height, width)
-        if fps is None:
+        if fps is None or (same_rate(fps, self.src_fps) and self._is_constant_rate()):
             self.fps = self.src_fps
             self._out_src: np.ndarray | None = None
             self.num_frames = self.src_num_frames
         else:
             self.fps = float(fps)
-            self._out_src = resample_indices(self._times_s, self.duration_s, self.fps)
+            # timestamps are rounded to the time base: allow half of it, never a quarter frame
+            frame_s = self.duration_s / self.src_num_frames
+            tolerance_s = min(max(self._time_base_s / 2, 1e-6), frame_s / 4)
+            self._out_src = resample_indices(self._times_s, self.duration_s, self.fps,
+                                             tolerance_s=tolerance_s)
             self.num_frames = len(self._out_src)
+
+    def _is_constant_rate(self) -> bool:
+        if self.src_num_frames < 3:
+            return True
+        steps_s = np.diff(self._times_s)
+        median_s = float(np.median(steps_s))
+        return bool(np.all(np.abs(steps_s - median_s) <= max(0.01 * median_s, 1.01 * self._time_base_s)))
 
     # --- index -------------------------------------------------------------------------------------
 
@@ -201,6 +213,7 @@ class PyAVReader(VideoReader):
             )
 
         time_base = float(stream.time_base) if stream.time_base else None
+        self._time_base_s = time_base or 0.0
         rate = stream.average_rate or stream.guessed_rate
         keys = np.asarray(key_list, dtype=bool)
         count_mode = (
