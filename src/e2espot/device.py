@@ -9,10 +9,14 @@ from e2espot.errors import ConfigError
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-def resolve_device(name: str = "auto"):
-    """``auto`` → cuda when available, else cpu. ``cuda`` without a GPU is a ConfigError."""
+def resolve_device(name="auto"):
+    """``auto`` → cuda when available, else cpu. ``cuda`` without a GPU is a ConfigError.
+    A ``torch.device`` is returned as is."""
     import torch
 
+    if isinstance(name, torch.device):
+        return name
+    name = name or "auto"
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

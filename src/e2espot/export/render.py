@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from e2espot.data.labels import Event, VideoLabels
+from e2espot.data.video.base import VideoInfo
+from e2espot.data.video.base import probe_video as _probe_video
 from e2espot.errors import VideoError
 
 log = logging.getLogger(__name__)
@@ -57,18 +59,6 @@ def align_to_video(labels: VideoLabels | None, fps: float) -> VideoLabels | None
 # --------------------------------------------------------------------------- PyAV helpers
 
 
-@dataclass(frozen=True)
-class VideoInfo:
-    """What ``probe_video`` learns from the container headers."""
-
-    path: Path
-    fps: float
-    num_frames: int  # from the header, or duration * fps when the header has no count
-    width: int
-    height: int
-    has_audio: bool
-
-
 def _open(path: str | Path):
     import av
 
@@ -79,24 +69,11 @@ def _open(path: str | Path):
 
 
 def probe_video(path: str | Path) -> VideoInfo:
-    """Frame rate, frame count, size and whether an audio stream exists."""
-    with _open(path) as container:
-        if not container.streams.video:
-            raise VideoError(f"cannot decode '{path}': no video stream")
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        if not rate:
-            raise VideoError(f"'{path}': unknown frame rate; re-encode it at a constant frame rate")
-        fps = float(rate)
-        num_frames = int(stream.frames or 0)
-        if num_frames <= 0:
-            if stream.duration is not None and stream.time_base is not None:
-                num_frames = int(round(float(stream.duration * stream.time_base) * fps))
-            elif container.duration is not None:
-                num_frames = int(round(container.duration / 1_000_000 * fps))
-        return VideoInfo(Path(path), fps, num_frames, stream.codec_context.width,
-                         stream.codec_context.height, bool(container.streams.audio))
-
+    """Frame rate, frame count, size and audio of a video file (a known frame rate is required)."""
+    info = _probe_video(path)
+    if not info.fps:
+        raise VideoError(f"'{path}': unknown frame rate; re-encode it at a constant frame rate")
+    return info
 
 def iter_frames(
     path: str | Path, start: int = 0, stop: int | None = None

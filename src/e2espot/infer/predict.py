@@ -21,7 +21,7 @@ from torch import nn
 from e2espot.config import RunConfig
 from e2espot.data.labels import Event, VideoLabels
 from e2espot.device import autocast, resolve_precision
-from e2espot.device import resolve_device as _resolve_device_name
+from e2espot.device import resolve_device
 from e2espot.errors import CheckpointError, ConfigError, VideoError
 from e2espot.infer.streaming import ChunkProducer, FrameRing, ScoreAccumulator
 
@@ -35,13 +35,6 @@ PREFETCH_CHUNKS = 4  # chunks the decode thread may read ahead
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """A ``torch.device`` from ``cpu`` / ``cuda[:N]`` / ``auto`` (or a device, returned as is)."""
-    if isinstance(device, torch.device):
-        return device
-    return _resolve_device_name(device or "auto")
 
 
 def _checkpoint_path(run_dir: Path, checkpoint: str | Path) -> Path:
