@@ -52,7 +52,7 @@ def load_run(
     """Rebuild a trained spotter from a run directory written by ``e2espot train``.
 
     ``checkpoint`` is ``"best"``, ``"last"`` or a path to a ``.pt`` file. The model comes back in
-    eval mode, channels_last, on ``device``. Missing or corrupt files raise ``CheckpointError``.
+    eval mode (channels_last when the backbone prefers it), on ``device``. Missing or corrupt files raise ``CheckpointError``.
     """
     from e2espot.models import create_spotter
     from e2espot.train.checkpoint import load_checkpoint
@@ -94,7 +94,7 @@ def load_run(
         ) from None
     model.eval()
     model.to(resolve_device(device))
-    return channels_last(model), cfg
+    return (channels_last(model) if model.prefers_channels_last else model), cfg
 
 
 def channels_last(model: nn.Module) -> nn.Module:

@@ -55,6 +55,13 @@ class Spotter(nn.Module):
         return self.backbone.num_features
 
     @property
+    def prefers_channels_last(self) -> bool:
+        """Whether this backbone runs faster in channels_last layout (registry metadata, default True)."""
+        from e2espot.models.registry import BACKBONES
+
+        return bool(BACKBONES.get(self.config.backbone).meta.get("channels_last", True))
+
+    @property
     def num_classes(self) -> int:
         return self.config.num_classes
 
@@ -68,6 +75,8 @@ class Spotter(nn.Module):
         stem = next(p for p in self.backbone.parameters() if p.ndim == 4)
         if stem.is_contiguous(memory_format=torch.channels_last) and not stem.is_contiguous():
             frames = frames.contiguous(memory_format=torch.channels_last)
+        else:  # frames permuted from (..., H, W, 3) uint8 arrive channels_last-strided: match the weights
+            frames = frames.contiguous()
         features = self.backbone(frames, num_frames=t).reshape(b, t, -1)  # (B, T, D)
         stages, hidden = self.head.forward_stages(features)
         displacement = None

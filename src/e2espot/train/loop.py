@@ -63,7 +63,7 @@ class TrainOptions:
     seed: int = 0
     checkpoint_every: int = 0  # also save last.pt every N optimiser steps (0: end of epoch only)
     max_steps: int | None = None  # stop after this many optimiser steps in total (tests, debugging)
-    channels_last: bool = True
+    channels_last: bool | None = None  # None: the backbone's preference (registry metadata)
     augment: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,7 +161,7 @@ def train(
     # ---- model, loss, optimiser ------------------------------------------------------
     torch.manual_seed(opts.seed)
     model = create_spotter(run_cfg.model).to(device)
-    if opts.channels_last:
+    if opts.channels_last if opts.channels_last is not None else model.prefers_channels_last:
         model = model.to(memory_format=torch.channels_last)
     if dist_info.is_main:
         log.info(model.summary())
