@@ -1,0 +1,82 @@
+"""Run the throughput and memory benchmarks in benchmarks/ and print their JSON lines.
+
+Each benchmark runs in its own Python process and prints one JSON line (progress goes to stderr):
+decode (PyAV/OpenCV frames/s, long vs short GOP), predict (end to end vs decode-only and model-only),
+memory (peak RSS of predict, 1-minute vs 10-minute video), train (raw vs prepared vs JPEG frames),
+precision (training step fp32 vs bf16). 'all' runs decode, predict, memory and train.
+
+Example: e2espot bench all --quick        (seconds; full sizes take a few minutes each on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+BENCHMARKS = ("decode", "predict", "memory", "train", "precision")
+ALL = ("decode", "predict", "memory", "train")
+TAKES_DEVICE = ("predict", "memory", "train", "precision")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("which", nargs="*", default=["all"], choices=(*BENCHMARKS, "all"), metavar="BENCH",
+                        help=f"benchmarks to run: {', '.join(BENCHMARKS)} or all (default all)")
+    parser.add_argument("--quick", action="store_true", help="tiny inputs: a smoke run in seconds")
+    parser.add_argument("--device", default=None,
+                        help="cpu or cuda for the model benchmarks (default: each benchmark's, cpu)")
+    parser.add_argument("--benchmarks-dir", type=Path, default=None,
+                        help="folder with bench_*.py (default: benchmarks/ of this checkout)")
+
+
+def find_benchmarks_dir(explicit: Path | None = None) -> Path:
+    """``explicit``, else ``benchmarks/`` next to the source tree or under the current folder."""
+    from e2espot.errors import ConfigError
+
+    candidates = [explicit] if explicit else [
+        Path(__file__).resolve().parents[3] / "benchmarks", Path.cwd() / "benchmarks"]
+    for path in candidates:
+        if path is not None and (path / "bench_decode.py").is_file():
+            return path
+    raise ConfigError(
+        f"no benchmarks folder with bench_decode.py at {', '.join(str(c) for c in candidates)}; the "
+        "benchmarks ship with the source checkout: run from it, or pass --benchmarks-dir"
+    )
+
+
+def benchmark_command(root: Path, name: str, *, quick: bool, device: str | None) -> list[str]:
+    import sys
+
+    cmd = [sys.executable, str(root / f"bench_{name}.py")]
+    if quick:
+        cmd.append("--quick")
+    if device is not None and name in TAKES_DEVICE:
+        cmd += ["--device", device]
+    return cmd
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from e2espot.errors import E2ESpotError
+
+    root = find_benchmarks_dir(args.benchmarks_dir)
+    names: list[str] = []
+    for item in args.which:
+        for name in (ALL if item == "all" else (item,)):
+            if name not in names:
+                names.append(name)
+    env = dict(os.environ)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    failed = []
+    for name in names:
+        proc = subprocess.run(benchmark_command(root, name, quick=args.quick, device=args.device),
+                              stdout=subprocess.PIPE, text=True, env=env)  # stderr (progress) passes through
+        lines = [line for line in proc.stdout.splitlines() if line.strip()]
+        if proc.returncode != 0 or not lines:
+            failed.append(f"{name} (exit {proc.returncode})")
+            continue
+        print(lines[-1], flush=True)
+    if failed:
+        raise E2ESpotError(f"benchmark failed: {', '.join(failed)}; its traceback is above (stderr)")
+    return 0
