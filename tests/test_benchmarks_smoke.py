@@ -94,3 +94,11 @@ def test_bench_command_runs_decode(capsys, tmp_path, monkeypatch):
         for backend, fig in per_backend.items():
             _positive(fig["sequential_fps"], fig["random_clip_ms"], fig["random_fps"])
     assert any(v.startswith("720p_prepared") for v in line["results"])
+
+
+def test_bench_command_names(capsys):
+    from e2espot.cli import build_parser, main
+
+    assert build_parser().parse_args(["bench"]).which == []  # no names: all
+    assert main(["bench", "decod", "--benchmarks-dir", str(BENCH_DIR)]) == 2
+    assert "did you mean 'decode'" in capsys.readouterr().err

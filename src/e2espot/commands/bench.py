@@ -19,7 +19,7 @@ TAKES_DEVICE = ("predict", "memory", "train", "precision")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("which", nargs="*", default=["all"], choices=(*BENCHMARKS, "all"), metavar="BENCH",
+    parser.add_argument("which", nargs="*", default=[], metavar="BENCH",
                         help=f"benchmarks to run: {', '.join(BENCHMARKS)} or all (default all)")
     parser.add_argument("--quick", action="store_true", help="tiny inputs: a smoke run in seconds")
     parser.add_argument("--device", default=None,
@@ -58,11 +58,13 @@ def run(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
-    from e2espot.errors import E2ESpotError
+    from e2espot.errors import E2ESpotError, unknown_name
 
     root = find_benchmarks_dir(args.benchmarks_dir)
     names: list[str] = []
-    for item in args.which:
+    for item in args.which or ["all"]:
+        if item not in (*BENCHMARKS, "all"):
+            raise unknown_name("benchmark", item, (*BENCHMARKS, "all"))
         for name in (ALL if item == "all" else (item,)):
             if name not in names:
                 names.append(name)
