@@ -293,3 +293,23 @@ def test_cli_synth_rejects_bad_size(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "x"), "--size", "397x224"]) == 2
     assert "even" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_zoomed_camera_follows_the_ball(tmp_path):
+    """zoom > 1: players and ball are bigger and the camera pans so the ball stays near the centre."""
+    import json
+
+    from e2espot.data.synthetic import generate_dataset
+
+    ds = generate_dataset(tmp_path / "z", num_videos=1, seconds=6.0, seed=4, width=128, height=72, zoom=2.5,
+                          soccernet=False)
+    gt = json.loads(next((tmp_path / "z" / "ground_truth").glob("*.json")).read_text())
+    ball = np.asarray(gt["ball_px"])  # (N, 2) in frame pixels, camera included
+    inside = (ball[:, 0] >= 0) & (ball[:, 0] < 128) & (ball[:, 1] >= 0) & (ball[:, 1] < 72)
+    assert inside.mean() > 0.95
+    offsets = np.asarray(gt["camera_offset_px"])
+    assert np.ptp(offsets[:, 0]) > 20  # it pans
+    assert gt["camera"]["scale_px_per_m"] > 2.4 * 128 / 44  # magnified vs the whole-pitch fit
+    with pytest.raises(ConfigError, match="zoom"):
+        generate_dataset(tmp_path / "bad", num_videos=1, tiny=True, zoom=0.5)
+    assert ds.classes[0] == "PASS"

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", default="398x224", metavar="WxH",
                         help="frame size, even width and height (default: 398x224)")
     parser.add_argument("--fps", type=float, default=25.0, help="frame rate (default: 25)")
+    parser.add_argument("--zoom", type=float, default=1.0,
+                        help="magnify the pitch; > 1 makes the camera follow the ball (default: 1, whole pitch)")
     parser.add_argument("--splits", type=float, nargs=3, default=(0.5, 0.25, 0.25),
                         metavar=("TRAIN", "VAL", "TEST"),
                         help="shares of videos per split (default: 0.5 0.25 0.25)")
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     start_s = time.perf_counter()
     try:
-        ds = generate_dataset(args.out, num_videos=args.videos, seconds=args.seconds, seed=args.seed,
+        ds = generate_dataset(args.out, num_videos=args.videos, seconds=args.seconds, seed=args.seed, zoom=args.zoom,
                               width=width, height=height, fps=args.fps, splits=tuple(args.splits),
                               tiny=args.tiny, soccernet=args.soccernet, progress=progress)
     finally:

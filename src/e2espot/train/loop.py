@@ -13,6 +13,7 @@ import csv
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -130,6 +131,10 @@ def train(
         torch.cuda.set_device(device)
     precision = resolve_precision(opts.precision, device)
     amp = autocast(device, precision)
+    if device.type == "cpu":
+        # OpenMP threads that outnumber the free cores stall at every barrier (10x slower steps):
+        # leave one core per data-loading worker
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - opts.num_workers))
     num_classes = len(run_cfg.classes)
     video_root = run_cfg.dataset.get("videos")
 

@@ -121,6 +121,7 @@ def generate_dataset(
     splits: Sequence[float] = (0.5, 0.25, 0.25),
     tiny: bool = False,
     soccernet: bool = True,
+    zoom: float = 1.0,
     progress: Progress | None = None,
 ) -> SyntheticDataset:
     """Simulate and render ``num_videos`` matches to ``out_dir``; deterministic for a given ``seed``.
@@ -129,12 +130,16 @@ def generate_dataset(
     ``ground_truth/<id>.json`` (per-frame ball position in metres and pixels, camera offsets, events)
     and, with ``soccernet``, ``soccernet/synthetic/2026-2027/<id>/{Labels-ball.json,224p.mp4}`` plus
     ``soccernet/splits.json`` (split -> game ids). ``tiny`` renders 64x48 videos of 48 frames for unit tests.
+    ``zoom`` > 1 magnifies the pitch and the camera pans to follow the ball, like a broadcast camera
+    (bigger players and ball at a small frame size).
     Event definitions: see :mod:`e2espot.data.synthetic.physics`. ``progress("synth", fraction)`` is called
     while rendering. The labels do not depend on the resolution (same seed and fps -> same events).
     """
     if tiny:
         width, height = TINY_SIZE
     _check_args(num_videos, None if tiny else seconds, fps, width, height, splits)
+    if not zoom >= 1.0:
+        raise ConfigError(f"synthetic data: zoom {zoom} must be >= 1 (1 shows the whole pitch)")
     fps = float(fps)
     num_frames = TINY_NUM_FRAMES if tiny else int(round(seconds * fps))
     root = Path(out_dir)
@@ -151,7 +156,7 @@ def generate_dataset(
     for i, vid in enumerate(video_ids):
         physics_ss, render_ss = np.random.SeedSequence([int(seed), i]).spawn(2)
         match = simulate_match(np.random.default_rng(physics_ss), num_frames, fps)
-        renderer = Renderer(match, width, height, np.random.default_rng(render_ss))
+        renderer = Renderer(match, width, height, np.random.default_rng(render_ss), zoom=zoom)
         path = root / "videos" / f"{vid}.mp4"
         _encode(renderer, path, progress, i, num_videos)
         videos[vid] = path

@@ -36,9 +36,10 @@ class Camera:
     origin_px: tuple[float, float]
 
     @classmethod
-    def fit(cls, pitch: Pitch, width: int, height: int) -> Camera:
-        scale = min(width / (pitch.length_m + 2 * pitch.margin_m),
-                    height / (pitch.width_m + 2 * pitch.margin_m))
+    def fit(cls, pitch: Pitch, width: int, height: int, *, zoom: float = 1.0) -> Camera:
+        """The whole pitch fits the frame at ``zoom`` 1; ``zoom`` > 1 magnifies around the centre."""
+        scale = zoom * min(width / (pitch.length_m + 2 * pitch.margin_m),
+                           height / (pitch.width_m + 2 * pitch.margin_m))
         origin = ((width - 1 - pitch.length_m * scale) / 2, (height - 1 - pitch.width_m * scale) / 2)
         return cls(width, height, float(scale), (float(origin[0]), float(origin[1])))
 
@@ -61,11 +62,17 @@ def _segment_dist(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray) 
 class Renderer:
     """Per-video look (colours, lighting, noise, jitter) and the frame drawing."""
 
-    def __init__(self, match: Match, width: int, height: int, rng: np.random.Generator) -> None:
+    def __init__(self, match: Match, width: int, height: int, rng: np.random.Generator, *,
+                 zoom: float = 1.0) -> None:
         self.match, self.width, self.height = match, width, height
-        self.cam = Camera.fit(match.pitch, width, height)
+        self.cam = Camera.fit(match.pitch, width, height, zoom=zoom)
         s = self.cam.scale_px_per_m
-        self.pad = max(1, int(round(0.3 * s)))
+        self.jitter_pad = max(1, int(round(0.3 * s)))
+        # a zoomed camera pans to follow the ball (broadcast style) over a larger static canvas
+        pitch = match.pitch
+        span = (np.array([pitch.length_m, pitch.width_m]) + 2 * pitch.margin_m) * s
+        self.pan_limit = np.maximum(0, np.ceil((span - [width, height]) / 2)).astype(np.int64)  # (2,) x, y
+        self.pad = int(self.pan_limit.max()) + self.jitter_pad
         self.ball_r_px = max(1.5, BALL_RADIUS_M * s)  # at least a 3-pixel ball at low resolution
         self.player_r_px = max(1.5, PLAYER_RADIUS_M * s)
         self.head_r_px = max(0.6, 0.25 * s)
@@ -90,7 +97,7 @@ class Renderer:
         phase = rng.uniform(0, 2 * math.pi, 3)
         wave = np.sin(2 * math.pi * t_s[:, None] / period_s + phase[None, :]) * [1, 0.8, 0.6]
         self.gain = (1.0 + amp * wave + rng.uniform(-0.06, 0.06)).astype(np.float32)  # (N, 3)
-        self.offset_px = self._camera_jitter(rng, n)  # (N, 2) int
+        self.offset_px = self._follow_ball() + self._camera_jitter(rng, n)  # (N, 2) int
         self.kicks = self._kick_poses()
 
     def _kick_poses(self) -> dict[int, list[tuple[int, np.ndarray]]]:
@@ -177,6 +184,20 @@ class Renderer:
             img = img * (1 - frame[..., None]) + 245 * frame[..., None]
         return np.clip(img, 0, 255).astype(np.uint8)
 
+    def _follow_ball(self) -> np.ndarray:
+        """(N, 2) integer pan offsets that keep the ball near the centre, with a smooth camera lag."""
+        n = self.match.num_frames
+        if not self.pan_limit.any():
+            return np.zeros((n, 2), np.int64)
+        centre = np.array([(self.width - 1) / 2, (self.height - 1) / 2])
+        wanted = np.clip(centre - self.cam.to_px(self.match.ball_m), -self.pan_limit, self.pan_limit)  # (N, 2)
+        out = np.empty((n, 2), np.int64)
+        cur = wanted[0].copy()
+        for f in range(n):
+            cur += 0.12 * (wanted[f] - cur)  # first-order lag: the operator follows, never jumps
+            out[f] = np.round(cur)
+        return out
+
     def _camera_jitter(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Small integer camera shake: a mean-reverting random walk within +-pad pixels."""
         off = np.zeros((n, 2), np.int64)
@@ -187,7 +208,7 @@ class Renderer:
             move = steps[f] < 0.08
             step = np.where(rng.random(2) < 0.3 + 0.2 * np.abs(cur), -np.sign(cur), signs[f])
             cur = np.where(move, cur + step, cur)
-            cur = np.clip(cur, -self.pad, self.pad)
+            cur = np.clip(cur, -self.jitter_pad, self.jitter_pad)
             off[f] = cur
         return off
 
