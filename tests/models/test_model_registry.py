@@ -69,9 +69,9 @@ def test_temporal_stages_select_blocks():
 def test_test_tiny_is_tiny():
     bb = create_backbone("test_tiny", temporal_module="astrm")
     assert sum(p.numel() for p in bb.parameters()) < 100_000
-    assert bb.num_features == 32
+    assert bb.num_features == 64  # mean and max pooled
     out = bb(torch.rand(4, 3, 32, 32), num_frames=2)
-    assert out.shape == (4, 32)
+    assert out.shape == (4, 64)
 
 
 @pytest.mark.parametrize("name", REAL_BACKBONES)

@@ -39,7 +39,7 @@ def _check_combo(module, head):
     assert isinstance(out, SpotterOutput)
     assert out.logits.shape == (2, 8, 4)
     assert out.displacement.shape == (2, 8)
-    assert out.features.shape == (2, 8, 32)
+    assert out.features.shape == (2, 8, 64)
     assert out.stage_logits[-1] is out.logits
     (out.logits.logsumexp(-1).mean() + out.displacement.square().mean()).backward()
     stem = model.backbone.model.stem[0].weight
@@ -92,7 +92,7 @@ def test_summary_and_counts():
         assert word in text
     assert f"{model.num_parameters():,}" in text
     assert model.num_parameters() == sum(p.numel() for p in model.parameters())
-    assert model.feature_dim == 32
+    assert model.feature_dim == 64
 
 
 def test_config_round_trip_rebuilds_same_model():

@@ -210,9 +210,13 @@ class TinyBlock(nn.Module):
 
 
 class TinyNet(nn.Module):
-    """The ``test_tiny`` backbone: stem + 2 stages × 2 bottlenecks, 32-d features, ~25k parameters."""
+    """The ``test_tiny`` backbone: stem + 2 stages × 2 bottlenecks, ~25k parameters.
 
-    num_features = 32
+    Features are the global average and the global max of the last 32 channels (64-d): the max keeps
+    small, salient things (a ball, a kicking leg) that an average over the frame washes out.
+    """
+
+    num_features = 64
 
     def __init__(self) -> None:
         super().__init__()
@@ -222,7 +226,7 @@ class TinyNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.s2(self.s1(self.stem(x)))  # (N, 32, H/8, W/8)
-        return x.mean((2, 3))  # (N, 32)
+        return torch.cat([x.mean((2, 3)), x.amax((2, 3))], dim=1)  # (N, 64)
 
 
 @register_backbone("test_tiny", channels_last=False)  # few channels: NCHW is faster on CPU, bf16 most
