@@ -23,19 +23,20 @@ from e2espot.train.loop import TrainOptions
 class DemoOptions:
     out_dir: Path = Path("demo_out")
     minutes: float = 4.0  # training time budget
-    num_videos: int = 10
+    num_videos: int = 24
     seconds: float = 30.0
     seed: int = 2
-    width: int = 192
-    height: int = 108
+    width: int = 128
+    height: int = 72
+    zoom: float = 2.5  # broadcast-style camera following the ball: players and ball a few pixels wide
     arch: str = "test_tiny_tsm"
     head: str = "gru"
-    clip_len: int = 64
+    clip_len: int = 32
     batch_size: int = 8
-    epoch_clips: int = 128
+    epoch_clips: int = 160
     lr: float = 3e-3
     device: str = "auto"
-    num_workers: int = 2
+    num_workers: int = 1
     max_epochs: int = 60
 
 
@@ -56,7 +57,8 @@ def random_baseline_map(truth: LabelSet, tolerances=(0, 1, 2, 4), *, seed: int =
 def _train_options(opts: DemoOptions, num_epochs: int, **kw: Any) -> TrainOptions:
     return TrainOptions(
         num_epochs=num_epochs, epoch_clips=opts.epoch_clips, batch_size=opts.batch_size, lr=opts.lr,
-        warmup_epochs=1, fg_upsample=0.5, mixup=False, dilate_len=1, start_val_epoch=0,
+        warmup_epochs=1, fg_upsample=0.5, mixup=False, augment=False, dilate_len=1,
+        start_val_epoch=num_epochs // 3,
         num_workers=opts.num_workers, device=opts.device, seed=opts.seed, **kw,
     )
 
@@ -92,7 +94,7 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
     # 1. data
     t0 = time.perf_counter()
     dataset = generate_dataset(data_dir, num_videos=opts.num_videos, seconds=opts.seconds, seed=opts.seed,
-                               width=opts.width, height=opts.height, soccernet=False)
+                               width=opts.width, height=opts.height, zoom=opts.zoom, soccernet=False)
     counts = dataset.event_counts()
     log(f"[1/5] synthetic data: {opts.num_videos} videos x {opts.seconds:g} s at {opts.width}x{opts.height} "
         f"in {time.perf_counter() - t0:.0f} s; events {counts}")
