@@ -22,8 +22,8 @@ from e2espot.train.loop import TrainOptions
 @dataclass(frozen=True)
 class DemoOptions:
     out_dir: Path = Path("demo_out")
-    minutes: float = 4.0  # training time budget
-    num_videos: int = 24
+    minutes: float = 5.0  # training time budget
+    num_videos: int = 36
     seconds: float = 30.0
     seed: int = 2
     width: int = 128
@@ -57,7 +57,7 @@ def random_baseline_map(truth: LabelSet, tolerances=(0, 1, 2, 4), *, seed: int =
 def _train_options(opts: DemoOptions, num_epochs: int, **kw: Any) -> TrainOptions:
     return TrainOptions(
         num_epochs=num_epochs, epoch_clips=opts.epoch_clips, batch_size=opts.batch_size, lr=opts.lr,
-        warmup_epochs=1, fg_upsample=0.5, mixup=False, augment=False, dilate_len=1,
+        warmup_epochs=1, fg_upsample=0.5, mixup=False, augment="flip", dilate_len=1,
         start_val_epoch=num_epochs // 3,
         num_workers=opts.num_workers, device=opts.device, seed=opts.seed, **kw,
     )
@@ -67,9 +67,17 @@ def _calibrate(run_cfg: RunConfig, train_labels: LabelSet, opts: DemoOptions, sc
     """Seconds per optimiser step of this exact setup on this machine (two timed steps)."""
     from e2espot.train.loop import train
 
+    import logging
+
     stamps: list[float] = []
     probe = replace(_train_options(opts, 1, max_steps=3), epoch_clips=opts.batch_size * 4, criterion="loss")
-    train(run_cfg, train_labels, None, scratch, probe, progress=lambda *a: stamps.append(time.perf_counter()))
+    quiet = logging.getLogger("e2espot.train.loop")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # the model summary is printed once, by the real run
+    try:
+        train(run_cfg, train_labels, None, scratch, probe, progress=lambda *a: stamps.append(time.perf_counter()))
+    finally:
+        quiet.setLevel(level)
     return (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1)
 
 
@@ -127,10 +135,7 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
     if run_dir.exists():
         shutil.rmtree(run_dir)
     t0 = time.perf_counter()
-    result = train(run_cfg, train_labels, val_labels, run_dir, train_opts,
-                   on_epoch_end=lambda row: log(
-                       f"      epoch {row['epoch']:>2}  loss {row['train_loss']:.3f}  "
-                       f"val mAP {100 * row.get('val_map', float('nan')):.1f}"))
+    result = train(run_cfg, train_labels, val_labels, run_dir, train_opts)  # logs one line per epoch
     train_s = time.perf_counter() - t0
     plot_training_curves(run_dir / "metrics.json", run_dir / "curves.png")
     log(f"      trained in {train_s:.0f} s; best epoch {result.best_epoch} "

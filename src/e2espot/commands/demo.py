@@ -16,9 +16,9 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default ./demo_out)")
-    p.add_argument("--minutes", type=float, default=4.0,
-                   help="training time budget in minutes on this machine (default 4)")
-    p.add_argument("--videos", type=int, default=24, help="synthetic videos to render (default 24)")
+    p.add_argument("--minutes", type=float, default=5.0,
+                   help="training time budget in minutes on this machine (default 5)")
+    p.add_argument("--videos", type=int, default=36, help="synthetic videos to render (default 36)")
     p.add_argument("--seconds", type=float, default=30.0, help="length of each video (default 30)")
     p.add_argument("--seed", type=int, default=2, help="dataset and training seed")
     p.add_argument("-m", "--arch", default="test_tiny_tsm", help="backbone[_module] (default test_tiny_tsm)")

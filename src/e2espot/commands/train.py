@@ -55,7 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--fg-upsample", "--fg_upsample", type=float, default=0.0,
                    help="probability of sampling a clip around an event")
     d.add_argument("--mixup", action=argparse.BooleanOptionalAction, default=True)
-    d.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True)
+    d.add_argument("--augment", choices=["full", "flip", "none"], default="full",
+                   help="full: crop, flip, colour jitter, blur (T-DEED); flip: crop and flip; none: crop only")
     d.add_argument("-j", "--num-workers", "--num_workers", type=int, default=2)
     o = p.add_argument_group("optimisation")
     o.add_argument("--batch-size", "--batch_size", type=int, default=8)

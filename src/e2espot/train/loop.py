@@ -28,6 +28,12 @@ from e2espot.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoin
 log = logging.getLogger(__name__)
 
 CRITERIA = ("map", "loss")
+# DeviceAugment overrides per --augment level
+AUGMENT_LEVELS: dict[str, dict[str, float]] = {
+    "full": {},
+    "flip": {"jitter_p": 0.0, "blur_p": 0.0},
+    "none": {"flip_p": 0.0, "jitter_p": 0.0, "blur_p": 0.0},
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class TrainOptions:
     checkpoint_every: int = 0  # also save last.pt every N optimiser steps (0: end of epoch only)
     max_steps: int | None = None  # stop after this many optimiser steps in total (tests, debugging)
     channels_last: bool | None = None  # None: the backbone's preference (registry metadata)
-    augment: bool = True
+    augment: str = "full"  # full: crop/flip/colour jitter/blur; flip: crop/flip only; none: crop only
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +79,8 @@ class TrainOptions:
     def resolved(self, clip_len: int) -> TrainOptions:
         if self.batch_size % self.acc_grad:
             raise ConfigError(f"--batch-size {self.batch_size} must be divisible by -ag {self.acc_grad}")
+        if self.augment not in AUGMENT_LEVELS:
+            raise ConfigError(f"--augment {self.augment}: expected one of {', '.join(AUGMENT_LEVELS)}")
         if self.criterion not in CRITERIA:
             raise ConfigError(f"--criterion {self.criterion}: expected one of {', '.join(CRITERIA)}")
         epoch_clips = self.epoch_clips or max(1, 500_000 // clip_len)
@@ -182,7 +190,7 @@ def train(
         total_steps=opts.num_epochs * steps_per_epoch,
     )
     scaler = torch.amp.GradScaler(device.type, enabled=(precision == "fp16"))
-    no_aug = {} if opts.augment else {"flip_p": 0.0, "jitter_p": 0.0, "blur_p": 0.0}
+    no_aug = AUGMENT_LEVELS[opts.augment]
     augment = DeviceAugment(num_classes, data_cfg.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed, **no_aug)
     train_model = model
     if dist_info.enabled:
