@@ -5,6 +5,7 @@ import threading
 import time
 
 import numpy as np
+import torch
 import pytest
 from fastapi.testclient import TestClient
 
@@ -245,3 +246,33 @@ def test_default_predictor_renders_video_and_reel(tmp_path, monkeypatch, video_b
     assert probe_video(files["annotated"]).num_frames == 50
     assert probe_video(files["highlights"]).num_frames == 2 * 25 + 2 * 11  # two 1 s cards + two cuts
     assert "render" in stages
+
+
+def test_real_model_end_to_end(tmp_path):
+    """No fakes: a real run directory, the default predictor (predict_file → render → reel), the API."""
+    from e2espot.config import DataConfig, ModelConfig, RunConfig
+    from e2espot.data.synthetic import generate_dataset
+    from e2espot.models import create_spotter
+    from e2espot.train.checkpoint import save_checkpoint
+
+    ds = generate_dataset(tmp_path / "syn", num_videos=1, seconds=3.0, seed=1, width=64, height=48,
+                          soccernet=False)
+    classes = tuple(ds.classes)
+    cfg = RunConfig(ModelConfig(num_classes=len(classes), backbone="test_tiny", temporal_module="tsm", head="gru",
+                                clip_len=16), DataConfig(height=48, clip_len=16), classes)
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg.save(run / "config.json")
+    torch_model = create_spotter(cfg.model)
+    with torch.no_grad():  # a model that always sees a PASS, so the job has events to draw and cut
+        torch_model.head.fc.bias.copy_(torch.tensor([0.0, 8.0] + [0.0] * (len(classes) - 1)))
+    save_checkpoint({"model": torch_model.state_dict(), "config": cfg.to_dict()}, run / "best.pt")
+    video_bytes = next((tmp_path / "syn" / "videos").glob("*.mp4")).read_bytes()
+    with TestClient(create_app({"tiny": run}, tmp_path / "data")) as client:
+        job = wait_done(client, upload(client, video_bytes).json()["id"], timeout=120)
+        assert job["status"] == "done", job
+        assert {"events", "csv", "annotated", "highlights"} <= set(job["files"])
+        events = client.get(job["urls"]["api_events"]).json()["events"]
+        assert events and all(e["label"] == "PASS" for e in events)
+        annotated = client.get(job["urls"]["files"]["annotated"])
+        assert annotated.status_code == 200 and annotated.content[4:8] == b"ftyp"
