@@ -53,7 +53,13 @@ def test_run_directory_contents(tiny_data, tmp_path):
     result = train(run_cfg, tr, va, tmp_path / "run", opts)
     run = tmp_path / "run"
     assert sorted(p.name for p in run.glob("*.pt")) == ["best.pt", "last.pt"]  # no per-epoch pile-up
-    assert RunConfig.load(run / "config.json") == run_cfg
+    saved = RunConfig.load(run / "config.json")
+    assert (saved.model, saved.data, saved.classes) == (run_cfg.model, run_cfg.data, run_cfg.classes)
+    # post-processing for predict is chosen on validation at the end, with the best weights
+    post = saved.train["postprocess"]
+    assert post["chosen_on"] == "val" and post["nms"] == "hard" and post["f1_tolerance_frames"] == 2
+    assert sorted(post["thresholds"]) == sorted(run_cfg.classes)
+    assert all(0.0 <= t <= 1.0 for t in post["thresholds"].values())
     rows = json.loads((run / "metrics.json").read_text())
     assert [r["epoch"] for r in rows] == [0, 1]
     assert all(0.0 <= r["val_map"] <= 1.0 and r["val_loss"] > 0 for r in rows)

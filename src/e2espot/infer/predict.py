@@ -318,8 +318,9 @@ def resolve_postprocess(
     cfg: RunConfig, nms: str | None = None, nms_window: int | None = None, threshold: float | None = None
 ) -> tuple[str, int, float]:
     """Post-processing settings: explicit arguments first, then what the run recorded in
-    ``config.json`` ``train["postprocess"] = {"nms", "nms_window", "threshold"}`` (chosen on
-    validation), then the documented defaults: hard NMS, window 1 frame (3 for soft-NMS, as T-DEED),
+    ``config.json`` ``train["postprocess"] = {"nms", "nms_window", "threshold", "thresholds"}`` (chosen
+    on validation; ``thresholds`` per class, applied by ``predict_file`` when no threshold is given),
+    then the documented defaults: hard NMS, window 1 frame (3 for soft-NMS, as T-DEED),
     threshold 0.5."""
     rec = cfg.train.get("postprocess") or {}
     nms = nms or rec.get("nms") or "hard"
@@ -345,12 +346,15 @@ def scores_to_video_labels(
     threshold: float,
     nms: str,
     nms_window: int,
+    thresholds: dict[str, float] | None = None,
 ) -> VideoLabels:
-    """Events of one video from its (N, K+1) score matrix (via ``postprocess.scores_to_events``)."""
+    """Events of one video from its (N, K+1) score matrix (via ``postprocess.scores_to_events``);
+    ``thresholds`` (per class) override ``threshold``."""
     from e2espot.infer.postprocess import scores_to_events
 
     events = scores_to_events(
-        scores, list(cfg.classes), threshold=threshold, nms=nms, window=nms_window, fps=fps
+        scores, list(cfg.classes), threshold=threshold, nms=nms, window=nms_window, fps=fps,
+        thresholds=thresholds,
     )
     events = sorted(events, key=lambda e: (e.frame, -(e.score or 0.0), e.label))
     return VideoLabels(video=video, fps=fps, num_frames=int(scores.shape[0]), events=events)
@@ -390,6 +394,8 @@ def predict_file(
 
     device = resolve_device(device)
     model, cfg = _as_loaded(run, device, checkpoint)
+    # per-class thresholds chosen on the validation split at the end of training, unless overridden
+    class_thresholds = None if threshold is not None else (cfg.train.get("postprocess") or {}).get("thresholds")
     nms, nms_window, threshold = resolve_postprocess(cfg, nms, nms_window, threshold)
     video_path = Path(video_path)
     stem = video_path.stem if video_path.suffix else video_path.name
@@ -401,7 +407,7 @@ def predict_file(
             precision=precision, progress=progress,
         )
     labels = scores_to_video_labels(
-        scores, cfg, video, fps, threshold=threshold, nms=nms, nms_window=nms_window
+        scores, cfg, video, fps, threshold=threshold, nms=nms, nms_window=nms_window, thresholds=class_thresholds
     )
     recall = high_recall_labels(scores, cfg, video, fps)
 

@@ -343,34 +343,67 @@ def train(
         best_epoch = len(history) - 1 if history else None
         save_checkpoint({"model": model.state_dict(), "config": json.loads(json.dumps(run_cfg.to_dict())),
                          "epoch": best_epoch, "score": None}, save_dir / BEST)
+    if dist_info.is_main and not stop and val_labels is not None and len(val_labels):
+        # post-processing for `predict`, chosen on validation with the best weights (never on test)
+        model.load_state_dict(load_checkpoint(save_dir / BEST)["model"])
+        post = choose_postprocess(model, run_cfg, val_labels, opts, device=device, precision=precision,
+                                  reader_factory=reader_factory)
+        run_cfg = replace(run_cfg, train={**run_cfg.train, "postprocess": post})
+        run_cfg.save(save_dir / "config.json")
     if writer is not None:
         writer.close()
     shutdown(dist_info)
     return TrainResult(save_dir=save_dir, best_epoch=best_epoch, best_score=best_score, history=history)
 
 
-def validation_map(model, run_cfg: RunConfig, val_labels: LabelSet, opts: TrainOptions, *, device, precision,
-                   reader_factory=None) -> float:
-    """Full-video inference on the validation split → E2E-Spot mAP averaged over ``opts.val_tolerances``."""
-    from e2espot.data.labels import LabelSet as _LabelSet
+def _predict_split(model, run_cfg: RunConfig, labels: LabelSet, opts: TrainOptions, *, device, precision,
+                   reader_factory=None, **postprocess) -> LabelSet:
+    """Events of every video of ``labels`` from full-video inference (threshold 0.01)."""
     from e2espot.data.labels import VideoLabels
-    from e2espot.eval.metrics import e2e_map
     from e2espot.infer.postprocess import scores_to_events
     from e2espot.infer.predict import predict_scores
 
     preds = []
-    for video in val_labels:
+    for video in labels:
         reader = reader_factory(video) if reader_factory else _default_reader(video, run_cfg)
         try:
             scores = predict_scores(model, reader, run_cfg, overlap=opts.val_overlap, batch_size=4,
                                     device=device, precision=precision)
         finally:
             reader.close()
-        events = scores_to_events(scores, list(run_cfg.classes), threshold=0.01, nms="none")
+        events = scores_to_events(scores, list(run_cfg.classes), threshold=0.01, **postprocess)
         preds.append(VideoLabels(video.video, video.fps, video.num_frames, events))
-    result = e2e_map(val_labels, _LabelSet(list(run_cfg.classes), preds), tolerances=opts.val_tolerances)
+    return LabelSet(list(run_cfg.classes), preds)
+
+
+def validation_map(model, run_cfg: RunConfig, val_labels: LabelSet, opts: TrainOptions, *, device, precision,
+                   reader_factory=None) -> float:
+    """Full-video inference on the validation split → E2E-Spot mAP averaged over ``opts.val_tolerances``
+    (the high-recall list, no NMS, as E2E-Spot selects its best epoch)."""
+    from e2espot.eval.metrics import e2e_map
+
+    pred = _predict_split(model, run_cfg, val_labels, opts, device=device, precision=precision,
+                          reader_factory=reader_factory, nms="none")
+    result = e2e_map(val_labels, pred, tolerances=opts.val_tolerances)
     values = [result.map_by_tolerance[t] for t in opts.val_tolerances]
     return float(sum(values) / len(values))
+
+
+def choose_postprocess(model, run_cfg: RunConfig, val_labels: LabelSet, opts: TrainOptions, *, device, precision,
+                       reader_factory=None, nms_window: int = 1) -> dict[str, Any]:
+    """Hard NMS plus per-class score thresholds maximising F1 on the validation split, for ``predict``.
+
+    F1 is matched at the middle validation tolerance. Chosen on validation only, never on test.
+    """
+    from e2espot.infer.postprocess import choose_thresholds
+
+    tolerance = sorted(opts.val_tolerances)[len(opts.val_tolerances) // 2]
+    pred = _predict_split(model, run_cfg, val_labels, opts, device=device, precision=precision,
+                          reader_factory=reader_factory, nms="hard", window=nms_window)
+    chosen = choose_thresholds(val_labels, pred, tolerance)  # classes with validation ground truth
+    thresholds = {c: chosen.get(c, 0.5) for c in run_cfg.classes}  # others: the documented default
+    return {"nms": "hard", "nms_window": nms_window, "thresholds": thresholds, "chosen_on": "val",
+            "f1_tolerance_frames": tolerance}
 
 
 def _default_reader(video, run_cfg: RunConfig):
