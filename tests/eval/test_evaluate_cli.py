@@ -110,5 +110,30 @@ def test_evaluate_errors_are_one_line(tmp_path, capsys):
     labels, preds = _write_soccernet(tmp_path, np.random.default_rng(2))
     assert main(["evaluate", str(labels), str(preds), "--soccernet-metric", "strict"]) == 2
     assert "error: ConfigError: unknown SoccerNet metric 'strict'" in capsys.readouterr().err
-    assert main(["evaluate", str(labels), str(preds), "--split", "test"]) == 2
-    assert "--split applies" in capsys.readouterr().err
+    assert main(["evaluate", str(labels), str(preds), "--split", "test"]) == 2  # SoccerNet split, no splits file
+    assert "SoccerNet labels need --splits FILE.json" in capsys.readouterr().err
+
+
+def test_evaluate_soccernet_split_restricts_the_games(tmp_path, capsys):
+    """Predictions for the test games only: --split test evaluates those games, without it it is an error."""
+    from e2espot.data.formats import read_labels, write_labels
+    from e2espot.data.labels import LabelSet
+    from e2espot.data.synthetic import generate_dataset
+
+    generate_dataset(tmp_path / "syn", num_videos=4, seed=3, tiny=True)
+    root = tmp_path / "syn" / "soccernet"
+    truth = read_labels(root, "soccernet", probe_videos=False)
+    test_games = json.loads((root / "splits.json").read_text())["test"]
+    test_videos = [v for v in truth if v.extra["game"] in test_games]
+    for v in test_videos:
+        for e in v.events:
+            e.score = 0.9
+    write_labels(LabelSet(truth.classes, test_videos), tmp_path / "preds", "soccernet-results")
+    args = ["evaluate", str(root), str(tmp_path / "preds"), "--metric", "soccernet", "--framerate", "25",
+            "--soccernet-metric", "at1", "--json", str(tmp_path / "out.json")]
+    assert main(args) == 2
+    assert "no predictions for" in capsys.readouterr().err
+    assert main(args + ["--split", "test"]) == 0
+    out = json.loads((tmp_path / "out.json").read_text())
+    present = {e.label for v in test_videos for e in v.events}
+    assert all(out["per_class"][c] == pytest.approx(1.0) for c in present)

@@ -33,7 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nms-window", type=int, default=None, metavar="W",
                         help="apply greedy hard NMS with a window of ±W frames to the predictions first")
     parser.add_argument("--split", default=None,
-                        help="split of an E2E-Spot label folder (default: test)")
+                        help="split of an E2E-Spot label folder (default: test); for SoccerNet labels, "
+                             "evaluate only the games of this split (see --splits)")
+    parser.add_argument("--splits", type=Path, default=None,
+                        help="SoccerNet: JSON mapping split names to game folders (default LABELS/splits.json)")
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                         help="evaluate only these classes (soccernet: the class list, in this order; "
                              "other labels are dropped from both sides)")
@@ -85,11 +88,18 @@ def run(args: argparse.Namespace) -> int:
     opts: dict[str, Any] = {}
     if labels_fmt == "spot" and Path(args.labels).is_dir():
         opts["split"] = args.split or "test"
-    elif args.split is not None:
-        raise ConfigError(f"--split applies to an E2E-Spot label folder; {args.labels} is '{labels_fmt}'")
+    elif args.split is not None and labels_fmt != "soccernet":
+        raise ConfigError(f"--split applies to an E2E-Spot label folder or a SoccerNet tree; {args.labels} is "
+                          f"'{labels_fmt}'")
     if labels_fmt == "soccernet":
         opts["probe_videos"] = False
     truth = read_labels(args.labels, labels_fmt, **opts)
+    if labels_fmt == "soccernet" and args.split is not None:
+        from e2espot.data.labels import LabelSet
+        from e2espot.data.sources import soccernet_games
+
+        games = set(soccernet_games(Path(args.labels), args.split, args.splits))
+        truth = LabelSet(truth.classes, [v for v in truth if v.extra.get("game", v.video) in games])
     pred = read_labels(args.preds)
     metric = args.metric or ("soccernet" if labels_fmt == "soccernet" else "e2e")
 

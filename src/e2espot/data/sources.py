@@ -17,7 +17,7 @@ def read_split(labels_path: Path, split: str, *, fmt: str | None = None, splits:
 
     fmt = fmt or "spot"
     if fmt == "soccernet":
-        games = _soccernet_games(labels_path, split, splits)
+        games = soccernet_games(labels_path, split, splits)
         labels = read_labels(labels_path, "soccernet", label_file=label_file)
         keep = [v for v in labels if v.extra.get("game", v.video) in games]
         missing = sorted(set(games) - {v.extra.get("game", v.video) for v in keep})
@@ -34,7 +34,8 @@ def read_split(labels_path: Path, split: str, *, fmt: str | None = None, splits:
     return out
 
 
-def _soccernet_games(root: Path, split: str, splits: Path | None) -> list[str]:
+def soccernet_games(root: Path, split: str, splits: Path | None) -> list[str]:
+    """Game folders of ``split`` from a splits JSON (default ``<root>/splits.json``)."""
     if splits is None:
         guess = root / "splits.json"
         if guess.exists():
