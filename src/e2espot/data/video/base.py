@@ -9,6 +9,9 @@ training fps and size. Frames are 0-based.
 from __future__ import annotations
 
 import abc
+import gc
+import os
+import weakref
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -193,6 +196,36 @@ def probe_video(path: str | Path) -> VideoInfo:
     from e2espot.data.video.pyav_backend import probe_file
 
     return probe_file(path)
+
+
+# --- fork safety (DataLoader workers) -------------------------------------------------------------
+# A decoder's worker threads do not exist in a forked child, and freeing such a decoder there waits for
+# them forever. So every open reader is closed in the parent just before a fork (readers re-open lazily,
+# a seek later), and any decoder that still reaches a child is kept referenced there, never freed.
+_LIVE_READERS: weakref.WeakSet = weakref.WeakSet()
+_FORK_INHERITED: list = []
+
+
+def track_open_reader(reader: VideoReader) -> None:
+    """Register a reader that holds an open decoder, to be closed before any fork."""
+    _LIVE_READERS.add(reader)
+
+
+def keep_inherited(handle: object) -> None:
+    """Keep a decoder inherited through fork alive for the life of this process (never free it)."""
+    _FORK_INHERITED.append(handle)
+
+
+def _close_readers_before_fork() -> None:
+    readers = list(_LIVE_READERS)
+    for reader in readers:
+        reader.close()
+    if readers:
+        gc.collect()  # PyAV objects hold reference cycles: free the codec contexts now, in the parent
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_close_readers_before_fork)
 
 
 # --- helpers shared by backends --------------------------------------------------------------------

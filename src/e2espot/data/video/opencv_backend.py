@@ -8,7 +8,6 @@ counter, so it assumes a constant frame rate; variable-frame-rate files need the
 from __future__ import annotations
 
 import os
-import weakref
 from pathlib import Path
 
 import cv2  # noqa: F401  (ImportError here keeps the backend unregistered)
@@ -16,26 +15,14 @@ import numpy as np
 
 from e2espot.data.video.base import (
     VideoReader,
+    keep_inherited,
     output_size,
     register_backend,
     resample_indices,
     same_rate,
+    track_open_reader,
 )
 from e2espot.errors import VideoError
-
-
-# fork safety, as in the PyAV backend: close captures before a fork, never free inherited ones
-_LIVE_READERS: weakref.WeakSet = weakref.WeakSet()
-_FORK_INHERITED: list = []
-
-
-def _close_captures_before_fork() -> None:
-    for reader in list(_LIVE_READERS):
-        reader.close()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_close_captures_before_fork)
 
 
 @register_backend("opencv")
@@ -72,7 +59,7 @@ class OpenCVReader(VideoReader):
             raise VideoError(f"cannot decode '{self.path}' with OpenCV: no frame count, rate or size in its "
                              "header. Use the default PyAV backend")
         self._cap = cap
-        _LIVE_READERS.add(self)
+        track_open_reader(self)
         self.width, self.height = output_size(self.src_width, self.src_height, height, width)
         if fps is None or same_rate(fps, self.src_fps):
             self.fps, self._out_src, self.num_frames = self.src_fps, None, self.src_num_frames
@@ -104,11 +91,11 @@ class OpenCVReader(VideoReader):
             return out
         need = np.arange(start, start + num) if self._out_src is None else self._out_src[start:start + num]
         if self._cap is not None and self._pid != os.getpid():
-            _FORK_INHERITED.append(self._cap)  # inherited through fork: open our own, never free this one
+            keep_inherited(self._cap)  # inherited through fork: open our own, never free this one
             self._cap, self._next_pos = None, None
         if self._cap is None:
             self._cap, self._next_pos, self._pid = self._open(), None, os.getpid()
-            _LIVE_READERS.add(self)
+            track_open_reader(self)
         first = int(need[0])
         if self._next_pos is None or self._next_pos > first:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, first)

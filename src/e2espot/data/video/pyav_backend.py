@@ -10,9 +10,7 @@ timestamps (by count after a keyframe for AVI, whose timestamps are not presenta
 
 from __future__ import annotations
 
-import gc
 import os
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -21,31 +19,14 @@ from e2espot.data.video.base import (
     VIDEO_EXTENSIONS,
     VideoInfo,
     VideoReader,
+    keep_inherited,
     output_size,
     register_backend,
     resample_indices,
     same_rate,
+    track_open_reader,
 )
 from e2espot.errors import VideoError
-
-# Fork safety (DataLoader workers): a decoder's worker threads do not exist in a forked child, and
-# freeing such a decoder there waits for them forever. So every open decoder is closed in the parent
-# just before a fork (readers re-open lazily, a seek later), and any that still reaches a child is
-# kept referenced there, never freed (see _ensure_open).
-_LIVE_READERS: weakref.WeakSet = weakref.WeakSet()
-_FORK_INHERITED: list = []
-
-
-def _close_decoders_before_fork() -> None:
-    readers = [r for r in list(_LIVE_READERS) if r._container is not None]
-    for reader in readers:
-        reader.close()
-    if readers:
-        gc.collect()  # PyAV objects hold reference cycles: free the codec contexts now, in the parent
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_close_decoders_before_fork)
 
 # whether this PyAV's VideoFrame.to_ndarray / reformat accepts threads= (checked on first use)
 _SWS_THREADS_KWARG = True
@@ -306,14 +287,14 @@ class PyAVReader(VideoReader):
             # inherited through fork (DataLoader workers): never share the parent's file offset, and
             # never free it here either (its decoder threads do not exist in this process: freeing
             # would wait for them forever), so keep it referenced
-            _FORK_INHERITED.append((self._container, self._stream))
+            keep_inherited((self._container, self._stream))
             self._container = self._stream = None
             self._reset_decoder()
         if self._container is None:
             self._container, self._stream = _open_container(self.path, self.threads)
             self._pid = os.getpid()
             self._reset_decoder()
-            _LIVE_READERS.add(self)
+            track_open_reader(self)
 
     def _position_of(self, frame, after_seek: bool) -> int | None:
         pts = frame.pts
