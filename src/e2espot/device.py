@@ -61,3 +61,33 @@ def autocast(device, precision: str) -> AbstractContextManager:
         return nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
+
+
+_ALLOCATOR_TUNED = False
+
+
+def tune_cpu_allocator() -> bool:
+    """Keep freed memory in glibc's heap instead of returning it to the OS (Linux/glibc only).
+
+    CNN activations on the CPU are large (hundreds of MB per layer for a 100-frame window); glibc maps
+    each with mmap and unmaps it when freed, so every layer page-faults its output in again. Measured on
+    the project machine (rny002_gsm, 4 x 100 frames at 398x224, bf16): 6.3 M page faults and 12 s of
+    kernel time for two forwards, 57.6 → 111.7 frames/s with this tuning, for ~18 % more peak RSS.
+    Idempotent; returns whether the tuning is active.
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED:
+        return True
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4  # mallopt parameter numbers from <malloc.h>
+        ok = libc.mallopt(m_mmap_max, 0) == 1 and libc.mallopt(m_trim_threshold, 2**30) == 1
+    except (OSError, AttributeError):  # not glibc
+        return False
+    _ALLOCATOR_TUNED = bool(ok)
+    return _ALLOCATOR_TUNED

@@ -20,8 +20,7 @@ from torch import nn
 
 from e2espot.config import RunConfig
 from e2espot.data.labels import Event, VideoLabels
-from e2espot.device import autocast, resolve_precision
-from e2espot.device import resolve_device
+from e2espot.device import autocast, resolve_device, resolve_precision, tune_cpu_allocator
 from e2espot.errors import CheckpointError, ConfigError, VideoError
 from e2espot.infer.streaming import ChunkProducer, FrameRing, ScoreAccumulator
 
@@ -224,6 +223,8 @@ def predict_scores(
         raise ConfigError(f"batch_size {batch_size!r} must be a positive integer")
     step = clip_len - overlap
     device = resolve_device(device)
+    if device.type == "cpu":
+        tune_cpu_allocator()  # large activations: no mmap/munmap page-fault storm per layer
     num_outputs = len(cfg.classes) + 1
     expected = getattr(reader, "num_frames", None)
     expected = expected if isinstance(expected, int) and expected > 0 else None

@@ -123,7 +123,7 @@ def train(
 
     from e2espot.data.datasets import ClipDataset, ValidationClips, make_loader
     from e2espot.data.transforms import DeviceAugment, to_device
-    from e2espot.device import autocast, resolve_device, resolve_precision
+    from e2espot.device import autocast, resolve_device, resolve_precision, tune_cpu_allocator
     from e2espot.models import create_spotter
     from e2espot.models.losses import SpottingLoss
     from e2espot.train.distributed import all_reduce_mean, barrier, init_distributed, shutdown
@@ -140,6 +140,7 @@ def train(
     precision = resolve_precision(opts.precision, device)
     amp = autocast(device, precision)
     if device.type == "cpu":
+        tune_cpu_allocator()  # no mmap/munmap page-fault storm for large activations
         # OpenMP threads that outnumber the free cores stall at every barrier (10x slower steps):
         # leave one core per data-loading worker
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - opts.num_workers))
