@@ -285,7 +285,10 @@ def test_cli_test_soccernet_writes_results_spotting(tmp_path, capsys):
                  "--splits", str(root / "splits.json"), "--label-file", "Labels-v2.json", "--device", "cpu",
                  "--threshold", "0.3"])
     assert code == 0, capsys.readouterr().err
-    assert "mAP" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mAP" in out
+    # Labels-v2 → the official SoccerNet-v2 setting is printed too, equal to `e2espot evaluate` on the files
+    assert "official SoccerNet average-mAP, tight at 2 fps" in out
     results_file = run / "results-test" / "eng" / "2020" / "gameA" / "results_spotting.json"
     results = json.loads(results_file.read_text())
     preds = results["predictions"]
@@ -297,6 +300,11 @@ def test_cli_test_soccernet_writes_results_spotting(tmp_path, capsys):
         entry = entries[f"eng/2020/gameA/{int(p['half'])}"]
         frames = {ev["frame"] for ev in entry["events"]}
         assert int(int(p["position"]) / 1000 * FPS + 1e-6) in frames  # ms at 25 fps → frame
+    official_line = next(line for line in out.splitlines() if line.startswith("mAP") and "." in line
+                         and out.index(line) > out.index("official SoccerNet"))
+    assert main(["evaluate", str(root), str(run / "results-test"), "--metric", "soccernet", "--split", "test",
+                 "--classes", "pass", "shot"]) == 0
+    assert official_line in capsys.readouterr().out
 
 
 def test_frames_are_at_the_model_fps(workspace, tmp_path):
