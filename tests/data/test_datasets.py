@@ -285,3 +285,13 @@ def test_loader_workers_draw_different_clips_and_match_single_process():
     for v, s, frames, valid in zip(b["video_idx"], b["start"], b["frames"], b["valid"]):
         pos = int(valid.nonzero()[0])
         np.testing.assert_array_equal(frames[pos, 0, 0].numpy(), expected_frame(int(v), int(s) + pos))
+
+
+def test_event_past_the_end_after_resampling_is_an_error():
+    """Re-timing goes through align_labels: an event beyond the video is reported, never clamped."""
+    from e2espot.errors import LabelFormatError
+
+    labels = LabelSet(["a"], [VideoLabels("v0", 50.0, None, [Event(199, "a")])])
+    factory = ArrayFactory(labels, num_frames={"v0": 60})  # the reader at 25 fps has 60 frames
+    with pytest.raises(LabelFormatError, match="event #0 \\(a\\): frame 99 is past the end"):
+        make_dataset(labels=labels, reader_factory=factory, data_cfg=DataConfig(fps=25.0, height=H, clip_len=16))

@@ -48,9 +48,9 @@ def align_labels(
                 frame = timebase.resample_frame(e.frame, label_fps, reader_fps)
             if frame >= reader_frames:
                 raise LabelFormatError(
-                    f"{source}: video '{video.video}', event #{i} ({e.label}): frame {frame} is past the end "
-                    f"of the video ({reader_frames} frames at {reader_fps:g} fps). Check that the label file "
-                    "and the video belong together"
+                    f"{source}: video '{video.video}', event #{i} ({e.label}): frame {frame} is past the "
+                    f"end of the video ({reader_frames} frames at {reader_fps or 'unknown'} fps). Check that "
+                    "the label file and the video belong together"
                 )
             events.append(Event(frame, e.label, e.score, e.team, e.visibility, e.comment, dict(e.extra)))
         out.append(VideoLabels(video.video, reader_fps, reader_frames, events, video.width, video.height,
@@ -58,7 +58,9 @@ def align_labels(
     return LabelSet(list(labels.classes), out)
 
 
-def _video_prober(videos_root: str | Path, data_cfg: DataConfig) -> Callable[[VideoLabels], tuple[float, int]]:
+def _video_prober(
+    videos_root: str | Path, data_cfg: DataConfig
+) -> Callable[[VideoLabels], tuple[float, int]]:
     from e2espot.data.video import find_video, open_video
 
     def probe(video: VideoLabels) -> tuple[float, int]:

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from e2espot.config import DataConfig
 from e2espot.data.labels import LabelSet, VideoLabels
 from e2espot.data.sampling import DEFAULT_PAD, ClipRef, ClipSampler, clip_targets
-from e2espot.data.timebase import num_frames_at, resample_frame
+from e2espot.data.timebase import num_frames_at
 from e2espot.errors import ConfigError, VideoError
 
 EPOCH_NUM_FRAMES = 500_000  # E2E-Spot: one virtual epoch = 500k frames of clips
@@ -115,14 +115,14 @@ class _VideoIndex:
 
 
 def _index_videos(labels: LabelSet, data_cfg: DataConfig, factory: ReaderFactory) -> _VideoIndex:
-    """Event frames and num_frames at ``data_cfg.fps`` (labels at another known fps are resampled).
+    """Event frames and num_frames at ``data_cfg.fps``, re-timed by ``align.align_labels``.
 
-    Videos whose ``num_frames`` is unknown are opened once to ask their reader.
+    Videos whose ``num_frames`` is unknown are opened once to ask their reader. An event that lands
+    past the end of its video is a ``LabelFormatError`` (never clamped).
     """
-    num_frames: list[int] = []
-    event_frames: list[np.ndarray] = []
-    event_classes: list[np.ndarray] = []
-    for video in labels:
+    from e2espot.data.align import align_labels
+
+    def probe(video: VideoLabels) -> tuple[float | None, int]:
         convert = data_cfg.fps is not None and video.fps is not None and video.fps != data_cfg.fps
         if video.num_frames is None:
             reader = factory(video)
@@ -134,14 +134,14 @@ def _index_videos(labels: LabelSet, data_cfg: DataConfig, factory: ReaderFactory
             n = num_frames_at(video.num_frames, video.fps, data_cfg.fps)  # type: ignore[arg-type]
         else:
             n = int(video.num_frames)
-        frames = [e.frame for e in video.events]
-        if convert:
-            src_fps, dst_fps = float(video.fps), float(data_cfg.fps)  # type: ignore[arg-type]
-            frames = [min(resample_frame(f, src_fps, dst_fps), max(n - 1, 0)) for f in frames]
-        num_frames.append(n)
-        event_frames.append(np.asarray(frames, dtype=np.int64))
-        event_classes.append(np.asarray([labels.class_id(e.label) for e in video.events], dtype=np.int64))
-    return _VideoIndex(num_frames, event_frames, event_classes)
+        return (float(data_cfg.fps) if data_cfg.fps is not None else video.fps), n
+
+    aligned = align_labels(labels, ".", data_cfg, source="training labels", probe=probe)
+    return _VideoIndex(
+        [int(v.num_frames) for v in aligned],
+        [np.asarray([e.frame for e in v.events], dtype=np.int64) for v in aligned],
+        [np.asarray([labels.class_id(e.label) for e in v.events], dtype=np.int64) for v in aligned],
+    )
 
 
 class ClipDataset(Dataset):
