@@ -208,11 +208,9 @@ def run_training(job: TrainJob, *, quiet: bool = False) -> int:
 
 
 def write_curves(save_dir: Path) -> None:
-    """Loss and mAP curves (PNG) from metrics.json; plotting is optional at import time."""
-    try:
-        from e2espot.export.plots import plot_training_curves
-    except ImportError:
-        return
+    """Loss and mAP curves (PNG) from metrics.json (matplotlib is a dependency: never skipped silently)."""
+    from e2espot.export.plots import plot_training_curves
+
     metrics = save_dir / "metrics.json"
     if metrics.exists():
         plot_training_curves(metrics, save_dir / "curves.png")
