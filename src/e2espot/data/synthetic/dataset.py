@@ -184,8 +184,10 @@ def _encode(renderer: Renderer, path: Path, progress: Progress | None, index: in
     from e2espot.data.video.writer import VideoWriter
 
     n = renderer.match.num_frames
+    # one encoder thread: same seed -> byte-identical video even on a loaded machine (a full-suite run
+    # saw a pixel difference between two same-seed datasets with x264's automatic threading)
     with VideoWriter(path, renderer.match.fps, renderer.width, renderer.height, gop=GOP_FRAMES, crf=CRF,
-                     preset="veryfast") as writer:
+                     preset="veryfast", threads=1) as writer:
         for f in range(n):
             writer.write(renderer.frame(f))
             if progress is not None and f % 50 == 49:
