@@ -93,6 +93,10 @@ def default_predictor(*, device: str = "cpu", render: bool = True, highlights: b
 IMAGE_FORMATS = ("image2", "gif", "apng", "webp")  # PyAV demuxers of still images (and ``*_pipe``)
 
 
+class _NotVideo(ValueError):
+    """Why an upload is not a video, in words without server paths."""
+
+
 def check_video(path: Path) -> dict[str, Any]:
     """Check that ``path`` is a moving video: a video stream, not an image demuxer, at least two
     decodable frames. Raise ValueError with a reason (no server path) otherwise."""
@@ -102,9 +106,9 @@ def check_video(path: Path) -> dict[str, Any]:
         with av.open(str(path)) as c:
             fmt = c.format.name or ""
             if not c.streams.video:
-                raise ValueError("it has no video stream")
+                raise _NotVideo("it has no video stream")
             if fmt.endswith("_pipe") or any(f in fmt.split(",") for f in IMAGE_FORMATS):
-                raise ValueError(f"it is a still image ({fmt.removesuffix('_pipe')}), not a video")
+                raise _NotVideo(f"it is a still image ({fmt.removesuffix('_pipe')}), not a video")
             stream = c.streams.video[0]
             num = 0
             for _ in c.decode(stream):
@@ -112,15 +116,15 @@ def check_video(path: Path) -> dict[str, Any]:
                 if num >= 2:
                     break
             if num == 0:
-                raise ValueError("no frame could be decoded")
+                raise _NotVideo("no frame could be decoded")
             if num < 2:
-                raise ValueError("it holds a single frame (a still image?); upload a video")
+                raise _NotVideo("it holds a single frame (a still image?); upload a video")
             return {"width": stream.codec_context.width, "height": stream.codec_context.height,
                     "fps": float(stream.average_rate or stream.guessed_rate or 0)}
-    except ValueError:
+    except _NotVideo:
         raise
-    except Exception as exc:  # PyAV raises many types for garbage input
-        raise ValueError(f"it could not be decoded ({type(exc).__name__})") from None
+    except Exception as exc:  # PyAV raises many types (ValueError subclasses among them, with the path)
+        raise _NotVideo(f"it could not be decoded ({type(exc).__name__})") from None
 
 
 class _TooLarge(Exception):
@@ -261,7 +265,7 @@ def create_app(
     app = FastAPI(title="e2espot", description="Precise event spotting in sports videos.", debug=False,
                   lifespan=lifespan)
     app.state.store, app.state.runner, app.state.lock, app.state.csrf_token = store, runner, lock, csrf_token
-    security.install(app, allowed_hosts=list(allowed_hosts or security.LOOPBACK_HOSTS),
+    security.install(app, allowed_hosts=list(allowed_hosts or security.allowed_hosts_for("127.0.0.1")),
                      csrf_token=csrf_token, access_token=access_token)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -359,7 +363,7 @@ def create_app(
             if parser.filename is None or not part.exists():
                 raise HTTPException(400, "no 'file' field in the upload")
             for what, value in (("file name", parser.filename), *parser.fields.items()):
-                if security.has_control_chars(value):
+                if security.has_control_chars(value, escaped=True):
                     raise HTTPException(400, f"the {what} holds a NUL or control character; rename it")
             ext = Path(parser.filename).suffix.lower()
             if ext not in VIDEO_TYPES:
@@ -371,7 +375,8 @@ def create_app(
             try:
                 await run_in_threadpool(check_video, part)
             except ValueError as exc:
-                raise HTTPException(400, f"'{parser.filename}' is not a video file: {exc}") from None
+                raise HTTPException(400, f"'{parser.filename}' is not a video file: "
+                                         f"{security.public_error(str(exc), {root: '<data>'})}") from None
             job_id = uuid.uuid4().hex
             job_dir = store.job_dir(job_id)
             job_dir.mkdir(parents=True)

@@ -48,9 +48,13 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 
 
-def has_control_chars(text: str) -> bool:
-    """True when ``text`` holds a NUL, another C0 control character or DEL."""
-    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+_ESCAPED_CONTROL = re.compile(r"%(?:[01][0-9a-f]|7f)", re.IGNORECASE)
+
+
+def has_control_chars(text: str, *, escaped: bool = False) -> bool:
+    """True when ``text`` holds a NUL, another C0 control character or DEL; with ``escaped``, also their
+    percent escapes (``%00``; browsers send a newline in an upload's file name as ``%0A``)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in text) or bool(escaped and _ESCAPED_CONTROL.search(text))
 
 
 def is_loopback(host: str) -> bool:
@@ -87,10 +91,15 @@ def allowed_hosts_for(bind_host: str, extra: Iterable[str] = ()) -> list[str]:
             hosts.append(bind)
         hosts += sorted(names)
     hosts += list(extra)
+    return _host_names(hosts)
+
+
+def _host_names(hosts: Iterable[str]) -> list[str]:
+    """Lower-cased, IPv6 literals bracketed as Host headers carry them, duplicates dropped."""
     out: list[str] = []
     for h in hosts:
         h = h.lower()
-        if ":" in h and not h.startswith("["):  # IPv6 literal: Host headers bracket it
+        if ":" in h and not h.startswith("["):
             h = f"[{h}]"
         if h not in out:
             out.append(h)
@@ -240,14 +249,14 @@ def install(app, *, allowed_hosts: Iterable[str], csrf_token: str, access_token:
             csp_overrides: Mapping[str, str] | None = None) -> None:
     """Add the three layers to a FastAPI/Starlette ``app`` (the last added runs first)."""
     app.add_middleware(RequestGuardMiddleware, csrf_token=csrf_token, access_token=access_token)
-    app.add_middleware(_HostList, allowed_hosts=[h.lower() for h in allowed_hosts])
+    app.add_middleware(_HostList, allowed_hosts=_host_names(allowed_hosts))
     app.add_middleware(SecurityHeadersMiddleware, csp_overrides=csp_overrides)
 
 
 # --------------------------------------------------------------------------- errors shown to people
 
 _ERRNO = re.compile(r"\[(?:Errno|WinError) -?\d+\]\s*|\b(?:errno|error code) -?\d+:?\s*", re.IGNORECASE)
-_ABS_PATH = re.compile(r"(?<![\w.:/])(?:/|[A-Za-z]:\\)(?:[^\s'\"`<>|/\\]+[/\\])+([^\s'\"`<>|/\\]*)")
+_ABS_PATH = re.compile(r"(?<![\w.:/>])(?:/|[A-Za-z]:\\)(?:[^\s'\"`<>|/\\]+[/\\])+([^\s'\"`<>|/\\]*)")
 
 
 def public_error(message: str, replacements: Mapping[str | Path, str] = ()) -> str:
@@ -257,8 +266,8 @@ def public_error(message: str, replacements: Mapping[str | Path, str] = ()) -> s
     out = message
     pairs = {str(k): v for k, v in dict(replacements).items() if str(k)}
     pairs.setdefault(tempfile.gettempdir(), "<tmp>")
-    for key in sorted(pairs, key=len, reverse=True):
-        out = out.replace(key, pairs[key])
+    for key in sorted(pairs, key=len, reverse=True):  # whole path components only: /tmp, not /tmpab12
+        out = re.sub(re.escape(key) + r"(?![^/\\\s'\"`<>|:;,)])", lambda m, v=pairs[key]: v, out)
     out = _ABS_PATH.sub(lambda m: m.group(1) or "<dir>", out)
     return _ERRNO.sub("", out)
 
