@@ -192,5 +192,14 @@ def test_upload_and_seek_in_browser(server, attacker, tmp_path):
             assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
             problems = [p for p in problems if "404" not in p and "ERR_FAILED" not in p]
             assert problems == [], problems
+
+            # /docs works offline: every request that leaves this server fails
+            foreign = []
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server)
+                       else (foreign.append(route.request.url), route.abort()))
+            page.goto(server + "/docs")
+            page.wait_for_selector(".opblock", timeout=15000)
+            assert page.locator(".opblock").count() >= 6 and foreign == []
+            assert problems == [], problems
         finally:
             browser.close()

@@ -449,3 +449,18 @@ def test_predict_stage_is_not_overwritten_by_decode(tmp_path, models, video_byte
     with client_for(app) as client:
         assert wait_done(client, post_video(client, video_bytes).json()["id"])["status"] == "done"
     assert seen == ["decode", "predict", "predict", "predict", "predict", "render"]
+
+
+def test_docs_are_served_locally(tmp_path, models):
+    pytest.importorskip("fastapi_offline", reason="/docs needs the fastapi-offline package")
+    app = create_app(models, tmp_path / "data", predictor=fake_predictor, workers=0)
+    with client_for(app) as client:
+        r = client.get("/docs")
+        assert r.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in r.text and "/static/docs.js" in r.text
+        assert "cdn" not in r.text.lower() and re.findall(r"<script(?![^>]*\bsrc=)", r.text) == []
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
+        js = client.get("/docs-assets/swagger-ui-bundle.js")
+        assert js.status_code == 200 and len(js.content) > 500_000
+        assert client.get("/openapi.json").json()["paths"]["/api/jobs"]["post"]
+        assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN

@@ -93,6 +93,17 @@ def default_predictor(*, device: str = "cpu", render: bool = True, highlights: b
 IMAGE_FORMATS = ("image2", "gif", "apng", "webp")  # PyAV demuxers of still images (and ``*_pipe``)
 
 
+def _swagger_ui_dir() -> Path | None:
+    """Folder of Swagger UI 5's JS/CSS bundled by the ``fastapi-offline`` package, or None when it is not
+    installed (Swagger UI 5 reads the OpenAPI 3.1 that FastAPI writes)."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        return None
+    path = Path(fastapi_offline.__file__).parent / "static"
+    return path if (path / "swagger-ui-bundle.js").is_file() and (path / "swagger-ui.css").is_file() else None
+
+
 class _NotVideo(ValueError):
     """Why an upload is not a video, in words without server paths."""
 
@@ -263,11 +274,15 @@ def create_app(
             lock.release()
 
     app = FastAPI(title="e2espot", description="Precise event spotting in sports videos.", debug=False,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.store, app.state.runner, app.state.lock, app.state.csrf_token = store, runner, lock, csrf_token
     security.install(app, allowed_hosts=list(allowed_hosts or security.allowed_hosts_for("127.0.0.1")),
-                     csrf_token=csrf_token, access_token=access_token)
+                     csrf_token=csrf_token, access_token=access_token,
+                     csp_overrides={"/docs": security.DOCS_CSP})
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    swagger_dir = _swagger_ui_dir()
+    if swagger_dir is not None:  # /docs without a CDN: Swagger UI's files from fastapi-offline
+        app.mount("/docs-assets", StaticFiles(directory=swagger_dir), name="docs-assets")
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["csrf_token"] = csrf_token
     templates.env.globals["public_error"] = lambda text: security.public_error(text, {root: "<data>"})
@@ -329,6 +344,11 @@ def create_app(
     def job_page(request: Request, job_id: str):
         job = get_job(job_id)
         return templates.TemplateResponse(request, "job.html", {"job": job})
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs(request: Request):
+        """Swagger UI, served from this server (works offline); "Try it out" sends the CSRF token."""
+        return templates.TemplateResponse(request, "docs.html", {"swagger": swagger_dir is not None})
 
     # ------------------------------------------------------------------ API
 
@@ -427,7 +447,8 @@ def create_app(
                        for e in sorted(v.events, key=lambda e: (e.frame, e.label))],
         }
 
-    @app.api_route("/api/jobs/{job_id}/files/{name}", methods=["GET", "HEAD"], summary="Download a result file")
+    @app.get("/api/jobs/{job_id}/files/{name}", summary="Download a result file (HEAD too)")
+    @app.head("/api/jobs/{job_id}/files/{name}", include_in_schema=False)
     def read_file(job_id: str, name: str):
         job = get_job(job_id)
         out = store.job_dir(job.id) / "out"
@@ -437,8 +458,8 @@ def create_app(
         media = VIDEO_TYPES.get(path.suffix.lower())
         return FileResponse(path, media_type=media, content_disposition_type="inline", filename=path.name)
 
-    @app.api_route("/api/jobs/{job_id}/video", methods=["GET", "HEAD"],
-                   summary="The uploaded video (range requests supported)")
+    @app.get("/api/jobs/{job_id}/video", summary="The uploaded video (range requests and HEAD supported)")
+    @app.head("/api/jobs/{job_id}/video", include_in_schema=False)
     def read_video(job_id: str):
         job = get_job(job_id)
         if not (store.job_dir(job.id) / job.video_file).is_file():
