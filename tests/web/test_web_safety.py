@@ -396,6 +396,9 @@ def test_head_on_file_routes(tmp_path, models, video_bytes):
         assert r.status_code == 200 and r.content == b"" and int(r.headers["content-length"]) == len(csv.content)
         assert client.head(f"/api/jobs/{job['id']}/files/nope.csv").status_code == 404
         assert client.head("/static/app.js").status_code == 200
+        for page in ("/", job["urls"]["page"]):
+            r = client.head(page)
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), page
 
 
 def test_friendly_404_page(tmp_path, models):

@@ -334,13 +334,13 @@ def create_app(
 
     # ------------------------------------------------------------------ pages
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request):
         return templates.TemplateResponse(request, "index.html", {
             "models": model_names, "jobs": store.list(), "max_mb": max_upload_bytes // (1024 * 1024),
             "extensions": ", ".join(VIDEO_TYPES)})
 
-    @app.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route("/jobs/{job_id}", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
     def job_page(request: Request, job_id: str):
         job = get_job(job_id)
         return templates.TemplateResponse(request, "job.html", {"job": job})
