@@ -5,8 +5,8 @@ import threading
 import time
 
 import numpy as np
-import torch
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from e2espot.data.labels import Event, VideoLabels

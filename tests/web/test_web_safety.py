@@ -210,6 +210,8 @@ def test_serve_token_rules(monkeypatch):
     assert resolve_token("192.168.1.5", None) == ("from-the-environment-123", False)
     with pytest.raises(ConfigError, match="at least 16"):
         resolve_token("0.0.0.0", "short")
+    with pytest.raises(ConfigError, match="at least 16 characters of"):
+        resolve_token("0.0.0.0", "long-enough-but;has-a-semicolon")
 
 
 # --------------------------------------------------------------------------- one server per data dir

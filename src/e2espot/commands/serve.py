@@ -73,12 +73,14 @@ def resolve_token(host: str, token: str | None) -> tuple[str | None, bool]:
 
     from e2espot.web.security import is_loopback
 
+    import re
+
     token = token or os.environ.get(TOKEN_ENV) or None
-    if token is not None and len(token) < 16:
+    if token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,}", token):
         from e2espot.errors import ConfigError
 
-        raise ConfigError(f"access token is {len(token)} characters long; use at least 16 "
-                          "(or omit --token to get a random one)")
+        raise ConfigError(f"access token ({len(token)} characters) must be at least 16 characters of "
+                          "A-Z a-z 0-9 . _ ~ - (it goes in URLs and a cookie); omit --token to get a random one")
     if is_loopback(host):
         return token, False
     if token:

@@ -130,14 +130,14 @@ def _header(scope: Scope, name: bytes) -> str:
 
 
 def _cookie(scope: Scope, name: str) -> str:
-    from http.cookies import SimpleCookie
+    from http.cookies import CookieError, SimpleCookie
 
     raw = _header(scope, b"cookie")
     if not raw:
         return ""
     try:
         jar = SimpleCookie(raw)
-    except Exception:  # a malformed Cookie header is as good as none
+    except CookieError:  # a malformed Cookie header is as good as none
         return ""
     return jar[name].value if name in jar else ""
 
@@ -148,9 +148,7 @@ def _same(a: str, b: str) -> bool:
 
 def _netloc(url_or_host: str, scheme: str) -> str:
     """``host[:port]`` lower-cased, with the scheme's default port dropped."""
-    netloc = url_or_host.lower()
-    default = ":443" if scheme == "https" else ":80"
-    return netloc[: -len(default)] if netloc.endswith(default) else netloc
+    return url_or_host.lower().removesuffix(":443" if scheme == "https" else ":80")
 
 
 async def _respond(send: Send, status: int, detail: str, headers: Mapping[str, str] | None = None) -> None:
