@@ -90,7 +90,7 @@ def default_predictor(*, device: str = "cpu", render: bool = True, highlights: b
     return predict
 
 
-IMAGE_FORMATS = ("image2", "gif", "apng", "webp")  # PyAV demuxers of still images (and ``*_pipe``)
+IMAGE_FORMATS = ("image2",)  # PyAV demuxers of still images, besides the ``*_pipe`` ones (png_pipe, ...)
 
 
 def _swagger_ui_dir() -> Path | None:
