@@ -1,0 +1,108 @@
+"""Display rotation (phone footage): frames come out upright with width and height swapped, in the
+PyAV reader, the OpenCV backend, probe_video and prepare. Render and highlights: tests/export."""
+
+import av
+import numpy as np
+import pytest
+
+from e2espot.data.prepare import prepare_videos
+from e2espot.data.video import open_video, probe_video, write_video
+from e2espot.data.video.patterns import decode_index_pattern, index_pattern
+
+NUM = 30
+STORED = np.stack([index_pattern(i) for i in range(NUM)])  # (30, 48, 64, 3) as stored in the file
+
+
+def _mark(frames: np.ndarray) -> np.ndarray:
+    """Index frames with a white 8x8 block in the stored top-left corner (shows which way is up)."""
+    frames = frames.copy()
+    frames[:, :8, :8] = 255
+    return frames
+
+
+@pytest.fixture(scope="module", params=[90, -90, 180])
+def rotated(request, tmp_path_factory):
+    rotation = request.param
+    path = tmp_path_factory.mktemp("rot") / f"phone_{rotation}.mp4"
+    write_video(path, _mark(STORED), 25, gop=12, bframes=2, rotation=rotation)
+    return path, rotation
+
+
+def _plain_decode(path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def _corner(frame: np.ndarray) -> str:
+    """Which corner the white marker is in."""
+    h, w = frame.shape[:2]
+    corners = {"top-left": frame[:4, :4], "top-right": frame[:4, w - 4:], "bottom-left": frame[h - 4:, :4],
+               "bottom-right": frame[h - 4:, w - 4:]}
+    return max(corners, key=lambda k: float(corners[k].min()))
+
+
+# ffmpeg's display matrix: +90 = turn the stored frame a quarter counter-clockwise to show it
+EXPECTED_CORNER = {90: "bottom-left", -90: "top-right", 180: "bottom-right"}
+
+
+def test_file_really_carries_the_rotation(rotated):
+    path, rotation = rotated
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    assert frame.rotation == (rotation if rotation != 180 else -180)
+    assert frame.to_ndarray(format="rgb24").shape == (48, 64, 3)  # stored sideways
+
+
+def test_reader_returns_upright_frames(rotated):
+    path, rotation = rotated
+    stored = _plain_decode(path)
+    with open_video(path) as reader:
+        sideways = rotation in (90, -90)
+        assert reader.rotation == rotation % 360
+        assert (reader.width, reader.height) == ((48, 64) if sideways else (64, 48))
+        assert (reader.src_width, reader.src_height) == (reader.width, reader.height)
+        clip = reader.read_clip(10, 5)
+        assert clip.shape == (5, reader.height, reader.width, 3)
+        assert np.array_equal(clip, np.rot90(stored[10:15], k=rotation // 90, axes=(1, 2)))
+        assert _corner(clip[0]) == EXPECTED_CORNER[rotation]
+        # undoing the turn gives the stored index pattern back
+        assert decode_index_pattern(np.rot90(clip[3], k=-(rotation // 90))) == 13
+
+
+def test_reader_resizes_the_upright_frame(rotated):
+    path, rotation = rotated
+    with open_video(path, height=32) as reader:
+        clip = reader.read_clip(0, 2)
+    expected_width = 24 if rotation in (90, -90) else 42  # aspect of the upright frame, width even
+    assert clip.shape == (2, 32, expected_width, 3)
+    assert _corner(clip[0]) == EXPECTED_CORNER[rotation]
+
+
+def test_probe_reports_rotation_and_upright_size(rotated):
+    path, rotation = rotated
+    info = probe_video(path)
+    assert info.rotation == rotation % 360
+    assert (info.width, info.height) == ((48, 64) if rotation in (90, -90) else (64, 48))
+
+
+def test_opencv_backend_agrees_with_pyav(rotated):
+    pytest.importorskip("cv2")
+    path, rotation = rotated
+    with open_video(path) as pyav_reader, open_video(path, backend="opencv") as cv_reader:
+        assert (cv_reader.width, cv_reader.height) == (pyav_reader.width, pyav_reader.height)
+        a, b = pyav_reader.read_clip(3, 4), cv_reader.read_clip(3, 4)
+    assert _corner(b[0]) == _corner(a[0]) == EXPECTED_CORNER[rotation]
+    # same frames up to colour conversion differences
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 4
+
+
+def test_prepare_writes_upright_video_without_rotation(rotated, tmp_path):
+    path, rotation = rotated
+    prepare_videos([path], tmp_path / "out", fps=None, height=None, gop=4)
+    out = tmp_path / "out" / path.name
+    info = probe_video(out)
+    assert info.rotation == 0
+    with open_video(path) as src, open_video(out) as dst:
+        assert (dst.width, dst.height) == (src.width, src.height)
+        assert _corner(dst.read_clip(5, 1)[0]) == EXPECTED_CORNER[rotation]
+        assert np.abs(dst.read_clip(0, NUM).astype(int) - src.read_clip(0, NUM).astype(int)).mean() < 6
