@@ -146,3 +146,24 @@ def test_frame_missing_from_every_decode_is_an_error(matrix_dir):
         reader._pull = pull
         with pytest.raises(VideoError, match=r"source frame 31 .* missing .*also when decoding from the start"):
             reader.read_clip(30, 4)
+
+
+def test_decoded_index_is_cached_per_file_version(tmp_path, monkeypatch):
+    import os
+
+    from e2espot.data.video import pyav_backend
+
+    path = encode_case(Case("avi", "mpeg4", 2, True, 12), tmp_path / "a.avi", num_frames=30)
+    decodes = []
+    real_open = pyav_backend._open_container
+    monkeypatch.setattr(pyav_backend, "_open_container",
+                        lambda p, threads: (decodes.append(p), real_open(p, threads))[1])
+    assert open_video(path).num_frames == 30
+    opened_first = len(decodes)
+    assert open_video(path).num_frames == 30
+    assert (opened_first, len(decodes) - opened_first) == (2, 1)  # the second open skips the full decode
+    encode_case(Case("avi", "mpeg4", 2, True, 12), path, num_frames=20)  # same name, new content
+    os.utime(path, ns=(1, 1))
+    with open_video(path) as reader:
+        assert reader.num_frames == 20
+        assert [decode_index_pattern(f) for f in reader.read_clip(15, 5)] == [15, 16, 17, 18, 19]

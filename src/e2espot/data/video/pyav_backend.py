@@ -52,6 +52,10 @@ _SWS_THREADS_KWARG = True
 _UNTRUSTED_PTS_FORMATS = ("avi",)
 # after a seek, at most this many frames shown before the keyframe are skipped before giving up
 _MAX_LEADING_FRAMES = 512
+# the decoded index of AVI-like files, by (path, size, mtime): labels alignment, datasets and
+# predict open the same file several times in one process, and each would decode it whole
+_DECODED_INDEX_CACHE: dict[tuple, tuple] = {}
+_DECODED_INDEX_CACHE_SIZE = 64
 
 
 class _MissingFrame(Exception):
@@ -336,20 +340,29 @@ class PyAVReader(VideoReader):
         if not rate:
             raise VideoError(f"cannot decode '{self.path}': no timestamps and no frame rate. "
                              + _reencode_hint(self.path))
-        container, stream = _open_container(self.path, self.threads)
-        shown_pts: list[int | None] = []
-        try:
-            for frame in container.decode(stream):
-                if not shown_pts:
-                    self.rotation = frame_rotation(frame, self.path)
-                shown_pts.append(frame.pts)
-        except av.error.FFmpegError as exc:
-            raise VideoError(
-                f"cannot decode '{self.path}' after frame {len(shown_pts)}: {exc}. The file is truncated or "
-                f"corrupt. {_reencode_hint(self.path)}"
-            ) from exc
-        finally:
-            container.close()
+        stat = self.path.stat()
+        cache_key = (str(self.path.resolve()), stat.st_size, stat.st_mtime_ns)
+        cached = _DECODED_INDEX_CACHE.get(cache_key)
+        if cached is not None:
+            shown_pts, self.rotation = list(cached[0]), cached[1]
+        else:
+            container, stream = _open_container(self.path, self.threads)
+            shown_pts = []
+            try:
+                for frame in container.decode(stream):
+                    if not shown_pts:
+                        self.rotation = frame_rotation(frame, self.path)
+                    shown_pts.append(frame.pts)
+            except av.error.FFmpegError as exc:
+                raise VideoError(
+                    f"cannot decode '{self.path}' after frame {len(shown_pts)}: {exc}. The file is truncated "
+                    f"or corrupt. {_reencode_hint(self.path)}"
+                ) from exc
+            finally:
+                container.close()
+            if len(_DECODED_INDEX_CACHE) >= _DECODED_INDEX_CACHE_SIZE:
+                _DECODED_INDEX_CACHE.pop(next(iter(_DECODED_INDEX_CACHE)))
+            _DECODED_INDEX_CACHE[cache_key] = (tuple(shown_pts), self.rotation)
         num = len(shown_pts)
         if num == 0:
             raise VideoError(
