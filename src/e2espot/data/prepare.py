@@ -115,7 +115,8 @@ def prepare_one(src: str | Path, dst: str | Path, *, fps: float | None, height: 
 
 
 def prepare_video(src: str | Path, dst: str | Path, *, fps: float | None, height: int | None, gop: int = 8,
-                  jpeg: bool = False, crf: int = 20, jpeg_quality: int = 90, threads: int = 2) -> PreparedVideo:
+                  jpeg: bool = False, crf: int = 20, jpeg_quality: int = 90,
+                  threads: int = 2) -> PreparedVideo:
     """``prepare_one`` that also returns its notes. On an error nothing is left at ``dst`` or its
     temporary name, and the error (``VideoError`` / ``ConfigError``) propagates."""
     from e2espot.data.video.base import open_video

@@ -214,7 +214,8 @@ class PyAVReader(VideoReader):
         if self.exact_index == "timestamps":
             self.rotation = _first_frame_rotation(self.path)
         sideways = self.rotation in (90, 270)
-        self.src_width, self.src_height = (coded_height, coded_width) if sideways else (coded_width, coded_height)
+        self.src_width, self.src_height = (
+            (coded_height, coded_width) if sideways else (coded_width, coded_height))
         self.width, self.height = output_size(self.src_width, self.src_height, height, width)
         if fps is None or (same_rate(fps, self.src_fps) and self.is_constant_rate):
             self.fps = self.src_fps
