@@ -8,6 +8,7 @@ import pytest
 from e2espot.data.prepare import prepare_videos
 from e2espot.data.video import open_video, probe_video, write_video
 from e2espot.data.video.patterns import decode_index_pattern, index_pattern
+from e2espot.errors import VideoError
 
 NUM = 30
 STORED = np.stack([index_pattern(i) for i in range(NUM)])  # (30, 48, 64, 3) as stored in the file
@@ -106,3 +107,23 @@ def test_prepare_writes_upright_video_without_rotation(rotated, tmp_path):
         assert (dst.width, dst.height) == (src.width, src.height)
         assert _corner(dst.read_clip(5, 1)[0]) == EXPECTED_CORNER[rotation]
         assert np.abs(dst.read_clip(0, NUM).astype(int) - src.read_clip(0, NUM).astype(int)).mean() < 6
+
+
+def test_rotation_that_is_not_a_quarter_turn_is_an_error(tmp_path):
+    path = write_video(tmp_path / "tilted.mp4", STORED[:3], 25, rotation=0)
+    with av.open(str(tmp_path / "tilted45.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(45)
+        for i, frame in enumerate(STORED[:3]):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts = i
+            for packet in stream.encode(vf):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    assert probe_video(path).rotation == 0
+    for fn in (open_video, probe_video):
+        with pytest.raises(VideoError, match=r"tilted45\.mp4': its display matrix rotates by 45 degrees.*"
+                                             r"-display_rotation 0"):
+            fn(tmp_path / "tilted45.mp4")

@@ -76,7 +76,8 @@ def frame_rotation(frame, path: Path) -> int:
     if quarter not in (0, 90, 180, 270) or abs(degrees - round(degrees / 90) * 90) > 0.5:
         raise VideoError(
             f"cannot decode '{path}': its display matrix rotates by {degrees:g} degrees, not a multiple "
-            f"of 90. Re-encode it upright: ffmpeg -i {path.name} -c:v libx264 -crf 18 {path.stem}_upright.mp4"
+            f"of 90. Override the rotation to read the frames as stored: ffmpeg -display_rotation 0 -i "
+            f"{path.name} -c copy {path.stem}_norot{path.suffix}"
         )
     return quarter
 
