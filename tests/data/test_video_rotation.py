@@ -127,3 +127,34 @@ def test_rotation_that_is_not_a_quarter_turn_is_an_error(tmp_path):
         with pytest.raises(VideoError, match=r"tilted45\.mp4': its display matrix rotates by 45 degrees.*"
                                              r"-display_rotation 0"):
             fn(tmp_path / "tilted45.mp4")
+
+
+@pytest.mark.parametrize(("rotation", "hflip", "vflip", "expected"), [
+    (0, True, False, (0, True)),  # selfie camera: PyAV's VideoFrame.rotation says -180 here
+    (90, True, False, (90, True)),
+    (0, False, True, (180, True)),  # a vertical flip is a half turn, mirrored
+])
+def test_mirrored_display_matrix(tmp_path, rotation, hflip, vflip, expected):
+    path = tmp_path / "mirror.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(rotation, hflip=hflip, vflip=vflip)
+        for i, frame in enumerate(_mark(STORED[:3])):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts = i
+            for packet in stream.encode(vf):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    stored = _plain_decode(path)
+    info = probe_video(path)
+    assert (info.rotation, info.mirrored) == expected
+    with open_video(path) as reader:
+        assert (reader.rotation, reader.mirrored) == expected
+        got = reader.read_clip(0, 3)
+    # libavutil/display.h: (x', y') = (a x + c y, b x + d y); PyAV: rotate, then mirror
+    want = np.rot90(stored, k=expected[0] // 90, axes=(1, 2))[:, :, ::-1]
+    assert np.array_equal(got, want)
+    corner = {(0, True): "top-right", (90, True): "bottom-right", (180, True): "bottom-left"}[expected]
+    assert _corner(got[0]) == corner

@@ -33,7 +33,8 @@ class VideoInfo:
     """Cheap facts about a video (from container metadata; ``num_frames`` may be an estimate).
 
     ``width`` / ``height`` are the displayed (upright) size; ``rotation`` is the display rotation in
-    degrees counter-clockwise (0, 90, 180, 270) that readers apply to the stored frames.
+    degrees counter-clockwise (0, 90, 180, 270) that readers apply to the stored frames, ``mirrored``
+    a left-right flip applied after it (both from the stream's display matrix).
     """
 
     fps: float | None
@@ -43,6 +44,7 @@ class VideoInfo:
     duration_s: float | None
     has_audio: bool
     rotation: int = 0
+    mirrored: bool = False
 
 
 class VideoReader(abc.ABC):

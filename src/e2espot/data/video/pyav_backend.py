@@ -19,8 +19,9 @@ Exactness, kind by kind:
 * A frame missing after a seek is looked for again from an earlier keyframe, then from the start
   of the file; only when a sequential decode lacks it too is the file reported corrupt.
 * Display rotation (phone footage; the stream's display matrix, read with PyAV's
-  ``VideoFrame.rotation``): frames come out upright, ``width`` / ``height`` are the upright ones and
-  ``rotation`` says what was applied (ffmpeg's ``-autorotate`` behaviour). Flips are not applied.
+  frame side data): frames come out as displayed, ``width`` / ``height`` are the upright ones and
+  ``rotation`` / ``mirrored`` say what was applied (ffmpeg's ``-autorotate`` behaviour, flips
+  included).
 * Variable frame rate: ``frame_times_s`` are the true presentation times of the frames returned; ask
   for an ``fps`` to get frames resampled by timestamps at a constant rate.
 """
@@ -28,6 +29,7 @@ Exactness, kind by kind:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,42 +68,100 @@ class _MissingFrame(Exception):
         self.want, self.got = want, got
 
 
-def frame_rotation(frame, path: Path) -> int:
-    """Counter-clockwise display rotation of a decoded PyAV frame in degrees: 0, 90, 180 or 270.
+@dataclass(frozen=True)
+class Orientation:
+    """How a stored frame is shown, from the stream's display matrix (libavutil/display.h).
 
-    Raises ``VideoError`` for a display matrix that is not a quarter turn (never guessed).
+    ``rotation``: degrees counter-clockwise (0, 90, 180, 270); ``mirrored``: then flipped left-right
+    (PyAV's ``set_display_rotation(rotation, hflip=True)``; a vertical flip is 180 + mirrored).
+    ``apply`` turns an (H, W, 3) stored frame into the displayed one.
     """
-    degrees = getattr(frame, "rotation", 0) or 0
-    quarter = int(round(degrees)) % 360
-    if quarter not in (0, 90, 180, 270) or abs(degrees - round(degrees / 90) * 90) > 0.5:
-        raise VideoError(
-            f"cannot decode '{path}': its display matrix rotates by {degrees:g} degrees, not a multiple "
-            f"of 90. Override the rotation to read the frames as stored: ffmpeg -display_rotation 0 -i "
-            f"{path.name} -c copy {path.stem}_norot{path.suffix}"
-        )
-    return quarter
+
+    rotation: int = 0
+    mirrored: bool = False
+
+    @property
+    def sideways(self) -> bool:
+        return self.rotation in (90, 270)
+
+    def apply(self, arr: np.ndarray) -> np.ndarray:
+        if self.rotation == 0 and not self.mirrored:
+            return arr
+        out = np.rot90(arr, k=self.rotation // 90)
+        if self.mirrored:
+            out = out[:, ::-1]
+        return np.ascontiguousarray(out)
 
 
-def _first_frame_rotation(path: Path) -> int:
-    """Rotation of the first decodable frame (0 when none decodes: reading then fails with its own error)."""
+# display matrix (a, b, c, d) of a pure counter-clockwise rotation, as libavutil stores it
+_ROTATIONS = {(1, 0, 0, 1): 0, (0, -1, 1, 0): 90, (-1, 0, 0, -1): 180, (0, 1, -1, 0): 270}
+
+
+def _display_matrix(frame) -> tuple[float, float, float, float] | None:
+    """(a, b, c, d) of the frame's display matrix (16.16 fixed point decoded), None when it has none."""
+    side_data = getattr(frame, "side_data", None)
+    if side_data is None:
+        return None
+    for item in side_data:
+        if "DISPLAYMATRIX" in str(getattr(item, "type", "")).upper():
+            m = np.frombuffer(bytes(item), dtype="<i4")
+            if m.size >= 5:
+                return tuple(float(v) / 65536 for v in (m[0], m[1], m[3], m[4]))
+    return None
+
+
+def _unit_entry(value: float) -> int | None:
+    """-1, 0 or 1 for a normalised matrix entry that is one of them, else None (a skew angle)."""
+    if abs(value) < 1e-3:
+        return 0
+    if abs(abs(value) - 1) < 1e-3:
+        return 1 if value > 0 else -1
+    return None
+
+
+def frame_orientation(frame, path: Path) -> Orientation:
+    """Display orientation of a decoded PyAV frame (see ``Orientation``).
+
+    Raises ``VideoError`` for a display matrix that is not a quarter turn, optionally mirrored
+    (never guessed).
+    """
+    matrix = _display_matrix(frame)
+    if matrix is None:  # a PyAV without frame side data: its rotation property (no flips)
+        degrees = getattr(frame, "rotation", 0) or 0
+        quarter = int(round(degrees)) % 360
+        if quarter in (0, 90, 180, 270) and abs(degrees - round(degrees / 90) * 90) <= 0.5:
+            return Orientation(quarter)
+    else:
+        scale = max(abs(v) for v in matrix) or 1.0
+        units = [_unit_entry(v / scale) for v in matrix]
+        if None not in units:
+            a, b, c, d = units
+            mirrored = a * d - b * c < 0
+            if mirrored:  # undo the left-right flip applied after the rotation
+                a, c = -a, -c
+            if (a, b, c, d) in _ROTATIONS:
+                return Orientation(_ROTATIONS[(a, b, c, d)], mirrored)
+        degrees = getattr(frame, "rotation", 0) or 0
+    raise VideoError(
+        f"cannot decode '{path}': its display matrix rotates by {degrees:g} degrees, not a multiple "
+        f"of 90. Override the rotation to read the frames as stored: ffmpeg -display_rotation 0 -i "
+        f"{path.name} -c copy {path.stem}_norot{path.suffix}"
+    )
+
+
+def _first_frame_orientation(path: Path) -> Orientation:
+    """Orientation of the first decodable frame (none decodes: upright; reading then fails on its own)."""
     import av
 
     container, stream = _open_container(path, threads=1)
     try:
         for frame in container.decode(stream):
-            return frame_rotation(frame, path)
+            return frame_orientation(frame, path)
     except av.error.FFmpegError:
-        return 0
+        return Orientation()
     finally:
         container.close()
-    return 0
-
-
-def upright(arr: np.ndarray, rotation: int) -> np.ndarray:
-    """Rotate an (H, W, 3) frame stored sideways by ``rotation`` degrees counter-clockwise (contiguous)."""
-    if rotation == 0:
-        return arr
-    return np.ascontiguousarray(np.rot90(arr, k=rotation // 90))
+    return Orientation()
 
 
 def _reencode_hint(path: Path) -> str:
@@ -170,18 +230,19 @@ def probe_file(path: Path) -> VideoInfo:
         has_audio = bool(container.streams.audio)
     finally:
         container.close()
-    rotation = _first_frame_rotation(path)
-    if rotation in (90, 270):
+    orientation = _first_frame_orientation(path)
+    if orientation.sideways:
         width, height = height, width
     return VideoInfo(fps=fps, num_frames=num_frames, width=width, height=height, duration_s=duration_s,
-                     has_audio=has_audio, rotation=rotation)
+                     has_audio=has_audio, rotation=orientation.rotation, mirrored=orientation.mirrored)
 
 
 @register_backend("pyav")
 class PyAVReader(VideoReader):
     """Video file reader on PyAV with a packet index for exact seeks (see module docstring).
 
-    Beyond ``VideoReader``: ``rotation`` (counter-clockwise degrees applied to make frames upright),
+    Beyond ``VideoReader``: ``rotation`` / ``mirrored`` (the display matrix applied to make frames
+    upright; ``orientation``),
     ``exact_index`` ("timestamps", "decoded" or "sequential": how frames are identified),
     ``keyframe_idx``, ``src_times_s`` and ``frame_times_s``.
     """
@@ -199,7 +260,7 @@ class PyAVReader(VideoReader):
         self._container = None
         self._stream = None
         self._pid = os.getpid()
-        self.rotation = 0
+        self.orientation = Orientation()
         self._reset_decoder()
         container, stream = _open_container(self.path, threads)
         try:
@@ -213,10 +274,9 @@ class PyAVReader(VideoReader):
             raise VideoError(f"cannot decode '{self.path}': the video stream has no frame size. "
                              + _reencode_hint(self.path))
         if self.exact_index == "timestamps":
-            self.rotation = _first_frame_rotation(self.path)
-        sideways = self.rotation in (90, 270)
+            self.orientation = _first_frame_orientation(self.path)
         self.src_width, self.src_height = (
-            (coded_height, coded_width) if sideways else (coded_width, coded_height))
+            (coded_height, coded_width) if self.orientation.sideways else (coded_width, coded_height))
         self.width, self.height = output_size(self.src_width, self.src_height, height, width)
         if fps is None or (same_rate(fps, self.src_fps) and self.is_constant_rate):
             self.fps = self.src_fps
@@ -230,6 +290,16 @@ class PyAVReader(VideoReader):
             self._out_src = resample_indices(self._times_s, self.duration_s, self.fps,
                                              tolerance_s=tolerance_s)
             self.num_frames = len(self._out_src)
+
+    @property
+    def rotation(self) -> int:
+        """Display rotation applied to the stored frames, degrees counter-clockwise (0, 90, 180, 270)."""
+        return self.orientation.rotation
+
+    @property
+    def mirrored(self) -> bool:
+        """Whether the display matrix also flips the frames left-right (applied after ``rotation``)."""
+        return self.orientation.mirrored
 
     @property
     def is_constant_rate(self) -> bool:
@@ -346,14 +416,14 @@ class PyAVReader(VideoReader):
         cache_key = (str(self.path.resolve()), stat.st_size, stat.st_mtime_ns)
         cached = _DECODED_INDEX_CACHE.get(cache_key)
         if cached is not None:
-            shown_pts, self.rotation = list(cached[0]), cached[1]
+            shown_pts, self.orientation = list(cached[0]), cached[1]
         else:
             container, stream = _open_container(self.path, self.threads)
             shown_pts = []
             try:
                 for frame in container.decode(stream):
                     if not shown_pts:
-                        self.rotation = frame_rotation(frame, self.path)
+                        self.orientation = frame_orientation(frame, self.path)
                     shown_pts.append(frame.pts)
             except av.error.FFmpegError as exc:
                 raise VideoError(
@@ -364,7 +434,7 @@ class PyAVReader(VideoReader):
                 container.close()
             if len(_DECODED_INDEX_CACHE) >= _DECODED_INDEX_CACHE_SIZE:
                 _DECODED_INDEX_CACHE.pop(next(iter(_DECODED_INDEX_CACHE)))
-            _DECODED_INDEX_CACHE[cache_key] = (tuple(shown_pts), self.rotation)
+            _DECODED_INDEX_CACHE[cache_key] = (tuple(shown_pts), self.orientation)
         num = len(shown_pts)
         if num == 0:
             raise VideoError(
@@ -556,16 +626,16 @@ class PyAVReader(VideoReader):
 
     def _convert(self, frame) -> np.ndarray:
         global _SWS_THREADS_KWARG
-        width, height = (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
+        orient = self.orientation
+        width, height = (self.height, self.width) if orient.sideways else (self.width, self.height)
         if _SWS_THREADS_KWARG:
             try:
                 # one swscale thread: its default (one per CPU) fights the decoder threads and runs
                 # ~9x slower at 224p on 2 cores (benchmarks/bench_decode.py)
-                arr = frame.to_ndarray(format="rgb24", width=width, height=height, threads=1)
-                return upright(arr, self.rotation)
+                return orient.apply(frame.to_ndarray(format="rgb24", width=width, height=height, threads=1))
             except TypeError:  # a PyAV without reformat(threads=)
                 _SWS_THREADS_KWARG = False
-        return upright(frame.to_ndarray(format="rgb24", width=width, height=height), self.rotation)
+        return orient.apply(frame.to_ndarray(format="rgb24", width=width, height=height))
 
     def read_clip(self, start: int, num: int) -> np.ndarray:
         self._check_range(start, num)
@@ -651,4 +721,4 @@ class PyAVReader(VideoReader):
         return state
 
 
-__all__ = ["PyAVReader", "frame_rotation", "probe_file", "upright", "VIDEO_EXTENSIONS"]
+__all__ = ["Orientation", "PyAVReader", "frame_orientation", "probe_file", "VIDEO_EXTENSIONS"]
