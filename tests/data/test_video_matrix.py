@@ -54,6 +54,7 @@ def _check_case(case: Case, root) -> None:
     starts = sorted({int(k) for k in rng.integers(0, num - CLIP + 1, 6)} | {0, num - CLIP, 10, num // 2})
     with open_video(path) as reader:
         assert reader.num_frames == num
+        assert np.array_equal(reader.read_clip(0, num), ref)  # one long clip across every GOP
         for order in (starts, starts[::-1]):  # forwards, then backwards
             for k in order:
                 clip = reader.read_clip(k, CLIP)
@@ -83,6 +84,14 @@ def test_known_avi_mpeg4_bframes_failure(matrix_dir):
         assert [decode_index_pattern(f) for f in reader.read_clip(10, 3)] == [10, 11, 12]
         assert [decode_index_pattern(f) for f in reader.read_clip(55, 5)] == [55, 56, 57, 58, 59]
         assert reader.keyframe_idx.tolist()[:3] == [0, 12, 24]  # presentation order, not packet order
+
+
+def test_avi_resampled_by_time(matrix_dir):
+    path, ref = _video(Case("avi", "mpeg4", 2, True, 12), matrix_dir)
+    with open_video(path, fps=12.5) as reader:  # every second frame of the 25 fps source
+        assert reader.num_frames == 30
+        assert np.array_equal(reader.read_clip(20, 5), ref[40:50:2])
+        assert np.array_equal(reader.read_clip(3, 4), ref[6:14:2])
 
 
 def test_open_gop_fixture_really_has_leading_frames(matrix_dir):
