@@ -40,6 +40,7 @@ class ModelConfig:
     displacement: bool = False  # T-DEED displacement head
     head_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: bool | str = False  # True: timm/torchvision ImageNet weights; str: local weight file
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # factory options, e.g. X3D trainable_stages
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -40,6 +40,7 @@ class Spotter(nn.Module):
         self.backbone = create_backbone(
             cfg.backbone, pretrained=cfg.pretrained, temporal_module=cfg.temporal_module,
             temporal_stages=cfg.temporal_stages, clip_len=cfg.clip_len,
+            backbone_kwargs=cfg.backbone_kwargs,
         )
         self.head = create_head(cfg.head, self.backbone.num_features, cfg.num_classes + 1, cfg.clip_len,
                                 **dict(cfg.head_kwargs))
@@ -72,8 +73,8 @@ class Spotter(nn.Module):
             raise ConfigError(f"Spotter expects float frames in [0, 1], got dtype {x.dtype}; divide uint8 by 255")
         b, t, c, h, w = x.shape
         frames = (x.reshape(b * t, c, h, w) - self.mean) / self.std  # (B·T, 3, H, W)
-        stem = next(p for p in self.backbone.parameters() if p.ndim == 4)
-        if stem.is_contiguous(memory_format=torch.channels_last) and not stem.is_contiguous():
+        stem = next((p for p in self.backbone.parameters() if p.ndim == 4), None)  # None: 3D (X3D) backbone
+        if stem is not None and stem.is_contiguous(memory_format=torch.channels_last) and not stem.is_contiguous():
             frames = frames.contiguous(memory_format=torch.channels_last)
         else:  # frames permuted from (..., H, W, 3) uint8 arrive channels_last-strided: match the weights
             frames = frames.contiguous()
