@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import urllib.error
 
+import numpy as np
 import pytest
 import torch
 
@@ -208,3 +209,33 @@ def test_tiny_training_loss_goes_down():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.2 * losses[0], losses  # measured: 0.67 -> 0.00 in 6 steps
+
+
+@pytest.mark.slow  # ~40 s CPU: validation runs X3D over whole synthetic videos
+def test_train_cli_and_predict_on_synthetic_videos(tmp_path):
+    """`e2espot train -m x3d_xs --trainable-stages 1` on the synthetic generator, then predict a video."""
+    from e2espot.cli import main
+    from e2espot.config import RunConfig
+    from e2espot.data.synthetic import generate_dataset
+    from e2espot.data.video import open_video
+    from e2espot.infer.predict import load_run, predict_scores
+
+    root = tmp_path / "data"
+    generate_dataset(root, num_videos=4, seed=3, tiny=True, soccernet=False)
+    run = tmp_path / "run"
+    code = main(["train", str(root), str(root / "videos"), "-s", str(run), "-m", "x3d_xs", "-t", "fc",
+                 "--trainable-stages", "1", "--clip_len", "8", "--height", "32", "--crop-dim", "32",
+                 "--epoch-clips", "2", "--batch-size", "2", "--num-epochs", "1", "-j", "0", "--device", "cpu",
+                 "--precision", "fp32", "--start-val-epoch", "0", "--no-mixup"])
+    assert code == 0
+    cfg = RunConfig.load(run / "config.json")
+    assert (cfg.model.backbone, cfg.model.temporal_module) == ("x3d_xs", None)
+    assert cfg.model.backbone_kwargs == {"trainable_stages": 1}
+    model, cfg = load_run(run, "cpu")
+    assert model.num_parameters(trainable_only=True) < model.num_parameters()
+    video = sorted((root / "videos").iterdir())[0]
+    with open_video(video, height=32) as reader:
+        scores = predict_scores(model, reader, cfg, batch_size=2, device="cpu")
+        num_frames = reader.num_frames
+    assert scores.shape == (num_frames, len(cfg.classes) + 1)
+    np.testing.assert_allclose(scores.sum(1), 1.0, atol=1e-4)

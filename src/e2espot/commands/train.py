@@ -35,13 +35,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-file", default="Labels-ball.json", help="SoccerNet label file name")
     m = p.add_argument_group("model")
     m.add_argument("-m", "--feature-arch", "--feature_arch", dest="arch", default="rny002_gsm",
-                   help="backbone[_module], e.g. rny002_gsm, rny008_gsf, rn50_tsm, test_tiny (default rny002_gsm)")
+                   help="backbone[_module], e.g. rny002_gsm, rny008_gsf, rn50_tsm, x3d_s, test_tiny (default rny002_gsm)")
     m.add_argument("-t", "--temporal-arch", "--temporal_arch", dest="head", default="gru",
                    help="temporal head: fc, gru, deeper_gru, lstm, mstcn, transformer, asformer, edsgp")
     m.add_argument("--temporal-stages", type=int, nargs="+", default=None,
                    help="backbone stages that get the temporal module (default: all)")
     m.add_argument("--pretrained", default=None,
                    help="'imagenet' (timm/torchvision download, online only) or a local weight file")
+    m.add_argument("--trainable-stages", type=int, default=None, metavar="N",
+                   help="clip backbones (x3d_*): freeze the stem and all residual stages but the last N")
     m.add_argument("--displacement", type=int, default=0, metavar="R",
                    help="T-DEED displacement head with radius R frames (0: off)")
     d = p.add_argument_group("data")
@@ -136,6 +138,7 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         num_classes=len(classes), backbone=backbone, temporal_module=module,
         temporal_stages=tuple(args.temporal_stages) if args.temporal_stages else None, head=args.head,
         clip_len=args.clip_len, displacement=args.displacement > 0, pretrained=pretrained,
+        backbone_kwargs={} if args.trainable_stages is None else {"trainable_stages": args.trainable_stages},
     )
     data_cfg = DataConfig(fps=args.fps, height=args.height, width=args.width, crop=args.crop,
                           clip_len=args.clip_len)
