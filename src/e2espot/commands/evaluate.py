@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep only predictions with score >= T; e2e also prints precision / recall / "
                              "F1 and a confusion summary at T (at the largest tolerance)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the results as JSON")
+    parser.add_argument("--classes-drop-rarest", type=int, default=None, metavar="N",
+                        help="also report the mAP without the N classes with the fewest ground-truth events "
+                             "(the ball-action studies' mAP_10 is N=2)")
 
 
 def _filter(labels: Any, classes: list[str] | None, min_score: float | None) -> Any:
@@ -117,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         result = e2e_map(truth, pred, tolerances=args.tolerances, classes=args.classes)
         print(report.format_map(result))
         out = report.to_json(result)
+        _print_subset(result, truth, args, out, result.mean)
         if args.threshold is not None:
             tol = max(result.tolerances)
             prf = precision_recall_f1(truth, pred, threshold=args.threshold, tolerance=tol, classes=result.classes)
@@ -137,7 +141,20 @@ def run(args: argparse.Namespace) -> int:
         result_sn = soccernet_map(truth, pred, classes, framerate=args.framerate, metric=args.soccernet_metric)
         print(report.format_soccernet(result_sn))
         out = report.to_json(result_sn)
+        _print_subset(result_sn, truth, args, out, result_sn["a_mAP"])
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2))
     return 0
+
+
+def _print_subset(result: Any, truth: Any, args: argparse.Namespace, out: dict[str, Any], full_map: float) -> None:
+    """--classes-drop-rarest N: print the subset mAP under the table and add it to the JSON."""
+    if args.classes_drop_rarest is None:
+        return
+    from e2espot.eval.report import format_subset
+    from e2espot.eval.subsets import drop_rarest
+
+    score = drop_rarest(result, truth, args.classes_drop_rarest)
+    print(format_subset(score, full_map))
+    out["drop_rarest"] = score.to_json()
