@@ -341,3 +341,12 @@ def test_real_displacement_head_is_decoded(workspace, tmp_path):
         out = model(clip)  # the first window alone: it is the only one covering frames 0..7
     expected = decode_displacement(out.logits.float().softmax(-1), out.displacement)[0].numpy()
     np.testing.assert_allclose(scores[:8], expected, atol=1e-5)
+
+
+def test_cli_test_drop_rarest(workspace, capsys):
+    code = main(["test", str(workspace["run"]), "-s", "test", "--device", "cpu", "--precision", "fp32",
+                 "--classes-drop-rarest", "1"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "mAP over 1 classes without the 1 rarest [pass (1) GT events]: " in printed
+    assert "(all 2 classes: " in printed
