@@ -82,6 +82,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--checkpoint-every", type=int, default=0, help="also save last.pt every N steps")
     o.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     o.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    o.add_argument("--wandb", default="off", choices=["off", "online", "offline"],
+                   help="also log to Weights & Biases (pip install 'e2espot[wandb]'); offline: RUN/wandb/")
+    o.add_argument("--wandb-project", default="e2espot", help="W&B project name (default e2espot)")
     p.set_defaults(_parser_defaults={a.dest: a.default for a in p._actions if a.dest != "help"})
 
 
@@ -151,7 +154,7 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         fg_upsample=args.fg_upsample, displacement_radius=args.displacement,
         start_val_epoch=args.start_val_epoch, criterion=args.criterion, num_workers=args.num_workers,
         device=args.device, precision=args.precision, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        augment=args.augment,
+        augment=args.augment, wandb=args.wandb, wandb_project=args.wandb_project,
     )
     dataset = {
         "labels": str(Path(args.labels).resolve()), "videos": str(Path(args.videos).resolve()),
