@@ -233,7 +233,7 @@ def test_train_cli_and_predict_on_synthetic_videos(tmp_path):
     assert cfg.model.backbone_kwargs == {"trainable_stages": 1}
     model, cfg = load_run(run, "cpu")
     assert model.num_parameters(trainable_only=True) < model.num_parameters()
-    video = sorted((root / "videos").iterdir())[0]
+    video = min((root / "videos").iterdir())
     with open_video(video, height=32) as reader:
         scores = predict_scores(model, reader, cfg, batch_size=2, device="cpu")
         num_frames = reader.num_frames

@@ -54,7 +54,7 @@ def round_width(width: float, multiplier: float, min_width: int = 8, divisor: in
 
 def round_repeats(repeats: int, multiplier: float) -> int:
     """Blocks in a stage after scaling its depth by ``multiplier`` (rounded up)."""
-    return int(math.ceil(multiplier * repeats))
+    return math.ceil(multiplier * repeats)
 
 
 class Swish(nn.Module):
