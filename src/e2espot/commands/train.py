@@ -209,7 +209,8 @@ def run_training(job: TrainJob, *, quiet: bool = False) -> int:
     result = train(cfg, train_labels, val_labels, job.save_dir, job.opts, resume=job.resume,
                    on_epoch_end=on_epoch_end, progress=progress)
     if result.best_epoch is not None and not quiet:
-        print(f"best epoch {result.best_epoch} (score {result.best_score:.4f}); run dir {job.save_dir}")
+        score = "no validation score" if result.best_score is None else f"score {result.best_score:.4f}"
+        print(f"best epoch {result.best_epoch} ({score}); run dir {job.save_dir}")
     return 0
 
 
