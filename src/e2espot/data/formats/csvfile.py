@@ -1,13 +1,16 @@
-"""CSV events, one row per event: ``video,frame,time_s,label,score[,team]``.
+"""CSV events, one row per event: ``video,frame,time_s,label,score[,team[,team_score]]``.
 
 Read: ``video`` and ``label`` columns are required, plus ``frame`` or ``time_s`` (a row may leave one of
 them empty). ``frame`` wins when both are given; ``time_s`` needs option ``fps`` (frame =
 ``timebase.time_s_to_frame``). ``score`` and ``team`` are optional (empty = None). Videos appear in order
 of first row; ``num_frames`` is unknown (None) and videos without events are not representable. Other
-columns are kept in ``Event.extra`` as strings.
+columns are kept in ``Event.extra`` as strings. ``team`` is "left" / "right" (side of the frame) or empty;
+``team_score`` (the probability of that team, predictions with a team head) goes to
+``Event.extra["team_score"]`` as a float.
 
 Write: both ``frame`` and ``time_s`` (empty when the video's fps and option ``fps`` are unknown), the
-``team`` column only when some event has a team. ``Event.extra`` is not written.
+``team`` column only when some event has a team, ``team_score`` only when some event has one. Other
+``Event.extra`` keys are not written.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from e2espot.data.formats._common import ClassesOpt, LabelFormat, as_float, as_int, finish, resolve_classes
-from e2espot.data.labels import Event, LabelSet, VideoLabels
+from e2espot.data.labels import TEAM_SCORE_KEY, Event, LabelSet, VideoLabels, parse_team
 from e2espot.data.timebase import frame_to_time_s, time_s_to_frame
 from e2espot.errors import LabelFormatError
 
 COLUMNS = ("video", "frame", "time_s", "label", "score")
-_KNOWN = (*COLUMNS, "team")
+_KNOWN = (*COLUMNS, "team", TEAM_SCORE_KEY)
 
 
 def read(path: str | Path, *, fps: float | None = None, classes: ClassesOpt = None) -> LabelSet:
@@ -70,9 +73,12 @@ def read(path: str | Path, *, fps: float | None = None, classes: ClassesOpt = No
             frame=frame_idx,
             label=label,
             score=as_float(score_text, "score", where) if score_text else None,
-            team=(row.get("team") or "").strip() or None,
+            team=parse_team((row.get("team") or "").strip(), where),
             extra={k: v for k, v in row.items() if k not in _KNOWN and v not in (None, "")},
         )
+        team_score_text = (row.get(TEAM_SCORE_KEY) or "").strip()
+        if team_score_text:
+            event.extra[TEAM_SCORE_KEY] = as_float(team_score_text, TEAM_SCORE_KEY, where)
         videos.setdefault(video, VideoLabels(video=video, fps=fps, num_frames=None)).events.append(event)
     items = list(videos.values())
     return finish(resolve_classes(classes, items), items, [str(path)] * len(items), str(path))
@@ -86,7 +92,9 @@ def write(labels: LabelSet, path: str | Path, *, fps: float | None = None) -> li
     """Write one CSV with frame and time_s columns."""
     path = Path(path)
     with_team = any(e.team is not None for v in labels.videos for e in v.events)
+    with_team_score = any(TEAM_SCORE_KEY in e.extra for v in labels.videos for e in v.events)
     columns: list[str] = [*COLUMNS, *(["team"] if with_team else [])]
+    columns += [TEAM_SCORE_KEY] if with_team_score else []
     rows: list[dict[str, Any]] = []
     for v in labels.videos:
         video_fps = v.fps or fps
@@ -100,6 +108,9 @@ def write(labels: LabelSet, path: str | Path, *, fps: float | None = None) -> li
             }
             if with_team:
                 row["team"] = e.team or ""
+            if with_team_score:
+                team_score = e.extra.get(TEAM_SCORE_KEY)
+                row[TEAM_SCORE_KEY] = "" if team_score is None else _format_float(team_score)
             rows.append(row)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as fp:

@@ -30,7 +30,7 @@ from e2espot.data.formats._common import (
     require,
     resolve_classes,
 )
-from e2espot.data.labels import Event, LabelSet, VideoLabels
+from e2espot.data.labels import Event, LabelSet, VideoLabels, parse_team
 from e2espot.errors import LabelFormatError
 
 CLASS_FILE = "class.txt"
@@ -48,7 +48,7 @@ def _parse_video(raw: Any, where: str, fps: float | None) -> VideoLabels:
         ewhere = f"{where}, event #{i}"
         expect_type(e, dict, "an event", ewhere)
         label = expect_type(require(e, "label", ewhere), str, "label", ewhere)
-        event = Event(frame=require(e, "frame", ewhere), label=label, team=e.get("team"))
+        event = Event(frame=require(e, "frame", ewhere), label=label, team=parse_team(e.get("team"), ewhere))
         event.comment = e.get("comment")
         event.visibility = e.get("visibility")
         if e.get("score") is not None:

@@ -44,7 +44,7 @@ from e2espot.data.formats._common import (
     require,
     resolve_classes,
 )
-from e2espot.data.labels import Event, LabelSet, VideoLabels
+from e2espot.data.labels import Event, LabelSet, VideoLabels, parse_team
 from e2espot.data.timebase import (
     frame_to_position_ms,
     num_frames_at,
@@ -64,7 +64,8 @@ HALF_VIDEO_PATTERNS = (
     "{half}.mp4",
 )
 GAME_VIDEOS = ("224p.mp4", "720p.mp4", "224p.mkv", "720p.mkv", "video.mp4", "video.mkv")
-_GAME_TIME = re.compile(r"^\s*(\d+)\s*-\s*(\d+):(\d{2})\s*$")
+# seconds may be unpadded: sn-teamspotting writes "1 - 0:5" into results_spotting.json
+_GAME_TIME = re.compile(r"^\s*(\d+)\s*-\s*(\d+):(\d{1,2})\s*$")
 _ANNOTATION_KEYS = ("gameTime", "label", "position", "team", "visibility")
 
 # official class orders, for the ``classes`` option (default: sorted labels used, as jhong93/spot)
@@ -222,7 +223,7 @@ def _layout(layout: str, data: dict[str, Any], halves: set[int], game_dir: Path,
     return "halves" if file.name == "Labels-v2.json" else "game"
 
 
-def _parse_annotation(raw: Any, where: str, fps: float) -> tuple[int, Event]:
+def _parse_annotation(raw: Any, where: str, fps: float, home_side: str | None = None) -> tuple[int, Event]:
     expect_type(raw, dict, "an annotation", where)
     half, _ = parse_game_time(require(raw, "gameTime", where), where)
     label = expect_type(require(raw, "label", where), str, "label", where)
@@ -230,7 +231,7 @@ def _parse_annotation(raw: Any, where: str, fps: float) -> tuple[int, Event]:
     event = Event(
         frame=position_ms_to_frame(position_ms, fps),
         label=label,
-        team=raw.get("team"),
+        team=parse_team(raw.get("team"), where, home_side=home_side),
         visibility=raw.get("visibility"),
         extra={"position_ms": position_ms, **{k: v for k, v in raw.items() if k not in _ANNOTATION_KEYS}},
     )
@@ -245,8 +246,10 @@ def read(
     layout: str = "auto",
     classes: ClassesOpt = None,
     probe_videos: bool = True,
+    home_side: str | None = None,
 ) -> LabelSet:
-    """Read every game below ``path`` (or one label file)."""
+    """Read every game below ``path`` (or one label file). ``home_side`` ("left" / "right"): map the
+    SoccerNet-v2 teams "home" / "away" to sides (default: kept as written); see ``labels.parse_team``."""
     root = Path(path)
     fixed = None if classes is None else resolve_classes(classes, [])
     known = None if fixed is None else set(fixed)
@@ -257,7 +260,8 @@ def read(
         if not isinstance(data, dict):
             raise LabelFormatError(f"{file}: top level must be a JSON object, got {type(data).__name__}")
         annotations = expect_type(require(data, "annotations", str(file)), list, "annotations", str(file))
-        parsed = [_parse_annotation(a, f"{file}: annotation #{i}", fps) for i, a in enumerate(annotations)]
+        parsed = [_parse_annotation(a, f"{file}: annotation #{i}", fps, home_side)
+                  for i, a in enumerate(annotations)]
         game_dir = file.parent
         game = game_id(root, game_dir)
         kind = _layout(layout, data, {h for h, _ in parsed}, game_dir, file)

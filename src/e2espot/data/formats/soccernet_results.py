@@ -11,8 +11,10 @@ Layout (option ``layout``): ``auto`` uses one video per half (ids ``<game>/<half
 when any prediction in the set is in half 2, else one video per game (id ``<game>``).
 
 Write: one file per game (or a ``.zip`` when ``path`` ends with it) with ``UrlLocal`` and predictions
-``{"gameTime": "H - mm:ss", "label", "position": int ms, "half": int, "confidence": float}``. Events
-without a score are written with confidence 1.0.
+``{"gameTime": "H - mm:ss", "label", "position": int ms, "half": int, "confidence": float}``, plus
+``"team"`` ("left" / "right", as the Team-BAS evaluator reads it) when the event has one; other
+``Event.extra`` keys (e.g. ``team_score``) follow. Events without a score are written with confidence 1.0.
+Read: ``team`` goes to ``Event.team`` (not ``extra``).
 """
 
 from __future__ import annotations
@@ -44,12 +46,12 @@ from e2espot.data.formats.soccernet import (
     parse_game_time,
     resolve_position_ms,
 )
-from e2espot.data.labels import Event, LabelSet, VideoLabels
+from e2espot.data.labels import Event, LabelSet, VideoLabels, parse_team
 from e2espot.data.timebase import position_ms_to_frame, position_ms_to_game_time
 from e2espot.errors import ConfigError, LabelFormatError
 
 PREDICTION_FILE = "results_spotting.json"
-_PREDICTION_KEYS = ("gameTime", "label", "position", "half", "confidence")
+_PREDICTION_KEYS = ("gameTime", "label", "position", "half", "confidence", "team")
 
 
 def _load_games(root: Path, prediction_file: str) -> list[tuple[str, str, Any]]:
@@ -94,6 +96,7 @@ def _parse_prediction(raw: Any, where: str, fps: float) -> tuple[int, Event]:
         frame=position_ms_to_frame(position_ms, fps),
         label=label,
         score=as_float(require(raw, "confidence", where), "confidence", where),
+        team=parse_team(raw.get("team"), where),
         extra={"position_ms": position_ms, **{k: v for k, v in raw.items() if k not in _PREDICTION_KEYS}},
     )
     return half, event
@@ -168,6 +171,7 @@ def _game_files(labels: LabelSet, fps: float | None) -> dict[str, dict[str, Any]
                     "position": position_ms,
                     "half": half,
                     "confidence": float(1.0 if e.score is None else e.score),
+                    **({"team": e.team} if e.team is not None else {}),
                     **{k: val for k, val in e.extra.items() if k != "position_ms"},
                 }
             )

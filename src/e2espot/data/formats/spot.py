@@ -41,7 +41,7 @@ from e2espot.data.formats._common import (
     resolve_classes,
     write_class_file,
 )
-from e2espot.data.labels import Event, LabelSet, VideoLabels
+from e2espot.data.labels import Event, LabelSet, VideoLabels, parse_team
 from e2espot.data.timebase import frame_to_time_s
 from e2espot.errors import ConfigError, LabelFormatError
 
@@ -90,7 +90,7 @@ def _parse_event(raw: Any, where: str) -> Event:
         event.comment = raw["comment"]
     if raw.get("score") is not None:
         event.score = as_float(raw["score"], "score", where)
-    event.team = raw.get("team")
+    event.team = parse_team(raw.get("team"), where)
     event.visibility = raw.get("visibility")
     event.extra = {k: v for k, v in raw.items() if k not in _EVENT_KEYS}
     return event
