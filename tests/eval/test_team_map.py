@@ -293,3 +293,62 @@ def test_round_trip_of_results_file_keeps_team(tmp_path):
     result = evaluate_team_files(tmp_path / "labels", tmp_path / "preds")
     assert result.per_class_team["PASS-left"] == 1.0 and result.per_class_team["SHOT-right"] == 1.0
     shutil.rmtree(tmp_path / "labels")
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+@needs_fixtures
+def test_cli_evaluate_metric_team_on_trees(tmp_path, capsys):
+    from e2espot.cli import main
+
+    labels, preds = _case("c03_team_absent_for_some_classes")
+    out_json = tmp_path / "team.json"
+    assert main(["evaluate", str(labels), str(preds), "--metric", "team", "--json", str(out_json)]) == 0
+    text = capsys.readouterr().out
+    expected = EXPECTED["c03_team_absent_for_some_classes"]
+    assert f"Team-mAP@1: {100 * expected['team_map']:.2f}" in text
+    assert f"mAP@1 without team: {100 * expected['no_team_map']:.2f}" in text
+    res = json.loads(out_json.read_text())
+    assert _same(res["team_map"], expected["team_map"]) and res["games"] == expected["games"]
+    # --split picks the games of a split from a splits JSON
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"test": expected["games"][:1]}))
+    assert main(["evaluate", str(labels), str(preds), "--metric", "team", "--split", "test",
+                 "--splits", str(splits), "--json", str(out_json)]) == 0
+    assert json.loads(out_json.read_text())["games"] == expected["games"][:1]
+
+
+@needs_error_fixtures
+def test_cli_missing_team_error_and_leniency(capsys):
+    from e2espot.cli import main
+
+    labels, preds = _case("e01_prediction_without_team")
+    assert main(["evaluate", str(labels), str(preds), "--metric", "team"]) != 0
+    assert "has no 'team'" in capsys.readouterr().err
+    assert main(["evaluate", str(labels), str(preds), "--metric", "team", "--missing-team", "ignore"]) == 0
+    assert "left out of the team metric (no team): 0 GT, 1 predictions" in capsys.readouterr().out
+
+
+def test_cli_metric_team_on_spot_labels_and_our_predictions(tmp_path, capsys):
+    """Other formats are read first: E2E-Spot labels with teams, our prediction JSON with teams."""
+    from e2espot.cli import main
+
+    classes = ["PASS", "RECEIVE", "SHOT"]
+    gt = [(50, "PASS", "left"), (80, "RECEIVE", "left"), (120, "SHOT", "right"), (200, "PASS", "right")]
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "class.txt").write_text("\n".join(classes))
+    (tmp_path / "labels" / "test.json").write_text(json.dumps([{
+        "video": "m1", "num_frames": 300, "fps": 25,
+        "events": [{"frame": f, "label": c, "team": t} for f, c, t in gt]}]))
+    # all found, but the SHOT with the wrong team: SHOT-right AP 0, SHOT-left has no GT (weight 0)
+    preds = [{"frame": f + 2, "label": c, "score": 0.9, "team": "left" if c == "SHOT" else t} for f, c, t in gt]
+    (tmp_path / "pred.json").write_text(json.dumps([{"video": "m1", "fps": 25, "num_frames": 300,
+                                                       "events": preds}]))
+    out_json = tmp_path / "r.json"
+    assert main(["evaluate", str(tmp_path / "labels"), str(tmp_path / "pred.json"), "--split", "test",
+                 "--metric", "team", "--classes", *classes, "--json", str(out_json)]) == 0
+    res = json.loads(out_json.read_text())
+    assert res["per_class"] == {"PASS": 1.0, "RECEIVE": 1.0, "SHOT": 0.0}
+    assert res["team_map"] == 2 / 3 and res["no_team_map"] == 1.0
+    assert "Team-mAP@1: 66.67" in capsys.readouterr().out

@@ -1,5 +1,5 @@
-"""Score predictions against ground truth with the E2E-Spot mAP@δ (frames) or the official SoccerNet
-average-mAP.
+"""Score predictions against ground truth with the E2E-Spot mAP@δ (frames), the official SoccerNet
+average-mAP, or Team-mAP@1 (SoccerNet Team Ball Action Spotting, as the official sn-teamspotting evaluator).
 
 LABELS: an E2E-Spot label folder (class.txt + <split>.json), a split JSON, a SoccerNet label tree, or any
 format `e2espot convert` reads. PREDS: our prediction JSON, spot's pred-*.recall.json.gz, or a folder or zip
@@ -11,6 +11,12 @@ Examples:
   e2espot evaluate SoccerNet/ preds/ --metric soccernet --framerate 25 --soccernet-metric at1 \\
       --classes PASS DRIVE HEADER "HIGH PASS" OUT CROSS "THROW IN" SHOT "BALL PLAYER BLOCK" \\
       "PLAYER SUCCESSFUL TACKLE" "FREE KICK" GOAL
+  e2espot evaluate SN-BAS-2025/ results/ --metric team --split test        # Team-mAP@1 + no-team mAP@1
+  e2espot evaluate data/synth runs/s1/pred-test.json --metric team --classes PASS RECEIVE SHOT OUT GOAL
+
+--metric team reads Labels-ball.json / results_spotting.json trees (folders or zips) with the official
+field rules (every listed game needs a results file; every event needs team left/right); other label
+formats are scored the same way after reading (events need a team and the videos an fps).
 """
 
 from __future__ import annotations
@@ -25,9 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("labels", metavar="LABELS", help="ground-truth labels (file or folder)")
     parser.add_argument("preds", metavar="PREDS", help="predictions (file, folder or zip)")
-    parser.add_argument("--metric", choices=["e2e", "soccernet"], default=None,
-                        help="e2e: E2E-Spot mAP at frame tolerances; soccernet: official average-mAP "
+    parser.add_argument("--metric", choices=["e2e", "soccernet", "team"], default=None,
+                        help="e2e: E2E-Spot mAP at frame tolerances; soccernet: official average-mAP; "
+                             "team: Team-mAP@1 and the no-team mAP@1 of Team-BAS "
                              "(default: soccernet for SoccerNet labels, else e2e)")
+    parser.add_argument("--missing-team", choices=["raise", "ignore"], default="raise",
+                        help="team: events without a left/right team stop the evaluation, as in the official "
+                             "code (raise, default), or are left out of the team metric and kept in the "
+                             "no-team mAP (ignore)")
     parser.add_argument("--tolerances", type=int, nargs="+", default=[0, 1, 2, 4], metavar="FRAMES",
                         help="e2e tolerances in frames (default: 0 1 2 4)")
     parser.add_argument("--nms-window", type=int, default=None, metavar="W",
@@ -85,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
     from e2espot.infer.postprocess import nms_events
 
     labels_fmt = detect_format(args.labels)
+    if args.metric == "team" and args.threshold is None and args.nms_window is None:
+        files = _run_team_files(args, labels_fmt)
+        if files is not None:
+            return files
     opts: dict[str, Any] = {}
     if labels_fmt == "spot" and Path(args.labels).is_dir():
         opts["split"] = args.split or "test"
@@ -132,6 +147,13 @@ def run(args: argparse.Namespace) -> int:
                                   "num_pred": r.num_pred, "num_gt": r.num_gt} for c, r in prf.items()},
                 "confusion": {c: vars(r) for c, r in conf.items()},
             }
+    elif metric == "team":
+        from e2espot.eval.team import format_team_map, team_map
+
+        result_team = team_map(truth, pred, actions=args.classes or _soccernet_classes(truth, pred),
+                               missing_team=args.missing_team)
+        print(format_team_map(result_team))
+        out = result_team.to_json()
     else:
         classes = args.classes or _soccernet_classes(truth, pred)
         result_sn = soccernet_map(truth, pred, classes, framerate=args.framerate, metric=args.soccernet_metric)
@@ -140,4 +162,29 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2))
+    return 0
+
+
+def _run_team_files(args: argparse.Namespace, labels_fmt: str) -> int | None:
+    """Team-mAP@1 straight from Labels-ball.json / results_spotting.json trees (the official reader's
+    rules); None when the inputs are other formats (scored after reading them instead)."""
+    from e2espot.data.formats import detect_format
+    from e2espot.eval.soccernet import BALL_CLASSES
+    from e2espot.eval.team import LABEL_FILE, evaluate_team_files, format_team_map
+
+    labels = Path(args.labels)
+    is_tree = labels.is_dir() or labels.suffix == ".zip"
+    if labels_fmt != "soccernet" or not is_tree or detect_format(args.preds) != "soccernet-results":
+        return None
+    games = None
+    if args.split is not None:
+        from e2espot.data.sources import soccernet_games
+
+        games = soccernet_games(labels, args.split, args.splits)
+    result = evaluate_team_files(labels, args.preds, games, actions=args.classes or BALL_CLASSES,
+                                 label_file=LABEL_FILE, missing_team=args.missing_team)
+    print(format_team_map(result))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result.to_json(), indent=2))
     return 0
