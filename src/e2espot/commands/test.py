@@ -6,7 +6,8 @@ SAVE_DIR/pred-SPLIT.json (events after NMS, threshold 0.01 by default), pred-SPL
 (every frame/class >= 0.01, no NMS), pred-SPLIT.scores.npz and, for SoccerNet datasets,
 SAVE_DIR/results-SPLIT/<game>/results_spotting.json. The table scores pred-SPLIT.json; the line after
 it scores the high-recall list (E2E-Spot's own test number). Shard over processes with --shard i/n or
-torchrun; the last shard to finish (rank 0 under torchrun) merges and evaluates.
+torchrun; the last shard to finish (rank 0 under torchrun) merges and evaluates. When the labels carry
+teams (left / right) and the model predicts them, Team-mAP@1 and the no-team mAP@1 are printed too.
 """
 
 from __future__ import annotations
@@ -106,6 +107,14 @@ def run(args: argparse.Namespace) -> int:
                                                    for d in rr.tolerances))
     if "soccernet" in out.files:
         _print_soccernet(out, args)
+    if out.team_result is not None:
+        from e2espot.eval.team import format_team_map
+
+        print(f"\nTeam-mAP@1 of {out.files['events'].name} (the official Team-BAS arithmetic, as "
+              "e2espot evaluate ... --metric team):")
+        print(format_team_map(out.team_result))
+    elif out.team_note:
+        print(f"\nTeam-mAP@1: {out.team_note}")
     return 0
 
 
