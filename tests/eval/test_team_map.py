@@ -65,7 +65,7 @@ def test_golden_case_every_number(case):
         else:
             assert _same(ours[key], ref), (case, key, ours[key], ref)
             compared += 1
-    assert compared >= 76  # every number the fixture gives (the README counts 76 per case)
+    assert compared == 162  # every number the fixture gives for a case
 
 
 @needs_fixtures
