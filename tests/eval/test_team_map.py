@@ -352,3 +352,18 @@ def test_cli_metric_team_on_spot_labels_and_our_predictions(tmp_path, capsys):
     assert res["per_class"] == {"PASS": 1.0, "RECEIVE": 1.0, "SHOT": 0.0}
     assert res["team_map"] == 2 / 3 and res["no_team_map"] == 1.0
     assert "Team-mAP@1: 66.67" in capsys.readouterr().out
+
+
+def test_split_joint_labels_of_a_joint_action_team_head():
+    from e2espot.eval.team import split_joint_labels
+
+    joint = LabelSet(team_class_names(), [VideoLabels("g", 25.0, None, [
+        Event(25, "PASS-left", score=0.9), Event(50, "GOAL-right", score=0.4), Event(75, "SHOT", score=0.2,
+                                                                                    team="left")])])
+    split = split_joint_labels(joint)
+    assert split.classes == list(BALL_CLASSES)
+    assert [(e.label, e.team, e.score) for e in split.videos[0].events] == [
+        ("PASS", "left", 0.9), ("GOAL", "right", 0.4), ("SHOT", "left", 0.2)]
+    assert joint.videos[0].events[0].label == "PASS-left"  # a copy
+    with pytest.raises(LabelFormatError, match="neither an action"):
+        split_joint_labels(LabelSet(["x"], [VideoLabels("g", 25.0, None, [Event(1, "PASS-middle")])]))

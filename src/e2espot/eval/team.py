@@ -60,6 +60,7 @@ __all__ = [
     "evaluate_team_files",
     "format_team_map",
     "has_team_labels",
+    "split_joint_labels",
     "team_class_names",
     "team_map",
 ]
@@ -512,6 +513,32 @@ def team_map(
             "official evaluator needs a prediction file for every game (an empty one is fine)"
         )
     return _score([games[n] for n in sorted(games)], keys)
+
+
+def split_joint_labels(labels: LabelSet, actions: Sequence[str] = BALL_CLASSES) -> LabelSet:
+    """Events of a joint action-team head (labels ``"PASS-left"``, ``"PASS-right"``, ... as in
+    sn-teamspotting's 24-class dict and the winner's joint head) as action + ``team``: ``"PASS"`` with
+    ``team="left"``. Events whose label is already an action are kept; anything else raises
+    ``LabelFormatError``. Returns a copy with ``classes = actions``."""
+    joint = {f"{a}-{t}": (a, t) for a in actions for t in TEAMS}
+    out = LabelSet(list(actions), [])
+    for v in labels.videos:
+        video = v.copy()
+        for i, e in enumerate(video.events):
+            if e.label in joint:
+                e.label, team = joint[e.label]
+                if e.team not in (None, team):
+                    raise LabelFormatError(
+                        f"video '{v.video}', event #{i}: label '{e.label}-{team}' but team {e.team!r}"
+                    )
+                e.team = team
+            elif e.label not in actions:
+                raise LabelFormatError(
+                    f"video '{v.video}', event #{i}: label {e.label!r} is neither an action nor "
+                    f"'<action>-left/right' of {', '.join(actions)}"
+                )
+        out.videos.append(video)
+    return out
 
 
 def has_team_labels(labels: LabelSet) -> bool:
