@@ -109,7 +109,7 @@ def test_official_dict_keys_and_values():
 
 @needs_fixtures
 def test_label_set_entry_point_equals_files_through_our_readers():
-    """Read with the soccernet / soccernet-results formats (team carried in Event.team) and score in memory."""
+    """Read with the soccernet / soccernet-results formats (team in Event.team) and score in memory."""
     for case in ("c01_basic", "c05_wrong_team", "c11_not_shown_visibility"):
         labels, preds = _case(case)
         truth = read_labels(labels, "soccernet", classes=list(BALL_CLASSES), probe_videos=False)
@@ -342,7 +342,8 @@ def test_cli_metric_team_on_spot_labels_and_our_predictions(tmp_path, capsys):
         "video": "m1", "num_frames": 300, "fps": 25,
         "events": [{"frame": f, "label": c, "team": t} for f, c, t in gt]}]))
     # all found, but the SHOT with the wrong team: SHOT-right AP 0, SHOT-left has no GT (weight 0)
-    preds = [{"frame": f + 2, "label": c, "score": 0.9, "team": "left" if c == "SHOT" else t} for f, c, t in gt]
+    preds = [{"frame": f + 2, "label": c, "score": 0.9, "team": "left" if c == "SHOT" else t}
+             for f, c, t in gt]
     (tmp_path / "pred.json").write_text(json.dumps([{"video": "m1", "fps": 25, "num_frames": 300,
                                                        "events": preds}]))
     out_json = tmp_path / "r.json"
