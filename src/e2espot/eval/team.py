@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from e2espot.data.labels import NOT_SHOWN, LabelSet
+from e2espot.data.labels import NO_TEAM, NOT_SHOWN, TEAMS, LabelSet
 from e2espot.errors import ConfigError, LabelFormatError
 from e2espot.eval.soccernet import BALL_CLASSES, _Cells, _class_aps, _position_ms, _Tree, closest_map_values
 
@@ -69,14 +69,14 @@ FRAMERATE = 25  # FPS_SN of the official evaluator
 GRID_FRAMES = 120 * 60 * FRAMERATE  # one 2 h timeline per game
 DELTA_S = 1  # metric "at1"
 RADIUS_FRAMES = DELTA_S * FRAMERATE / 2  # |f - g| <= 12.5  <=>  |f - g| <= 12
-TEAMS: tuple[str, str] = ("left", "right")  # column 2i = left, 2i + 1 = right
 MISSING_TEAM_MODES = ("raise", "ignore")
 LABEL_FILE = "Labels-ball.json"
 PREDICTION_FILE = "results_spotting.json"
 
 
 def team_class_names(actions: Sequence[str] = BALL_CLASSES) -> list[str]:
-    """The 24 team classes in the official order: ``PASS-left, PASS-right, DRIVE-left, ...``."""
+    """The 24 team classes in the official order: ``PASS-left, PASS-right, DRIVE-left, ...`` (column
+    2i is left, 2i + 1 right)."""
     return [f"{a}-{t}" for a in actions for t in TEAMS]
 
 
@@ -117,15 +117,15 @@ class _Keys:
         if i is None:
             raise LabelFormatError(
                 f"{where}: label {label!r} is not a Team-BAS action; expected one of "
-                f"{', '.join(self.actions)} "
-                "(exact spelling and case; the official evaluator stops with a KeyError here)"
+                f"{', '.join(self.actions)} (exact spelling and case; the official evaluator stops with a "
+                "KeyError here). Other action lists: actions= (CLI: --classes)"
             )
         return i
 
     def team(self, has_key: bool, team: Any, where: str, side: str) -> int:
         if team in TEAMS:
             return TEAMS.index(team)
-        missing = not has_key or team is None or team == "not applicable"
+        missing = not has_key or team is None or team == NO_TEAM
         if missing and self.missing_team == "ignore":
             self.without_team[side] += 1
             return NO_TEAM_INDEX
