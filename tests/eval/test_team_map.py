@@ -368,3 +368,37 @@ def test_split_joint_labels_of_a_joint_action_team_head():
     assert joint.videos[0].events[0].label == "PASS-left"  # a copy
     with pytest.raises(LabelFormatError, match="neither an action"):
         split_joint_labels(LabelSet(["x"], [VideoLabels("g", 25.0, None, [Event(1, "PASS-middle")])]))
+
+
+def test_synthetic_both_layouts_give_the_same_team_map(tmp_path, capsys):
+    """synth → noisy predictions with teams → evaluate --metric team on the E2E-Spot layout (our prediction
+    JSON) and on the SoccerNet layout (results_spotting.json trees): the same numbers."""
+    import numpy as np
+
+    from e2espot.cli import main
+    from e2espot.data.synthetic import generate_dataset
+
+    ds = generate_dataset(tmp_path / "synth", num_videos=3, seed=3, tiny=True, splits=(0, 0, 1))
+    rng = np.random.default_rng(0)
+    videos = []
+    for v in ds.labels["test"]:
+        events = []
+        for e in v.events:
+            flip = rng.random() < 0.3
+            team = {"left": "right", "right": "left"}[e.team] if flip else e.team
+            events.append(Event(min(e.frame + int(rng.integers(-2, 3)), v.num_frames - 1), e.label,
+                                score=float(rng.random()), team=team))
+        events.append(Event(int(rng.integers(0, v.num_frames)), "PASS", score=0.3, team="left"))
+        videos.append(VideoLabels(v.video, v.fps, v.num_frames, events,
+                                  extra={"game": ds.soccernet_game(v.video), "half": 1}))
+    pred = LabelSet(list(ds.classes), videos)
+    write_labels(pred, tmp_path / "pred.json", "spot")
+    write_labels(pred, tmp_path / "results", "soccernet-results")
+    classes = ["--classes", *ds.classes]
+    assert main(["evaluate", str(ds.split_files["test"]), str(tmp_path / "pred.json"), "--metric", "team",
+                 *classes, "--json", str(tmp_path / "a.json")]) == 0
+    assert main(["evaluate", str(ds.soccernet_root), str(tmp_path / "results"), "--metric", "team", *classes,
+                 "--json", str(tmp_path / "b.json")]) == 0
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert a["per_class_team"] == b["per_class_team"] and a["no_team_map"] == b["no_team_map"]
+    assert 0 < b["no_team_map"] <= 1 and b["num_predictions"] == sum(len(v.events) for v in videos)

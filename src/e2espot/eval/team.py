@@ -469,8 +469,9 @@ def team_map(
     """Team-mAP@1 of label sets (e.g. read by the ``soccernet`` / ``soccernet-results`` formats, or the
     events ``e2espot test`` predicts), with the same arithmetic as :func:`evaluate_team_files`.
 
-    Games: ``video.extra["game"]`` (default the video id); several videos of one game share its single
-    2 h timeline, as in the official code. GT in a video with ``extra["half"]`` other than 1 is dropped
+    Games: ``video.extra["game"]`` (default the video id; a prediction video with the id of a truth
+    video takes that video's game); several videos of one game share its single 2 h timeline, as in the
+    official code. GT in a video with ``extra["half"]`` other than 1 is dropped
     (the official half filter); prediction halves are not read. Positions: ``event.extra["position_ms"]``
     when present, else from the frame and the video fps. Predictions need ``score``; a game of the truth
     without prediction videos, or a prediction game not in the truth, raises ``LabelFormatError``.
@@ -490,8 +491,10 @@ def team_map(
             game.truth.append((action, team, frame, value, str(half) == "1"))
             game.gt_dropped += str(half) != "1"
     seen: set[str] = set()
+    truth_game = {v.video: str(v.extra.get("game", v.video)) for v in truth.videos}
     for v in pred.videos:
-        name = str(v.extra.get("game", v.video))
+        # a prediction video with the id of a truth video belongs to that video's game
+        name = truth_game.get(v.video, str(v.extra.get("game", v.video)))
         if name not in games:
             raise LabelFormatError(
                 f"predictions: video '{v.video}' (game '{name}') is not in the ground truth; evaluate it "
