@@ -371,8 +371,8 @@ def test_split_joint_labels_of_a_joint_action_team_head():
 
 
 def test_synthetic_both_layouts_give_the_same_team_map(tmp_path, capsys):
-    """synth → noisy predictions with teams → evaluate --metric team on the E2E-Spot layout (our prediction
-    JSON) and on the SoccerNet layout (results_spotting.json trees): the same numbers."""
+    """synth → noisy predictions with teams → evaluate --metric team on the E2E-Spot layout (our
+    prediction JSON) and on the SoccerNet layout (results_spotting.json trees): the same numbers."""
     import numpy as np
 
     from e2espot.cli import main
