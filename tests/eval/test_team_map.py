@@ -402,3 +402,24 @@ def test_synthetic_both_layouts_give_the_same_team_map(tmp_path, capsys):
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
     assert a["per_class_team"] == b["per_class_team"] and a["no_team_map"] == b["no_team_map"]
     assert 0 < b["no_team_map"] <= 1 and b["num_predictions"] == sum(len(v.events) for v in videos)
+
+
+def test_team_accuracy_on_spotted_events():
+    from e2espot.eval.team import team_accuracy
+
+    truth = LabelSet(["PASS", "SHOT"], [VideoLabels("v", 25.0, 100, [
+        Event(10, "PASS", team="left"), Event(20, "PASS", team="right"), Event(30, "SHOT", team="right"),
+        Event(60, "PASS", team="not applicable")])])
+    pred = LabelSet(["PASS", "SHOT"], [VideoLabels("v", 25.0, 100, [
+        Event(11, "PASS", score=0.9, team="left"),  # matches GT 10: right team
+        Event(21, "PASS", score=0.8, team="left"),  # matches GT 20: wrong team
+        Event(12, "PASS", score=0.7, team="left"),  # GT 10 is taken, GT 20 is 8 frames away: unmatched
+        Event(31, "SHOT", score=0.6),  # matches GT 30, no team: wrong
+        Event(60, "PASS", score=0.5, team="left"),  # GT without a side: not counted
+        Event(90, "PASS", score=0.95, team="left")])])  # spurious
+    acc = team_accuracy(truth, pred, tolerance=2)
+    assert (acc.correct, acc.total) == (1, 3) and acc.accuracy == 1 / 3
+    assert acc.per_class == {"PASS": (1, 2), "SHOT": (0, 1)}
+    high = team_accuracy(truth, pred, tolerance=2, threshold=0.75)
+    assert high.per_class == {"PASS": (1, 2), "SHOT": (0, 0)}
+    assert math.isnan(team_accuracy(truth, LabelSet(["PASS"], [VideoLabels("v", 25.0, 100, [])])).accuracy)

@@ -43,7 +43,7 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
     torch.manual_seed(0)
     torch.save({"model": create_spotter(cfg.model).state_dict(), "config": cfg.to_dict(), "epoch": 1},
                run / "best.pt")
-    return {"run": run}
+    return {"run": run, "labels": labels}
 
 
 def test_cli_test_prints_team_map_when_predictions_carry_team(workspace, monkeypatch, capsys):
@@ -64,6 +64,16 @@ def test_cli_test_prints_team_map_when_predictions_carry_team(workspace, monkeyp
     team_value = float(line.split()[1])
     shot = next(x for x in out.splitlines() if x.startswith("SHOT "))
     assert float(shot.split()[1]) == 0.0 and team_value <= 50.0
+    prefix = "team accuracy on spotted events (±4 frames)"
+    accuracy = next(x for x in out.splitlines() if x.startswith(prefix))
+    correct, total = (int(n) for n in accuracy.split("(")[2].split()[0].split("/"))
+    from e2espot.data.formats import read_labels
+    from e2espot.eval.team import team_accuracy
+
+    again = team_accuracy(read_labels(workspace["labels"], "spot", split="test"),
+                          read_labels(workspace["run"] / "pred-test.json", "spot"), tolerance=4)
+    assert (correct, total) == (again.correct, again.total)
+    assert again.per_class.get("SHOT", (0, 0))[0] == 0  # every prediction says left, the SHOT is right
     pred = json.loads((workspace["run"] / "pred-test.json").read_text())
     events = pred[0]["events"]
     assert events and all(e["team"] == "left" and e["team_score"] == 0.75 for e in events)

@@ -113,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nTeam-mAP@1 of {out.files['events'].name} (the official Team-BAS arithmetic, as "
               "e2espot evaluate ... --metric team):")
         print(format_team_map(out.team_result))
+        acc = out.team_accuracy
+        print(f"team accuracy on spotted events (±{acc.tolerance} frames): {100 * acc.accuracy:.1f}% "
+              f"({acc.correct}/{acc.total} matched events with a left/right team)")
     elif out.team_note:
         print(f"\nTeam-mAP@1: {out.team_note}")
     return 0

@@ -61,6 +61,7 @@ __all__ = [
     "format_team_map",
     "has_team_labels",
     "split_joint_labels",
+    "team_accuracy",
     "team_class_names",
     "team_map",
 ]
@@ -542,6 +543,65 @@ def split_joint_labels(labels: LabelSet, actions: Sequence[str] = BALL_CLASSES) 
                 )
         out.videos.append(video)
     return out
+
+
+@dataclass
+class TeamAccuracy:
+    """How often the team is right on the events that were spotted (a diagnosis of the team head)."""
+
+    correct: int  # matched pairs whose predicted team equals the GT team
+    total: int  # matched pairs whose GT event has a left / right team
+    per_class: dict[str, tuple[int, int]]  # class -> (correct, total)
+    tolerance: int  # frames
+    threshold: float  # predictions with score >= threshold took part
+
+    @property
+    def accuracy(self) -> float:
+        """correct / total (NaN without matched pairs)."""
+        return self.correct / self.total if self.total else float("nan")
+
+
+def team_accuracy(
+    truth: LabelSet, pred: LabelSet, *, tolerance: int = 1, threshold: float = 0.0
+) -> TeamAccuracy:
+    """Team accuracy on correctly spotted events: per video and class, predictions with ``score >=
+    threshold`` in descending score order each take the nearest unmatched GT event of their class within
+    ``±tolerance`` frames (E2E-Spot's matching; ties: the earlier GT frame); over the matched pairs whose
+    GT has a left / right team, the fraction whose predicted team is the same (a prediction without a
+    team counts as wrong). Videos are matched by id; frames are compared as they are (same fps)."""
+    import bisect
+
+    if tolerance < 0:
+        raise ConfigError(f"tolerance {tolerance} must be >= 0 frames")
+    gt_by_video = {v.video: v for v in truth.videos}
+    per_class: dict[str, list[int]] = {}
+    for v in pred.videos:
+        t = gt_by_video.get(v.video)
+        if t is None:
+            raise LabelFormatError(f"predictions: video '{v.video}' is not in the ground truth")
+        for label in {e.label for e in v.events}:
+            gts = sorted((e.frame, i) for i, e in enumerate(t.events) if e.label == label)
+            frames = [f for f, _ in gts]
+            used = [False] * len(gts)
+            preds = sorted((e for e in v.events if e.label == label and e.score is not None
+                            and e.score >= threshold), key=lambda e: -float(e.score))
+            counts = per_class.setdefault(label, [0, 0])
+            for p in preds:
+                lo = bisect.bisect_left(frames, p.frame - tolerance)
+                hi = bisect.bisect_right(frames, p.frame + tolerance)
+                best = min((k for k in range(lo, hi) if not used[k]),
+                           key=lambda k: (abs(frames[k] - p.frame), frames[k]), default=None)
+                if best is None:
+                    continue
+                used[best] = True
+                gt_team = t.events[gts[best][1]].team
+                if gt_team in TEAMS:
+                    counts[1] += 1
+                    counts[0] += p.team == gt_team
+    correct = sum(c for c, _ in per_class.values())
+    total = sum(n for _, n in per_class.values())
+    return TeamAccuracy(correct, total, {k: (c, n) for k, (c, n) in sorted(per_class.items())},
+                        tolerance, threshold)
 
 
 def has_team_labels(labels: LabelSet) -> bool:

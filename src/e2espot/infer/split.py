@@ -57,6 +57,7 @@ class SplitPrediction:
     recall_result: Any = None  # MapResult of ``recall`` (E2E-Spot's own test number: no NMS)
     team_result: Any = None  # e2espot.eval.team.TeamMapResult of ``pred`` when truth and pred carry teams
     team_note: str | None = None  # why Team-mAP@1 was not computed, when the truth has teams
+    team_accuracy: Any = None  # e2espot.eval.team.TeamAccuracy of ``pred`` at the largest tolerance
     parts_done: int = 0
     parts_total: int = 1
 
@@ -287,6 +288,10 @@ def _finish(
         out.result = e2e_map(out.truth, out.pred, tolerances=tolerances)
         out.recall_result = e2e_map(out.truth, out.recall, tolerances=tolerances)
         out.team_result, out.team_note = team_scores(out.truth, out.pred, classes)
+        if out.team_result is not None:
+            from e2espot.eval.team import team_accuracy
+
+            out.team_accuracy = team_accuracy(out.truth, out.pred, tolerance=max(tolerances))
     out.merged = True
     out.parts_done = out.parts_total
     return out
