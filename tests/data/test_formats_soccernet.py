@@ -138,12 +138,14 @@ def test_one_video_per_game_layout(tmp_path: Path) -> None:
     raw = json.loads(out[0].read_text())
     assert raw["halftime"] == "1 - 46:04" and raw["annotations"][0]["gameTime"] == "1 - 50:00"
     assert read_labels(tmp_path / "out") == labels
-    # a game video next to the labels gives num_frames, and annotations past its end are an error
+    # a game video next to the labels gives num_frames; annotations past its end are an error with strict,
+    # else they move to the last frame with a warning
     _write_video(root / BALL_GAME / "224p.mp4", 20)
     with pytest.raises(
         LabelFormatError, match=r"Labels-ball\.json: annotation #0 .*frame 75001 >= num_frames 20"
     ):
-        read_labels(root)
+        read_labels(root, strict=True)
+    assert [e.frame for e in read_labels(root).videos[0].events][0] == 19
 
 
 def test_label_file_option_and_both_present(v2_root: Path) -> None:

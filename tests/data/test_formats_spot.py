@@ -163,7 +163,7 @@ def _entry(**events: object) -> dict:
 def test_errors_name_file_video_event_field(tmp_path: Path, entry: dict, expected: str) -> None:
     path = _write(tmp_path, [entry])
     with pytest.raises(LabelFormatError, match=expected):
-        read_labels(path, "spot")
+        read_labels(path, "spot", strict=True)
 
 
 def test_duplicate_video_ids(tmp_path: Path) -> None:

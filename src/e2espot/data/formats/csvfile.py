@@ -25,7 +25,9 @@ COLUMNS = ("video", "frame", "time_s", "label", "score")
 _KNOWN = (*COLUMNS, "team")
 
 
-def read(path: str | Path, *, fps: float | None = None, classes: ClassesOpt = None) -> LabelSet:
+def read(
+    path: str | Path, *, fps: float | None = None, classes: ClassesOpt = None, strict: bool = False
+) -> LabelSet:
     """Read an events CSV."""
     path = Path(path)
     try:
@@ -75,7 +77,7 @@ def read(path: str | Path, *, fps: float | None = None, classes: ClassesOpt = No
         )
         videos.setdefault(video, VideoLabels(video=video, fps=fps, num_frames=None)).events.append(event)
     items = list(videos.values())
-    return finish(resolve_classes(classes, items), items, [str(path)] * len(items), str(path))
+    return finish(resolve_classes(classes, items), items, [str(path)] * len(items), str(path), strict=strict)
 
 
 def _format_float(value: float) -> str:

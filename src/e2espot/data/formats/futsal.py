@@ -69,7 +69,9 @@ def _parse_video(raw: Any, where: str, fps: float | None) -> VideoLabels:
     )
 
 
-def read(path: str | Path, *, classes: ClassesOpt = None, fps: float | None = None) -> LabelSet:
+def read(
+    path: str | Path, *, classes: ClassesOpt = None, fps: float | None = None, strict: bool = False
+) -> LabelSet:
     """Read a futsal JSON file (object or list) or a folder of them."""
     path = Path(path)
     if path.is_dir():
@@ -97,7 +99,7 @@ def read(path: str | Path, *, classes: ClassesOpt = None, fps: float | None = No
                 _parse_video(raw, f"{file}: entry #{i}" if isinstance(data, list) else str(file), fps)
             )
             sources.append(str(file))
-    return finish(resolve_classes(classes, videos), videos, sources, str(path))
+    return finish(resolve_classes(classes, videos), videos, sources, str(path), strict=strict)
 
 
 def _video_dict(v: VideoLabels) -> dict[str, Any]:

@@ -245,6 +245,7 @@ def read(
     layout: str = "auto",
     classes: ClassesOpt = None,
     probe_videos: bool = True,
+    strict: bool = False,
 ) -> LabelSet:
     """Read every game below ``path`` (or one label file)."""
     root = Path(path)
@@ -281,12 +282,12 @@ def read(
                 raise LabelFormatError(
                     f"{where}: half {half} is not valid in the '{kind}' layout; expected {expected}"
                 )
-            check_event(event, known, by_half[half].num_frames, where)
+            check_event(event, known, by_half[half].num_frames if strict else None, where)
             by_half[half].events.append(event)
         videos.extend(by_half.values())
         sources.extend([str(file)] * len(by_half))
     names = fixed if fixed is not None else resolve_classes(None, videos)
-    return finish(names, videos, sources, str(root))
+    return finish(names, videos, sources, str(root), strict=strict)
 
 
 def write(
@@ -336,6 +337,10 @@ def write(
 
 def sniff(path: Path, data: Any) -> bool:
     if path.is_dir():
+        if (path / "class.txt").is_file() and any(
+            (path / f"{s}.json").is_file() for s in ("train", "val", "valid", "test", "challenge")
+        ):
+            return False  # an E2E-Spot label folder (e.g. `e2espot synth`'s, with soccernet/ inside)
         return any(next(path.rglob(name), None) for name in LABEL_FILES)
     return path.name in LABEL_FILES or (isinstance(data, dict) and "annotations" in data)
 

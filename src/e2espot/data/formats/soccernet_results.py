@@ -106,6 +106,7 @@ def read(
     layout: str = "auto",
     classes: ClassesOpt = None,
     prediction_file: str = PREDICTION_FILE,
+    strict: bool = False,
 ) -> LabelSet:
     """Read predictions from a folder, a zip or one file."""
     if layout not in LAYOUTS:
@@ -144,7 +145,7 @@ def read(
         videos.extend(by_half.values())
         sources.extend([source] * len(by_half))
     names = fixed if fixed is not None else resolve_classes(None, videos)
-    return finish(names, videos, sources, str(root))
+    return finish(names, videos, sources, str(root), strict=strict)
 
 
 def _game_files(labels: LabelSet, fps: float | None) -> dict[str, dict[str, Any]]:
