@@ -38,10 +38,13 @@ from e2espot.data.formats._common import (
 )
 from e2espot.data.formats.soccernet import (
     LAYOUTS,
+    OFFICIAL_HALVES,
+    FileNotes,
     check_event,
+    check_game_time,
+    check_position,
     game_and_half,
     game_id,
-    parse_game_time,
     resolve_position_ms,
 )
 from e2espot.data.labels import Event, LabelSet, VideoLabels
@@ -79,17 +82,16 @@ def _load_games(root: Path, prediction_file: str) -> list[tuple[str, str, Any]]:
     return [(game_id(root, f.parent), str(f), load_json(f)) for f in files]
 
 
-def _parse_prediction(raw: Any, where: str, fps: float) -> tuple[int, Event]:
+def _parse_prediction(raw: Any, where: str, fps: float, notes: FileNotes) -> tuple[int, Event]:
     expect_type(raw, dict, "a prediction", where)
     label = expect_type(require(raw, "label", where), str, "label", where)
+    require(raw, "position", where)
+    check_position(raw, where)
     position_ms = as_int(require(raw, "position", where), "position", where)
     half = as_int(require(raw, "half", where), "half", where)
     if half < 1:
         raise LabelFormatError(f"{where}: half {half} must be >= 1")
-    if "gameTime" in raw:
-        time_half, _ = parse_game_time(raw["gameTime"], where)
-        if time_half != half:
-            raise LabelFormatError(f"{where}: gameTime {raw['gameTime']!r} disagrees with half {half}")
+    check_game_time(raw, half, position_ms, where, notes)  # the official evaluator ignores gameTime
     event = Event(
         frame=position_ms_to_frame(position_ms, fps),
         label=label,
@@ -119,7 +121,18 @@ def read(
         if not isinstance(data, dict):
             raise LabelFormatError(f"{source}: top level must be a JSON object, got {type(data).__name__}")
         preds = expect_type(require(data, "predictions", source), list, "predictions", source)
-        parsed = [_parse_prediction(p, f"{source}: prediction #{i}", fps) for i, p in enumerate(preds)]
+        notes = FileNotes(source)
+        parsed = [_parse_prediction(p, f"{source}: prediction #{i}", fps, notes) for i, p in enumerate(preds)]
+        if not strict:
+            kept = []
+            for i, (half, event) in enumerate(parsed):
+                if half in OFFICIAL_HALVES:
+                    kept.append((half, event))
+                else:
+                    notes.add(f"in half {half}", f"prediction #{i} ({event.label})",
+                              "ignored, as the official evaluator ignores halves other than 1 and 2")
+            parsed = kept
+        notes.emit()
         file_keys = {k: v for k, v in data.items() if k != "predictions"}
         parsed_games.append((game, source, file_keys, parsed))
     if layout == "auto":
