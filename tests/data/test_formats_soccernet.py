@@ -177,7 +177,7 @@ def _bad(tmp_path: Path, annotation: dict | list) -> Path:
             {**_annotation(1, 1000, "Goal"), "gameTime": "1 - 12.34"},
             r"annotation #1: gameTime '1 - 12\.34' is malformed; expected 'H - mm:ss'",
         ),
-        ({**_annotation(1, 1000, "Goal"), "position": "-40"}, r"annotation #1: position -40 is negative"),
+        ({**_annotation(1, 1000, "Goal"), "position": "-40"}, r"annotation #1: position '-40' ms is negative"),
         (
             {**_annotation(1, 1000, "Goal"), "position": "754000.5"},
             r"annotation #1: position '754000\.5' is not an int",
@@ -189,7 +189,7 @@ def _bad(tmp_path: Path, annotation: dict | list) -> Path:
 def test_annotation_errors(tmp_path: Path, annotation: dict, expected: str) -> None:
     path = _bad(tmp_path, annotation)
     with pytest.raises(LabelFormatError, match=r"Labels-v2\.json: " + expected):
-        read_labels(path.parents[3], "soccernet")
+        read_labels(path.parents[3], "soccernet", strict=True)  # strict: half 3 is an error, not ignored
 
 
 def test_unknown_class_is_an_error_not_dropped(tmp_path: Path) -> None:
@@ -287,7 +287,7 @@ def _write_results(tmp_path: Path, data: dict | None = None) -> Path:
         ({"half": "one"}, r"prediction #0: half 'one' is not an integer"),
         ({"confidence": "high"}, r"prediction #0: confidence 'high' is not a number"),
         ({"gameTime": "first half"}, r"prediction #0: gameTime 'first half' is malformed"),
-        ({"position": -5}, r"prediction #0: position -5 is negative"),
+        ({"position": -5}, r"prediction #0: position -5 ms is negative"),
     ],
 )
 def test_results_errors(tmp_path: Path, change: dict, expected: str) -> None:

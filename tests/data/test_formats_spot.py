@@ -52,6 +52,8 @@ def test_label_dir_reads_splits(spot_fixtures: Path) -> None:
     both = read_labels(spot_fixtures / "fs_perf")
     assert len(val) == 94
     assert len(both) == 94 + 94  # val then test, ids distinct
+    # concatenated splits remember where each video came from (extra["_split"]), so convert can write them back
+    assert [v.extra.pop("_split") for v in both.videos] == ["val"] * 94 + ["test"] * 94
     assert both.videos[: len(val)] == val.videos
     with pytest.raises(LabelFormatError, match=r"split 'train' not found.*present: val, test"):
         read_labels(spot_fixtures / "fs_perf", split="train")

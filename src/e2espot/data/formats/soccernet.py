@@ -44,6 +44,7 @@ from e2espot.data.formats._common import (
     require,
     resolve_classes,
     warn_file,
+    write_class_file,
 )
 from e2espot.data.labels import Event, LabelSet, VideoLabels
 from e2espot.data.timebase import (
@@ -55,6 +56,7 @@ from e2espot.data.timebase import (
 from e2espot.errors import ConfigError, LabelFormatError, VideoError
 
 LABEL_FILES = ("Labels-v2.json", "Labels-ball.json")
+CLASS_FILE = "class.txt"
 LAYOUTS = ("auto", "halves", "game")
 HALF_VIDEO_PATTERNS = (
     "{half}_224p.mkv",
@@ -318,7 +320,7 @@ def read(
         game = game_id(root, game_dir)
         kind = _layout(layout, data, {h for h, _ in parsed}, game_dir, file)
         file_keys = {k: v for k, v in data.items() if k != "annotations"}
-        halves = (1, 2) if kind == "halves" else (1,)
+        halves: tuple[int, ...] = (1, 2) if kind == "halves" else (1,)
         by_half: dict[int, VideoLabels] = {}
         for half in halves:
             video_path = find_video(game_dir, half if kind == "halves" else None) if probe_videos else None
@@ -346,6 +348,8 @@ def read(
         notes.emit()
         videos.extend(by_half.values())
         sources.extend([str(file)] * len(by_half))
+    if fixed is None and root.is_dir() and (root / CLASS_FILE).is_file():
+        fixed = resolve_classes(root / CLASS_FILE, [])  # written by write(write_classes=True)
     names = fixed if fixed is not None else resolve_classes(None, videos)
     return finish(names, videos, sources, str(root), strict=strict)
 
@@ -357,8 +361,14 @@ def write(
     label_file: str | None = None,
     fps: float | None = None,
     indent: int | None = 4,
+    write_classes: bool = False,
 ) -> list[Path]:
-    """One ``<path>/<game>/<label file>`` per game; ``fps`` is used for videos without one."""
+    """One ``<path>/<game>/<label file>`` per game; ``fps`` is used for videos without one.
+
+    The label file is ``label_file``, else the one the game was read from, else ``Labels-ball.json`` for
+    a game that is one video (id = game, the 2024+ layout) and ``Labels-v2.json`` for halves, so ``read``
+    finds the same layout again. ``write_classes``: ``<path>/class.txt``, which ``read`` picks up.
+    """
     root = Path(path)
     games: dict[str, list[tuple[int, VideoLabels]]] = {}
     for v in labels.videos:
@@ -388,10 +398,13 @@ def write(
                         out[key] = getattr(e, key)
                 out.update({k: val for k, val in e.extra.items() if k != "position_ms"})
                 annotations.append(out)
-        name = label_file or first.extra.get("label_file") or LABEL_FILES[0]
+        one_video = len(halves) == 1 and first.video == game
+        name = label_file or first.extra.get("label_file") or LABEL_FILES[1 if one_video else 0]
         written.append(
             dump_json({**file_keys, "annotations": annotations}, root / game / name, indent=indent)
         )
+    if write_classes:
+        written.append(write_class_file(labels.classes, root / CLASS_FILE))
     return written
 
 

@@ -35,8 +35,10 @@ from e2espot.data.formats._common import (
     loads_json,
     require,
     resolve_classes,
+    write_class_file,
 )
 from e2espot.data.formats.soccernet import (
+    CLASS_FILE,
     LAYOUTS,
     OFFICIAL_HALVES,
     FileNotes,
@@ -157,6 +159,13 @@ def read(
             by_half[half].events.append(event)
         videos.extend(by_half.values())
         sources.extend([source] * len(by_half))
+    if fixed is None and root.is_dir() and (root / CLASS_FILE).is_file():
+        fixed = resolve_classes(root / CLASS_FILE, [])  # written by write(write_classes=True)
+    elif fixed is None and root.suffix == ".zip":
+        with zipfile.ZipFile(root) as archive:
+            if CLASS_FILE in archive.namelist():
+                text = archive.read(CLASS_FILE).decode("utf-8")
+                fixed = [line.strip() for line in text.splitlines() if line.strip()]
     names = fixed if fixed is not None else resolve_classes(None, videos)
     return finish(names, videos, sources, str(root), strict=strict)
 
@@ -195,8 +204,12 @@ def write(
     fps: float | None = None,
     prediction_file: str = PREDICTION_FILE,
     indent: int | None = 2,
+    write_classes: bool = False,
 ) -> list[Path]:
-    """One ``<game>/results_spotting.json`` per game under ``path``, or a zip when ``path`` ends in .zip."""
+    """One ``<game>/results_spotting.json`` per game under ``path``, or a zip when ``path`` ends in .zip.
+
+    ``write_classes``: ``class.txt`` at the top of the folder or zip, which ``read`` picks up.
+    """
     root = Path(path)
     games = _game_files(labels, fps)
     if root.suffix == ".zip":
@@ -206,9 +219,15 @@ def write(
             for game, data in games.items():
                 info = zipfile.ZipInfo(f"{game}/{prediction_file}", date_time=(1980, 1, 1, 0, 0, 0))
                 archive.writestr(info, json.dumps(data, indent=indent), zipfile.ZIP_DEFLATED)
+            if write_classes:
+                info = zipfile.ZipInfo(CLASS_FILE, date_time=(1980, 1, 1, 0, 0, 0))
+                archive.writestr(info, "\n".join(labels.classes), zipfile.ZIP_DEFLATED)
         root.write_bytes(buffer.getvalue())
         return [root]
-    return [dump_json(data, root / game / prediction_file, indent=indent) for game, data in games.items()]
+    written = [dump_json(data, root / game / prediction_file, indent=indent) for game, data in games.items()]
+    if write_classes:
+        written.append(write_class_file(labels.classes, root / CLASS_FILE))
+    return written
 
 
 def sniff(path: Path, data: Any) -> bool:

@@ -44,7 +44,7 @@ from e2espot.data.formats._common import (
     resolve_classes,
     write_class_file,
 )
-from e2espot.data.labels import Event, LabelSet, VideoLabels
+from e2espot.data.labels import SPLIT_KEY, Event, LabelSet, VideoLabels
 from e2espot.data.timebase import frame_to_time_s
 from e2espot.errors import ConfigError, LabelFormatError
 
@@ -154,6 +154,8 @@ def read(
         for i, raw in enumerate(data):
             videos.append(_parse_video(raw, f"{file}: entry #{i}", fps))
             sources.append(str(file))
+            if len(files) > 1:  # several splits concatenated: keep each video's, so they can be written back
+                videos[-1].extra[SPLIT_KEY] = file.stem
     if classes is None and class_file.is_file():
         classes = class_file
     return finish(resolve_classes(classes, videos), videos, sources, str(path), strict=strict)
@@ -177,7 +179,7 @@ def _event_dict(e: Event, fps: float | None, with_time_s: bool) -> dict[str, Any
 
 def video_dict(v: VideoLabels, *, num_events: bool = True, time_s: bool = True) -> dict[str, Any]:
     """One E2E-Spot entry, keys in schema order (``sort_keys`` at dump time gives spot's order)."""
-    extra = dict(v.extra)
+    extra = {k: val for k, val in v.extra.items() if k != SPLIT_KEY}
     out: dict[str, Any] = {"video": v.video}
     if v.num_frames is not None:
         out["num_frames"] = v.num_frames
