@@ -106,8 +106,9 @@ def _split_target(dst: Path, fmt: str, name: str) -> tuple[Path, dict]:
 
 
 def fill_num_frames(labels: Any, videos_root: Path, *, strict: bool = False) -> int:
-    """Set ``num_frames`` (at the labels' fps) and unknown ``fps`` of videos that lack them from the
-    video files under ``videos_root`` (``find_video`` naming). Returns how many videos were probed."""
+    """Set missing ``num_frames`` (at the labels' fps) and unknown ``fps`` from the video files under
+    ``videos_root`` (``find_video`` naming); events past a probed end move to the last frame with a
+    warning (``strict``: an error). Returns how many videos got num_frames."""
     from e2espot.data import timebase
     from e2espot.data.formats._common import clamp_past_end
     from e2espot.data.video import find_video, probe_video
@@ -115,14 +116,15 @@ def fill_num_frames(labels: Any, videos_root: Path, *, strict: bool = False) -> 
 
     probed = []
     for v in labels.videos:
-        if v.num_frames is not None:
+        if v.num_frames is not None and v.fps is not None:
             continue
         info = probe_video(find_video(videos_root, v.video))
+        if v.num_frames is None:
+            v.num_frames = (info.num_frames if not v.fps or not info.fps or v.fps == info.fps
+                            else timebase.num_frames_at(info.num_frames, info.fps, v.fps))
+            probed.append(v)
         if v.fps is None:
             v.fps = info.fps
-        v.num_frames = (info.num_frames if not v.fps or not info.fps or v.fps == info.fps
-                        else timebase.num_frames_at(info.num_frames, info.fps, v.fps))
-        probed.append(v)
     for v in probed:
         late = [e for e in v.events if e.frame >= v.num_frames]
         if late and strict:
@@ -219,6 +221,7 @@ def not_kept(before: Any, after: Any, fmt: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from e2espot.data.formats import detect_format, get_format, read_labels, write_labels
+    from e2espot.data.labels import LabelSet
     from e2espot.data.splits import SPLIT_NAMES, parse_fractions, split_labels
     from e2espot.errors import ConfigError
 
@@ -258,11 +261,15 @@ def run(args: argparse.Namespace) -> int:
         lost.update(dict.fromkeys(not_kept(labels, back, args.dst_format)))
         split_note = " split " + ", ".join(f"{name} {len(part)}" for name, part in parts.items()) + ";"
     elif parts is not None:
+        backs = []
         for name, part in parts.items():
             target, extra = _split_target(dst, args.dst_format, name)
             written += write_labels(part, target, args.dst_format, **write_opts, **extra)
-            back = read_labels(target, args.dst_format, **back_opts, **extra)
-            lost.update(dict.fromkeys(not_kept(part, back, args.dst_format)))
+            if part.videos:
+                backs.append(read_labels(target, args.dst_format, **back_opts, **extra))
+        if backs:
+            whole = LabelSet(list(backs[0].classes), [v for b in backs for v in b.videos])
+            lost.update(dict.fromkeys(not_kept(labels, whole, args.dst_format)))
         sizes = ", ".join(f"{name} {len(part)}" for name, part in parts.items())
         split_note = f" split {sizes};"
         empty = [name for name, part in parts.items() if not part.videos]
