@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--splits", type=Path, default=None,
                         help="SoccerNet: JSON mapping split names to game folders, or a folder of T-DEED split "
                              "lists <split>.json (default LABELS/splits.json)")
+    parser.add_argument("--label-file", default=None, metavar="NAME",
+                        help="SoccerNet label file name when LABELS holds several kinds, e.g. Labels-ball.json")
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
                         help="evaluate only these classes (soccernet: the class list, in this order; a class "
                              "without ground truth counts with AP 0 as in the official mean; e2e: it is skipped)")
@@ -101,26 +103,33 @@ def _soccernet_classes(truth: Any, pred: Any) -> list[str]:
     return list(truth.classes)
 
 
-def read_predictions(path: Path, fmt: str | None, *, strict: bool = False) -> tuple[Any, str]:
+def read_predictions(path: Path, fmt: str | None, *, strict: bool = False,
+                     fps: float | None = None) -> tuple[Any, str]:
     """Predictions from a file, a zip, a folder in a known format, or a folder of per-video prediction files.
 
     Per-video files are what ``e2espot predict`` writes: ``<video>.recall.json`` (every (frame, class)
-    >= 0.01, what mAP is computed on, as ``test``) when present, else ``<video>.json``. Returns the
-    predictions and a line saying what was read.
+    >= 0.01, what mAP is computed on, as ``test``) when present, else ``<video>.json``. ``fps`` fills an
+    unknown fps of spot/futsal/CSV files (CSV: turns ``time_s`` into frames). Returns the predictions
+    and a line saying what was read.
     """
+
+    def read(p: Path, name: str) -> Any:
+        extra = {"fps": fps} if fps is not None and name in ("spot", "futsal", "csv") else {}
+        return read_labels(p, name, strict=strict, **extra)
+
     from e2espot.data.formats import detect_format, read_labels
     from e2espot.data.labels import LabelSet
     from e2espot.errors import LabelFormatError
 
     if fmt is not None:
-        return read_labels(path, fmt, strict=strict), f"{path} ({fmt})"
+        return read(path, fmt), f"{path} ({fmt})"
     try:
         fmt = detect_format(path, option="--preds-format")
     except LabelFormatError:
         if not path.is_dir():
             raise
     if fmt is not None:
-        return read_labels(path, fmt, strict=strict), f"{path} ({fmt})"
+        return read(path, fmt), f"{path} ({fmt})"
     files = sorted(path.glob("*.recall.json")) + sorted(path.glob("*.recall.json.gz"))
     kind = "high-recall lists, no NMS"
     if not files:
@@ -136,7 +145,7 @@ def read_predictions(path: Path, fmt: str | None, *, strict: bool = False) -> tu
     videos = []
     seen: dict[str, Path] = {}
     for file in files:
-        part = read_labels(file, "spot", strict=strict)
+        part = read(file, "spot")
         classes += [c for c in part.classes if c not in classes]
         for v in part.videos:
             if v.video in seen:
@@ -212,6 +221,10 @@ def run(args: argparse.Namespace) -> int:
                           f"'{labels_fmt}'")
     if labels_fmt == "soccernet":
         opts["probe_videos"] = False
+        if args.label_file:
+            opts["label_file"] = args.label_file
+    elif args.fps is not None:
+        opts["fps"] = args.fps  # fills an unknown fps (spot, futsal) or turns CSV time_s into frames
     truth = read_labels(args.labels, labels_fmt, **opts)
     if labels_fmt == "soccernet" and args.split is not None:
         from e2espot.data.labels import LabelSet
@@ -219,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
 
         games = set(soccernet_games(Path(args.labels), args.split, args.splits))
         truth = LabelSet(truth.classes, [v for v in truth if v.extra.get("game", v.video) in games])
-    pred, pred_note = read_predictions(Path(args.preds), args.preds_format, strict=args.strict)
+    pred, pred_note = read_predictions(Path(args.preds), args.preds_format, strict=args.strict, fps=args.fps)
     print(f"predictions: {pred_note}")
     if args.split is not None:
         pred, dropped = _keep_split(pred, truth, labels_fmt == "soccernet")
