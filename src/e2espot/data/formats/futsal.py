@@ -4,7 +4,8 @@
      "events": [{"frame": 120, "label": "pass", "team": "left"}, ...]}
 
 Read: a ``.json`` file holding one such object or a list of them, or a folder of such files (``*.json``,
-not recursive, sorted by name; a ``class.txt`` in the folder gives the class order). Classes default to
+not recursive, sorted by name; a ``class.txt`` in the folder, or beside the file, gives the class order).
+Detected by ``video`` + ``num_frames`` + ``events`` and no ``fps`` (teams are optional). Classes default to
 the sorted labels used; option ``classes`` (list or class.txt path) overrides. The format carries no fps:
 an ``fps`` key is honoured when present, else option ``fps`` (default None = unknown); the writer does
 not write fps. Unknown keys are kept

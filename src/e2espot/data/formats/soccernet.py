@@ -25,6 +25,13 @@ folder path below ``root`` (padded to ``league/season/game`` with the folders ab
 other than ``annotations`` go to ``extra["file_keys"]`` and the label file name to ``extra["label_file"]``;
 the writer puts them back, one file per game, positions as strings of ints, ``gameTime`` recomputed.
 Labels absent from an explicit class list raise (the official evaluator silently drops them).
+
+As found in the field, read like the official evaluator with one warning per file (count + first
+examples): ``gameTime`` without zero padding (``"1 - 0:8"``); a ``gameTime`` that disagrees with the
+position by more than 1 s (the position is used); annotations without ``position`` (placed at the
+``gameTime`` second); annotations in halves other than 1 and 2 (ignored; ``strict=True``: an error);
+annotations at or after ``num_frames`` (moved to the last frame; ``strict=True``: an error). A negative
+position is an error. ``class.txt`` at the top of the tree gives the class order (``write_classes``).
 """
 
 from __future__ import annotations

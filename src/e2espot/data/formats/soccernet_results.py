@@ -4,8 +4,12 @@
                                          "half": "1", "confidence": "0.0066"}, ...]}
 
 Read: a folder, a zip (member names start with ``league/season/game/``, as the official evaluator wants)
-or one file. ``position``, ``half`` and ``confidence`` may be strings or numbers; ``gameTime`` is optional
-(the evaluator ignores it) but checked when present. ``frame = position_ms_to_frame(position, fps)``
+or one file. ``position``, ``half`` and ``confidence`` may be strings or numbers (a fractional number
+position is truncated, as the official ``int(position)``); ``gameTime`` is optional (the evaluator ignores
+it); when present it may lack zero padding (``"1 - 0:8"``) and a disagreement with ``half`` or
+``position`` (> 1 s) is one warning per file. Predictions in halves other than 1 and 2 are ignored with a
+warning, as the official evaluator ignores them (``strict=True``: an error); a negative position is an
+error. A ``class.txt`` at the top of the folder or zip gives the class order. ``frame = position_ms_to_frame(position, fps)``
 (option ``fps``, default 25.0), ``score = confidence``, the exact position in ``extra["position_ms"]``.
 Layout (option ``layout``): ``auto`` uses one video per half (ids ``<game>/<half>``, both halves present)
 when any prediction in the set is in half 2, else one video per game (id ``<game>``).
@@ -89,7 +93,10 @@ def _parse_prediction(raw: Any, where: str, fps: float, notes: FileNotes) -> tup
     label = expect_type(require(raw, "label", where), str, "label", where)
     require(raw, "position", where)
     check_position(raw, where)
-    position_ms = as_int(require(raw, "position", where), "position", where)
+    position = raw["position"]
+    if isinstance(position, float) and position >= 0:
+        position = int(position)  # a JSON number like 754000.7: truncated, as the official int(position)
+    position_ms = as_int(position, "position", where)
     half = as_int(require(raw, "half", where), "half", where)
     if half < 1:
         raise LabelFormatError(f"{where}: half {half} must be >= 1")
