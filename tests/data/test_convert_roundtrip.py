@@ -112,4 +112,11 @@ def test_flat_ids_through_soccernet_are_reported(synth, tmp_path, capsys) -> Non
     _, videos_root = synth
     assert main(["convert", str(videos_root.parent / "test.json"), str(tmp_path / "sn"), "--to", "soccernet"]) == 0
     last = capsys.readouterr().out.splitlines()[-1]
-    assert last.startswith("not kept by soccernet: ") and "video ids (1 changed" in last
+    assert last.startswith("not kept by soccernet: ") and "video ids (1 changed, e.g. 'synth_003' -> " in last
+    # a half 1 alone comes back with an empty half 2: said, not silent
+    one_half = LabelSet(["PASS"], [VideoLabels("l/s/g/1", 25, 48, [Event(3, "PASS")])])
+    write_labels(one_half, tmp_path / "h.json", "spot")
+    assert main(["convert", str(tmp_path / "h.json"), str(tmp_path / "sn2"), "--to", "soccernet"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "not kept by soccernet: 1 empty video(s) added, e.g. 'l/s/g/2' "
+        "(a SoccerNet game of two halves always reads back with both); num_frames of 1 video(s)")

@@ -187,10 +187,14 @@ def not_kept(before: Any, after: Any, fmt: str) -> list[str]:
     empty_gone = [i for i in gone if not before.get(i).events]
     if empty_gone:
         lost.append(f"{len(empty_gone)} video(s) without events ({fmt} has a row per event)")
-    if len(gone) > len(empty_gone) or added:
-        changed = [i for i in gone if i not in set(empty_gone)]
-        lost.append(f"video ids ({len(changed)} changed, {len(added)} added, e.g. "
-                    f"{(changed or ['-'])[0]!r} / {(added or ['-'])[0]!r})")
+    changed = [i for i in gone if i not in set(empty_gone)]
+    if changed:
+        lost.append(f"video ids ({len(changed)} changed, e.g. {changed[0]!r} -> "
+                    f"{(added or ['?'])[0]!r}: {fmt} ids are folder paths league/season/game[/half])")
+    elif added:
+        why = ("a SoccerNet game of two halves always reads back with both" if fmt.startswith("soccernet")
+               else "read back from the written files")
+        lost.append(f"{len(added)} empty video(s) added, e.g. {added[0]!r} ({why})")
     after_by = after.by_video()
     pairs = [(v, after_by[v.video]) for v in before.videos if v.video in after_by]
     for field in ("fps", "num_frames", "width", "height"):
