@@ -229,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     from e2espot.data.splits import SPLIT_NAMES, parse_fractions, split_labels
     from e2espot.errors import ConfigError
 
-    src_format = args.src_format or detect_format(args.src)
+    src_format = args.src_format or detect_format(args.src, option="--from")
     get_format(src_format)
     get_format(args.dst_format)
     if args.label_file and "soccernet" not in (src_format, args.dst_format):

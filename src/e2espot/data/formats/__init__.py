@@ -43,10 +43,11 @@ def _options(func: Any) -> list[str]:
     return [p.name for p in inspect.signature(func).parameters.values() if p.kind is p.KEYWORD_ONLY]
 
 
-def detect_format(path: str | Path, *, option: str = "fmt=, CLI: --from") -> str:
+def detect_format(path: str | Path, *, option: str = "fmt=") -> str:
     """Guess the format of a file or folder from its name, layout and content.
 
-    ``option`` is how the caller lets a user name the format; error messages point to it.
+    ``option`` is how the caller lets a user name the format (a CLI passes its flag, e.g. ``--from``);
+    error messages point to it.
     """
     path = Path(path)
     if not path.exists():

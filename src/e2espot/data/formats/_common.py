@@ -136,7 +136,7 @@ def clamp_past_end(videos: Sequence[VideoLabels], sources: Sequence[str]) -> int
     for source, examples in by_source.items():
         warn_file(source, len(examples), "at or after the last frame", examples,
                   "moved to the last frame, as the reference evaluators do; "
-                  "pass strict=True (CLI: --strict) to make this an error")
+                  "pass strict=True (convert / evaluate: --strict) to make this an error")
     return sum(len(x) for x in by_source.values())
 
 
