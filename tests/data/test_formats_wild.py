@@ -80,3 +80,23 @@ def test_tdeed_split_lists(tmp_path, capsys):
     back = json.loads((tmp_path / "o" / "test.json").read_text())
     assert [(e["video"], e["num_frames"], e["events"]) for e in back] == [
         (e["video"], e["num_frames"], []) for e in entries]
+
+
+def test_osl_split_jsons(tmp_path, caplog):
+    # OSL-ActionSpotting's datasets_jsons/soccernetv2/2_fps/*/Valid.json: spot entries at 2.0833 fps, capitalised
+    # split names, an extra num_frames_base, and events at/after num_frames
+    entry = {"events": [{"frame": 0, "label": "Kick-off", "team": "away", "visibility": "visible"},
+                        {"frame": 5625, "label": "Foul", "team": "home", "visibility": "not shown"}],
+             "fps": 2.0833333333333335, "height": 224, "num_events": 2, "num_frames": 5625, "num_frames_base": 67500,
+             "video": "england_epl/2014-2015/2015-04-11_-_19-30_Burnley_0_-_1_Arsenal/1_224p", "width": 398}
+    (tmp_path / "Valid.json").write_text(json.dumps([entry]))
+    (tmp_path / "Test.json").write_text(json.dumps([{**entry, "video": entry["video"].replace("1_224p", "2_224p")}]))
+    assert detect_format(tmp_path) == "spot"
+    with caplog.at_level(logging.WARNING):
+        val = read_labels(tmp_path, split="val")
+    (video,) = val.videos
+    assert [(e.frame, e.team, e.visibility) for e in video.events] == [(0, "away", "visible"),
+                                                                        (5624, "home", "not shown")]
+    assert video.fps == pytest.approx(2.0833333333333335) and video.extra["num_frames_base"] == 67500
+    assert sum("1 event at or after the last frame" in r.getMessage() for r in caplog.records) == 1
+    assert len(read_labels(tmp_path)) == 2 and read_split(tmp_path, "test").videos[0].video.endswith("2_224p")

@@ -18,8 +18,12 @@ SPLIT_ALIASES: dict[str, tuple[str, ...]] = {"val": ("val", "valid"), "valid": (
 
 
 def split_candidates(name: str) -> tuple[str, ...]:
-    """Names a split may be spelled with, preferred first: ``val`` -> ``(val, valid)``; others as given."""
-    return SPLIT_ALIASES.get(name, (name,))
+    """Names a split may be spelled with, preferred first: ``val`` -> ``(val, valid, Val, Valid)``.
+
+    Capitalised names are OSL-ActionSpotting's split files (``Valid.json``, ``Test.json``).
+    """
+    names = SPLIT_ALIASES.get(name, (name,))
+    return tuple(dict.fromkeys([*names, *(n.capitalize() for n in names)]))
 
 
 def pick_split(mapping: Mapping[str, Any], name: str) -> str | None:

@@ -58,13 +58,14 @@ UNKNOWN_FPS = -1
 def _split_files(root: Path, split: str | list[str] | tuple[str, ...] | None) -> list[Path]:
     from e2espot.data.splits import split_candidates
 
-    present = [s for s in SPLITS if (root / f"{s}.json").is_file()]
+    present = [s for s in SPLITS if (root / f"{s}.json").is_file() or (root / f"{s.capitalize()}.json").is_file()]
     if split is None:
         if not present:
             raise LabelFormatError(
                 f"{root}: no split file found; expected some of {', '.join(s + '.json' for s in SPLITS)}"
             )
-        return [root / f"{s}.json" for s in present]
+        return [root / f"{s}.json" if (root / f"{s}.json").is_file() else root / f"{s.capitalize()}.json"
+                for s in present]
     names = [split] if isinstance(split, str) else list(split)
     files = []
     for name in names:
@@ -233,11 +234,11 @@ def json_style(path: str | Path) -> dict[str, Any]:
 
 def sniff(path: Path, data: Any) -> bool:
     if path.is_dir():
-        return any((path / f"{s}.json").is_file() for s in SPLITS)
+        return any((path / f"{s}.json").is_file() or (path / f"{s.capitalize()}.json").is_file() for s in SPLITS)
     if not isinstance(data, list):
         return False
     if not data:
-        return path.name.split(".")[0] in SPLITS or path.name.startswith("pred-")
+        return path.name.split(".")[0].lower() in SPLITS or path.name.startswith("pred-")
     entries = [e for e in data if isinstance(e, dict)]
     if len(entries) == len(data) and all(set(e) == {"video", "num_frames"} for e in entries):
         return True  # a T-DEED / AdaSpot split list
