@@ -125,8 +125,8 @@ def read_predictions(path: Path, fmt: str | None, *, strict: bool = False,
         return read(path, fmt), f"{path} ({fmt})"
     try:
         fmt = detect_format(path, option="--preds-format")
-    except LabelFormatError:
-        if not path.is_dir():
+    except LabelFormatError as exc:
+        if not path.is_dir() or "ambiguous" in str(exc):
             raise
     if fmt is not None:
         return read(path, fmt), f"{path} ({fmt})"
