@@ -66,7 +66,7 @@ def _official(labels: Path, preds: Path, classes, label_file: str, framerate: in
 
 
 def test_result_zip_with_unpadded_game_time_half3_and_missing_position(tmp_path, monkeypatch, capsys, caplog):
-    classes = ["Goal", "Corner", "Foul", "Throw-in"]
+    classes = ["Goal", "Corner", "Throw-in"]
     labels, preds = _write(tmp_path, np.random.default_rng(4), classes, "Labels-v2.json", (1, 2),
                            half3=True, no_position=True)
     ref = _official(labels, preds, SOCCERNET_V2_CLASSES, "Labels-v2.json", 2, "tight", monkeypatch)
