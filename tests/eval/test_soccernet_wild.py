@@ -17,7 +17,7 @@ import pytest
 from e2espot.cli import main
 from e2espot.data.formats import read_labels
 from e2espot.errors import LabelFormatError
-from e2espot.eval.soccernet import BALL_CLASSES, SOCCERNET_V2_CLASSES
+from e2espot.eval.soccernet import BALL_CLASSES, SOCCERNET_V2_CLASSES, evaluate_soccernet
 
 GAMES = ["england_epl/2016-2017/2016-09-10 - 17-00 Arsenal 2 - 1 Southampton",
          "england_epl/2016-2017/2016-10-01 - 14-30 Swansea 1 - 2 Liverpool"]
@@ -81,6 +81,9 @@ def test_result_zip_with_unpadded_game_time_half3_and_missing_position(tmp_path,
     assert res["a_mAP_unshown"] == pytest.approx(float(ref["a_mAP_unshown"]), abs=1e-12)
     np.testing.assert_allclose(res["a_mAP_per_class"], ref["a_mAP_per_class"], atol=1e-12)
     assert 0.05 < res["mAP"] < 1
+    # the folder/zip evaluator of the library gives the same
+    direct = evaluate_soccernet(labels, preds, metric="tight", framerate=2)
+    assert direct["a_mAP"] == pytest.approx(float(ref["a_mAP"]), abs=1e-12)
     messages = [r.getMessage() for r in caplog.records]
     # one warning per file and kind: half 3 ignored (labels and predictions), positions from gameTime
     assert any("Labels-v2.json" in m and "in half 3" in m and "ignored, as the official" in m for m in messages)
