@@ -49,6 +49,13 @@ def test_synth_folder_and_a_folder_of_per_video_predictions(syn, tmp_path, capsy
     assert f"predictions: {len(truth)} per-video prediction files in {preds} (high-recall lists, no NMS)" in text
     expected = e2e_map(truth, _noisy(truth))
     assert json.loads(out.read_text())["mAP"] == pytest.approx(expected.mean, abs=1e-12)
+    # predictions of every split: the test split's are scored, the others left out with a note
+    for split in ("train", "val"):
+        for v in _noisy(read_labels(syn, split=split)).videos:
+            write_labels(LabelSet(truth.classes, [v]), preds / f"{v.video}.recall.json", "spot", write_classes=False)
+    assert main(["evaluate", str(syn), str(preds), "--json", str(out)]) == 0
+    assert "--split test: left out predictions of 3 videos outside the split" in capsys.readouterr().out
+    assert json.loads(out.read_text())["mAP"] == pytest.approx(expected.mean, abs=1e-12)
     # spot's NMS rule at W = 1, not greedy NMS
     assert main(["evaluate", str(syn), str(preds), "--nms-window", "1", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["mAP"] == pytest.approx(e2e_map(truth, spot_nms(_noisy(truth), 1)).mean,

@@ -234,11 +234,12 @@ def run(args: argparse.Namespace) -> int:
         truth = LabelSet(truth.classes, [v for v in truth if v.extra.get("game", v.video) in games])
     pred, pred_note = read_predictions(Path(args.preds), args.preds_format, strict=args.strict, fps=args.fps)
     print(f"predictions: {pred_note}")
-    if args.split is not None:
+    split = args.split or opts.get("split")  # a label folder is read one split at a time (default test)
+    if split is not None:
         pred, dropped = _keep_split(pred, truth, labels_fmt == "soccernet")
         if dropped:
             unit = "game halves/videos" if labels_fmt == "soccernet" else "videos"
-            print(f"--split {args.split}: left out predictions of {dropped} {unit} outside the split")
+            print(f"--split {split}: left out predictions of {dropped} {unit} outside the split")
     metric = args.metric or ("soccernet" if labels_fmt == "soccernet" else "e2e")
 
     if args.nms_window is not None and args.greedy_nms_window is not None:
