@@ -15,6 +15,8 @@ from e2espot.errors import LabelFormatError
 
 VISIBLE = "visible"
 NOT_SHOWN = "not shown"
+# VideoLabels.extra key: the split file a video was read from (spot label folders); writers never write it
+SPLIT_KEY = "_split"
 
 
 @dataclass
