@@ -125,11 +125,11 @@ def _print_soccernet(out, args: argparse.Namespace) -> None:
     """The official SoccerNet average-mAP of pred-SPLIT.json: ball files → at1 at 25 fps, v2 → tight at 2 fps."""
     from e2espot.config import RunConfig
     from e2espot.eval.report import format_soccernet
-    from e2espot.eval.soccernet import soccernet_map
+    from e2espot.eval.soccernet import default_metric, soccernet_map
 
     cfg = RunConfig.load(Path(args.save_dir) / "config.json")
     label_file = args.label_file or cfg.dataset.get("label_file") or "Labels-v2.json"
-    framerate, metric = (25, "at1") if "ball" in label_file.lower() else (2, "tight")
+    framerate, metric = default_metric(label_file)
     result = soccernet_map(out.truth, out.pred, list(cfg.classes), framerate=framerate, metric=metric)
     print(f"\nofficial SoccerNet average-mAP, {metric} at {framerate} fps (same as "
           f"e2espot evaluate ... --metric soccernet --framerate {framerate} --soccernet-metric {metric}):")

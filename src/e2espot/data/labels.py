@@ -15,6 +15,8 @@ from e2espot.errors import ConfigError, LabelFormatError
 
 VISIBLE = "visible"
 NOT_SHOWN = "not shown"
+# VideoLabels.extra key: the split file a video was read from (spot label folders); writers never write it
+SPLIT_KEY = "_split"
 
 # Teams are the side of the frame a team plays on (SoccerNet-Ball, Team-BAS): "left" / "right";
 # "not applicable" (SoccerNet) or None when an event has no team. ``Event.extra[TEAM_SCORE_KEY]`` is the
