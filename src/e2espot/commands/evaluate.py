@@ -16,7 +16,8 @@ Examples:
       --classes PASS DRIVE HEADER "HIGH PASS" OUT CROSS "THROW IN" SHOT "BALL PLAYER BLOCK" \\
       "PLAYER SUCCESSFUL TACKLE" "FREE KICK" GOAL
   e2espot evaluate SN-BAS-2025/ results/ --metric team --split test        # Team-mAP@1 + no-team mAP@1
-  e2espot evaluate data/synth runs/s1/pred-test.json --metric team --classes PASS RECEIVE SHOT OUT GOAL
+  e2espot evaluate data/synth runs/s1/pred-test.json --labels-format spot --metric team \\
+      --classes PASS RECEIVE SHOT OUT GOAL
 
 --metric team reads Labels-ball.json / results_spotting.json trees (folders or zips) with the official
 field rules (every listed game needs a results file; every event needs team left/right); other label
