@@ -385,7 +385,7 @@ def predict_scores_tdeed(
     device = resolve_device(device)
     if device.type == "cpu":
         tune_cpu_allocator()
-    team = bool(getattr(model, "team_head", None) is not None)
+    team = bool(getattr(cfg.model, "team_head", False))
     num_outputs = 1 + len(cfg.classes) * (2 if team else 1)
     expected = getattr(reader, "num_frames", None)
     expected = expected if isinstance(expected, int) and expected > 0 else None
