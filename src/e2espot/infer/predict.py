@@ -314,6 +314,14 @@ def predict_scores(
 TDEED_PAD_LEN = 5  # T-DEED dataset/frame.py DEFAULT_PAD_LEN: the first window starts 5 rows before the video
 
 
+def score_columns(cfg: RunConfig) -> list[str]:
+    """Names of the score matrix's foreground columns: the classes, or with a team head (Team-BAS)
+    ``<class>-left, <class>-right`` per class (sn-teamspotting's event_team class dict)."""
+    if getattr(cfg.model, "team_head", False):
+        return [f"{c}-{team}" for c in cfg.classes for team in ("left", "right")]
+    return list(cfg.classes)
+
+
 def tdeed_window_starts(num_frames: int, clip_len: int, overlap: int, pad_len: int = TDEED_PAD_LEN) -> list[int]:
     """T-DEED's window starts in model frames (rows): ``range(-pad_len, max(0, N - overlap), clip_len - overlap)``.
 
@@ -575,7 +583,7 @@ def predict_file(
         events_json=write_prediction_json([labels], cfg.classes, out_dir / f"{stem}.json"),
         recall_json=write_prediction_json([recall], cfg.classes, out_dir / f"{stem}.recall.json"),
         csv=write_prediction_csv([labels], cfg.classes, out_dir / f"{stem}.csv"),
-        scores_npz=write_npz(out_dir / f"{stem}.npz", scores, cfg.classes, fps),
+        scores_npz=write_npz(out_dir / f"{stem}.npz", scores, score_columns(cfg), fps),
         video_labels=labels,
     )
 
@@ -599,6 +607,7 @@ __all__ = [
     "predict_scores",
     "predict_scores_tdeed",
     "resolve_postprocess",
+    "score_columns",
     "scores_to_video_labels",
     "split_team",
     "tdeed_window_starts",

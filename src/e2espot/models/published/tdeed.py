@@ -66,6 +66,7 @@ class DatasetInfo:
     height: int
     classes: tuple[str, ...] | None  # None: not shipped here, pass --classes
     source: str
+    snms_window: int = 3  # util/eval.py WINDOWS[1] (soft-NMS window, rows); SoccerNet-Ball 12, SoccerNet 6
 
 
 # The frame rate, size and stride each T-DEED dataset was trained with (arturxe2/T-DEED @ ec1ad55).
@@ -74,10 +75,12 @@ DATASETS: dict[str, DatasetInfo] = {
         12.5, 796, 448, SOCCERNETBALL_CLASSES,
         "data/soccernetball/README.md: frames extracted at 796x448 (extract_frames_snb.py TARGET_HEIGHT=448, "
         "TARGET_WIDTH=796) from the 25 fps videos; evaluate_tdeed_challenge.py STRIDE_SNB = 2 -> 12.5 fps",
+        snms_window=12,
     ),
     "soccernet": DatasetInfo(
         25 / 12, 398, 224, SOCCERNET_CLASSES,
         "data/soccernet/README.md; util/io.py FPS_SN = 25 with STRIDE_SN = 12 -> 25/12 fps rows",
+        snms_window=6,
     ),
     "tennis": DatasetInfo(None, 398, 224, None, "data/tennis/README.md: 398x224, native fps, STRIDE = 1"),
     "fs_comp": DatasetInfo(None, 398, 224, None, "data/fs_comp/README.md: 398x224, native fps, STRIDE = 1"),
@@ -229,7 +232,10 @@ def run_config(
         if extra_info and extra_info.classes and model.extra_num_classes == len(extra_info.classes)
         else None,
     }
-    return RunConfig(model=model, data=data, classes=tuple(classes), train={}, dataset=dataset_record)
+    # Post-processing as the reference: soft-NMS with util/eval.py's window for the dataset (Team-BAS:
+    # SNMS window 12, threshold 0.01); the threshold for events shown to people stays ours.
+    train = {"postprocess": {"nms": "soft", "nms_window": info.snms_window if info else 3}}
+    return RunConfig(model=model, data=data, classes=tuple(classes), train=train, dataset=dataset_record)
 
 
 # --------------------------------------------------------------------------- weights
