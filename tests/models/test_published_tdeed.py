@@ -277,3 +277,19 @@ def test_predict_scores_equal_reference_e2e(name, clip_len, tmp_path):
     ref = np.load(ROOT / name / "e2e.npz")[f"scores_clip{clip_len}"]
     assert np.allclose(scores, ref, atol=ATOL, rtol=RTOL), np.abs(scores - ref).max()
     assert np.array_equal(scores.sum(1) == 0, ref.sum(1) == 0)
+
+
+def test_pes_configs_crop_and_no_displacement():
+    """T-DEED's Tennis / FineGym configs (config/*/…_small.json @ ec1ad55): crop_dim 224, stride 1, and
+    radi_displacement 0 (no displacement head)."""
+    tennis = {"dataset": "tennis", "clip_len": 100, "crop_dim": 224, "radi_displacement": 1, "num_classes": 6,
+              "feature_arch": "rny002_gsf", "temporal_arch": "ed_sgp_mixer", "n_layers": 3, "sgp_ks": 11,
+              "sgp_r": 4, "modality": "rgb"}
+    cfg = tdeed.run_config(tennis, [f"c{i}" for i in range(6)])
+    assert (cfg.data.crop, cfg.data.fps, cfg.data.height, cfg.data.width) == (224, None, 224, 398)
+    assert cfg.model.head_kwargs == {"num_layers": 3, "kernel_size": 11, "r": 4} and cfg.model.displacement
+    assert cfg.train["postprocess"] == {"nms": "soft", "nms_window": 3}
+    finegym = {**tennis, "dataset": "finegym", "radi_displacement": 0, "sgp_ks": 9}
+    assert not tdeed.model_config(finegym).displacement
+    with pytest.raises(ConfigError, match="temporal_arch 'gru' unsupported"):
+        tdeed.model_config({**tennis, "temporal_arch": "gru"})

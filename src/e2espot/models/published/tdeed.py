@@ -169,12 +169,6 @@ def model_config(config: dict[str, Any], where: Path = Path("config.json")) -> M
     extra = 0
     if second:
         extra = _need(second, "num_classes", int, where)
-    crop = config.get("crop_dim", -1)
-    if crop is not None and crop > 0:
-        raise ConfigError(
-            f"{where}: crop_dim {crop} is set; T-DEED then centre-crops inside forward, which this import does "
-            "not model yet. Only crop_dim <= 0 (no crop) is supported"
-        )
     return ModelConfig(
         num_classes=_need(config, "num_classes", int, where),
         backbone=backbone,
@@ -213,11 +207,16 @@ def run_config(
             f"{where}: num_classes is {model.num_classes} but {len(classes)} class names were given; "
             "pass the dataset's class.txt"
         )
+    crop = config.get("crop_dim", -1)
+    if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int)):
+        raise ConfigError(f"{where}: crop_dim is {crop!r}; expected an integer (<= 0 for no crop)")
+    # T-DEED centre-crops inside forward (CenterCrop after x / 255); cropping the uint8 frames before is the
+    # same. torchvision rounds the offset with round(), we floor: equal unless (size - crop) % 4 == 3.
     data = DataConfig(
         fps=info.fps if info else None,
         height=info.height if info else 224,
         width=info.width if info else None,
-        crop=None,
+        crop=crop if crop is not None and crop > 0 else None,
         clip_len=model.clip_len,
         windowing="tdeed",
     )
