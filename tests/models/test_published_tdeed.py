@@ -277,6 +277,13 @@ def test_predict_scores_equal_reference_e2e(name, clip_len, tmp_path):
     ref = np.load(ROOT / name / "e2e.npz")[f"scores_clip{clip_len}"]
     assert np.allclose(scores, ref, atol=ATOL, rtol=RTOL), np.abs(scores - ref).max()
     assert np.array_equal(scores.sum(1) == 0, ref.sum(1) == 0)
+    if name == TEAM:  # the written results_spotting.json: after SNMS, with teams
+        results = json.loads((ROOT / TEAM / f"e2e_results_spotting_clip{clip_len}.json").read_text())
+        ours = team_scores_to_events(scores, list(cfg.classes), threshold=0.01, nms="soft", window=12)
+        got = sorted((int(e.frame * 80), e.label, e.team, e.score) for e in ours)
+        want = sorted((p["position"], p["label"], p["team"], p["confidence"]) for p in results["predictions"])
+        assert [g[:3] for g in got] == [w[:3] for w in want]
+        np.testing.assert_allclose([g[3] for g in got], [w[3] for w in want], atol=ATOL, rtol=RTOL)
 
 
 def test_pes_configs_crop_and_no_displacement():
