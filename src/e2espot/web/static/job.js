@@ -107,6 +107,7 @@
     let byId = new Map(events.map((e) => [e.id, e]));
     let shown = [];  // the filtered events in time order (n/p, table, timeline)
     let sortKey = "time_s", sortDir = 1;
+    let currentRowId = null;  // the table follows playback: the latest shown event at or before the playhead
     let selectedId = null, activeClass = data.classes[0] || null;
     let loop = null;  // {start, end} in seconds
     const useTeams = events.some((e) => e.team);
@@ -154,14 +155,19 @@
       if (parts.some(isNaN)) return null;
       return parts.reduce((acc, x) => acc * 60 + x, 0);
     }
+    let filt = null;  // the filter inputs, read once per refresh
+    function readFilters() {
+      filt = { th: parseFloat(slider.value), a: parseTime(rangeFrom.value), b: parseTime(rangeTo.value),
+               q: search.value.trim().toLowerCase(), unrev: unrevOnly.checked };
+    }
     function visible(e) {
       if (hiddenClasses.has(e.label)) return false;
-      if (e.score !== null && e.score < parseFloat(slider.value)) return false;
-      const t = timeOf(e), a = parseTime(rangeFrom.value), b = parseTime(rangeTo.value);
-      if (a !== null && t < a) return false;
-      if (b !== null && t > b) return false;
-      if (unrevOnly.checked && e.review) return false;
-      const q = search.value.trim().toLowerCase();
+      if (e.score !== null && e.score < filt.th) return false;
+      const t = timeOf(e);
+      if (filt.a !== null && t < filt.a) return false;
+      if (filt.b !== null && t > filt.b) return false;
+      if (filt.unrev && e.review) return false;
+      const q = filt.q;
       if (q && ![e.label, e.team, e.note, e.review || "unreviewed", e.origin].some((x) => x && String(x).toLowerCase().includes(q))) return false;
       return true;
     }
@@ -384,9 +390,14 @@
     });
 
     // ------------------------------------------------------------ table
+    // a windowed table: only the rows in (and near) the scrolled view are in the DOM, so a match with
+    // thousands of events opens at once; every row has the same height (ROW_H, see style.css)
+    const ROW_H = 28, EXTRA = 12;
     const rowOf = new Map();
+    let rowsSorted = [], rowIndex = new Map();
     function makeRow(e) {
-      const tr = el("tr", { "data-id": e.id, tabindex: "0", class: e.review ? "rev-" + e.review : "" });
+      const cls0 = (e.review ? "rev-" + e.review : "") + (e.id === currentRowId ? " current" : "") + (e.id === selectedId ? " selected" : "");
+      const tr = el("tr", { "data-id": e.id, tabindex: "0", class: cls0.trim() });
       const cb = el("input", { type: "checkbox", "aria-label": "select " + e.label + " at " + fmtTime(timeOf(e)) });
       cb.checked = checked.has(e.id);
       cb.addEventListener("click", (ev) => { ev.stopPropagation(); if (cb.checked) checked.add(e.id); else checked.delete(e.id); });
@@ -399,6 +410,30 @@
       tr.addEventListener("focus", () => { if (selectedId !== e.id) select(e.id, false); });
       return tr;
     }
+    function spacer(h) {
+      const tr = el("tr", { class: "spacer", "aria-hidden": "true" }); const td = el("td", { colspan: "7" });
+      td.style.height = h + "px"; td.style.padding = "0"; td.style.border = "0"; tr.append(td); return tr;
+    }
+    let lastWindow = "";
+    function renderWindow(force) {
+      const n = rowsSorted.length, hgt = wrap.clientHeight || 420;
+      const first = Math.max(0, Math.floor(wrap.scrollTop / ROW_H) - EXTRA);
+      const last = Math.min(n, Math.ceil((wrap.scrollTop + hgt) / ROW_H) + EXTRA);
+      const key = first + ":" + last;
+      if (key === lastWindow && !force) return;
+      lastWindow = key;
+      const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest("#event-table tbody tr");
+      const focusId = focused ? focused.dataset.id : null;
+      rowOf.clear();
+      const trs = [];
+      for (let i = first; i < last; i++) { const tr = makeRow(rowsSorted[i]); rowOf.set(rowsSorted[i].id, tr); trs.push(tr); }
+      tbody.replaceChildren(spacer(first * ROW_H), ...trs, spacer((n - last) * ROW_H));
+      if (focusId && rowOf.get(focusId)) rowOf.get(focusId).focus({ preventScroll: true });
+    }
+    let scrollPending = false;
+    wrap.addEventListener("scroll", () => {
+      if (!scrollPending) { scrollPending = true; requestAnimationFrame(() => { scrollPending = false; renderWindow(false); }); }
+    });
     function renderTable() {
       const rows = shown.slice();
       if (sortKey !== "time_s") {
@@ -409,25 +444,36 @@
           return (x < y ? -1 : x > y ? 1 : a.frame - b.frame) * sortDir;
         });
       } else if (sortDir < 0) rows.reverse();
-      rowOf.clear();
-      tbody.replaceChildren(...rows.map((e) => { const tr = makeRow(e); rowOf.set(e.id, tr); return tr; }));
+      rowsSorted = rows;
+      rowIndex = new Map(rows.map((e, i) => [e.id, i]));
+      tbody.dataset.rows = String(rows.length);
+      renderWindow(true);
       markCurrent(true);
+    }
+    function scrollToRow(id) {
+      const i = rowIndex.get(id);
+      if (i === undefined) return;
+      const top = i * ROW_H, hgt = wrap.clientHeight || 420;
+      if (top < wrap.scrollTop || top + ROW_H > wrap.scrollTop + hgt) { wrap.scrollTop = Math.max(0, top - hgt / 2); renderWindow(false); }
     }
 
     function refresh() {
+      readFilters();
       shown = events.filter(visible).sort((a, b) => a.frame - b.frame || (a.label < b.label ? -1 : 1));
       countEl.textContent = shown.length + " of " + events.length + " events";
-      const th = parseFloat(slider.value);
-      for (const c of data.classes) {  // counts follow the score slider
-        const all = events.filter((e) => e.label === c);
-        const above = all.filter((e) => e.score === null || e.score >= th).length;
-        chipText.get(c).textContent = c + " (" + above + (above !== all.length ? "/" + all.length : "") + ")";
+      const all = new Map(), above = new Map();
+      for (const e of events) {  // counts follow the score slider
+        all.set(e.label, (all.get(e.label) || 0) + 1);
+        if (e.score === null || e.score >= filt.th) above.set(e.label, (above.get(e.label) || 0) + 1);
+      }
+      for (const c of data.classes) {
+        const a = above.get(c) || 0, n = all.get(c) || 0;
+        chipText.get(c).textContent = c + " (" + a + (a !== n ? "/" + n : "") + ")";
       }
       drawHist(); renderTable(); redraw();
     }
 
     // the table follows playback: the latest shown event at or before the playhead
-    let currentRowId = null;
     function markCurrent(force) {
       const now = video.currentTime + 1e-3;
       let lo = 0, hi = shown.length - 1, cur = -1;
@@ -436,14 +482,9 @@
       if (id === currentRowId && !force) return;
       if (currentRowId && rowOf.get(currentRowId)) rowOf.get(currentRowId).classList.remove("current");
       currentRowId = id;
+      if (id && !video.paused) scrollToRow(id);
       const tr = id && rowOf.get(id);
-      if (tr) {
-        tr.classList.add("current");
-        if (!video.paused || force) {
-          const r = tr.getBoundingClientRect(), wr = wrap.getBoundingClientRect();
-          if (r.top < wr.top || r.bottom > wr.bottom) wrap.scrollTop += r.top - wr.top - wr.height / 2;
-        }
-      }
+      if (tr) tr.classList.add("current");
     }
 
     function tick() {
@@ -488,6 +529,7 @@
         if (t < view.t0 || t > view.t1) { const s = view.t1 - view.t0; setView(t - s / 2, t + s / 2); }
       }
       document.querySelectorAll("#event-table tr.selected").forEach((r) => r.classList.remove("selected"));
+      if (seekTo) scrollToRow(id);
       const tr = rowOf.get(id); if (tr) tr.classList.add("selected");
       redraw();
     }
@@ -653,7 +695,7 @@
     window.e2espotView = {
       view: view, drawTimes: drawTimes, lanes: lanes, shown: () => shown.map((e) => e.id),
       xOf: (t) => xOf(t, canvas.clientWidth), laneY: (key) => PAD_TOP + lanes.findIndex((l) => l.key === key) * LANE_H + LANE_H / 2,
-      fps: fps, selected: () => selectedId, loop: () => loop,
+      fps: fps, selected: () => selectedId, loop: () => loop, hits: () => hits.map((h) => h.ids),
       timings: { fetch_ms: tFetched - t0, render_ms: performance.now() - tFetched, ready_ms: performance.now() },
     };
     root.dataset.ready = "1";
