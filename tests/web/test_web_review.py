@@ -257,6 +257,16 @@ def test_jobs_delete_rerun_paging_retention(tmp_path, models, video_bytes):
         page = client.get("/").text
         assert "Ball actions v2" in page and "trained on 12 matches" in page
 
+        # a running job carries an ETA at its rate so far; it cannot be deleted while it runs
+        running = listing["jobs"][0]["id"]
+        app.state.store.update(running, status="running", stage="predict", started=time.time() - 10, progress=0.25)
+        job = client.get(f"/api/jobs/{running}").json()
+        assert 29.5 <= job["eta_s"] <= 30.5, job["eta_s"]
+        r = client.delete(f"/api/jobs/{running}")
+        assert r.status_code == 409 and "running" in r.json()["detail"]
+        app.state.store.update(running, status="done", stage="done", progress=1.0)
+        assert client.get(f"/api/jobs/{running}").json()["eta_s"] is None
+
         # delete: row, edits and files
         r = client.delete(f"/api/jobs/{first['id']}")
         assert r.status_code == 200 and not (data / "jobs" / first["id"]).exists()

@@ -310,8 +310,17 @@ def test_keyboard_review_reload_and_exports(server, browser_page, clip, tmp_path
     text = page.request.get(base + page.locator("#sel-result a.sel-link").get_attribute("href")).text()
     assert [ln.split(",")[1] for ln in text.splitlines()[1:]] == ["10", "30", "40"]
 
+    # the history: model display names, refreshes itself, search, delete (files too)
     page.goto(base + "/")
-    assert "Football actions" in page.content()
+    assert "Football actions" in page.content() and "4 classes" in page.content()
     page.wait_for_selector("#job-rows tr[data-job]")
+    late = make_job(app.state.store, "late.mp4", clip, short_labels())
+    page.wait_for_selector(f"#job-rows tr[data-job='{late}']", timeout=10000)  # no reload
     page.screenshot(path=str(shots_dir(tmp_path) / "index.png"), full_page=True)
+    page.fill("#job-search", "late")
+    page.wait_for_function("() => document.querySelectorAll('#job-rows tr[data-job]').length === 1")
+    page.once("dialog", lambda d: d.accept())
+    page.click(f"#job-rows tr[data-job='{late}'] button[data-delete]")
+    page.wait_for_selector(f"#job-rows tr[data-job='{late}']", state="detached", timeout=10000)
+    assert not app.state.store.job_dir(late).exists() and app.state.store.get(late) is None
     assert page.problems == [], page.problems
