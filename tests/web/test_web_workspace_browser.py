@@ -272,18 +272,23 @@ def test_keyboard_review_reload_and_exports(server, browser_page, clip, tmp_path
     page.keyboard.press("p")  # p0
     page.keyboard.press("c")
     edits_done(3)
+    page.evaluate(f"{player}.currentTime = 0.48")
+    page.keyboard.press("m")  # p0 moved to frame 12, frame-exact
+    edits_done(4)
+    assert page.locator("#edit-frame").input_value() == "12"
     page.evaluate(f"{player}.currentTime = 1.2")
     page.keyboard.press("3")  # chosen class: goal (relabels the selected p0: goal already, no edit)
     page.keyboard.press("Escape")
     page.keyboard.press("a")
-    edits_done(4)
+    edits_done(5)
     page.fill("#edit-note", "late run")
     page.locator("#edit-note").blur()
-    edits_done(5)
-    page.keyboard.press("Control+z")
     edits_done(6)
-    page.keyboard.press("Control+y")
+    page.keyboard.press("Control+z")
     edits_done(7)
+    assert page.locator("#edit-note").input_value() == ""
+    page.keyboard.press("Control+y")
+    edits_done(8)
     summary = page.locator("#summary").inner_text()
     assert "Reviewed 3 of 3" in summary and "added 1" in summary and "33.3%" in summary, summary
     page.screenshot(path=str(shots_dir(tmp_path) / "review.png"), full_page=True)
@@ -299,7 +304,7 @@ def test_keyboard_review_reload_and_exports(server, browser_page, clip, tmp_path
     r = page.request.get(f"{base}/api/jobs/{job_id}/export?fmt=csv")
     (tmp_path / "corr.csv").write_bytes(r.body())
     got = read_labels(tmp_path / "corr.csv", "csv").videos[0]
-    assert got.video == "clip" and [(e.frame, e.label) for e in got.events] == [(10, "goal"), (25, "card"), (30, "goal")]
+    assert got.video == "clip" and [(e.frame, e.label) for e in got.events] == [(12, "goal"), (25, "card"), (30, "goal")]
     # the selection (here: the search result) exported as CSV, named after the video
     page.fill("#search", "goal")
     page.wait_for_function("() => window.e2espotView.shown().length === 3")
@@ -308,7 +313,7 @@ def test_keyboard_review_reload_and_exports(server, browser_page, clip, tmp_path
     name = page.locator("#sel-result a.sel-link").inner_text()
     assert name.startswith("clip.selection-") and name.endswith(".csv")
     text = page.request.get(base + page.locator("#sel-result a.sel-link").get_attribute("href")).text()
-    assert [ln.split(",")[1] for ln in text.splitlines()[1:]] == ["10", "30", "40"]
+    assert [ln.split(",")[1] for ln in text.splitlines()[1:]] == ["12", "30", "40"]
 
     # the history: model display names, refreshes itself, search, delete (files too)
     page.goto(base + "/")

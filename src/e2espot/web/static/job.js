@@ -671,6 +671,7 @@
       else if (k === "x") edit("reject");
       else if (k === "Delete" || k === "Backspace") edit("delete");
       else if (k === "a") addAtPlayhead();
+      else if (k === "m") { if (selectedId) edit("move", { frame: Math.round(video.currentTime * fps) }); }
       else if (k === "+" || k === "=") zoom(0.5);
       else if (k === "-") zoom(2);
       else if (k === "0") setView(0, duration());
