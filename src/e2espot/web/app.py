@@ -17,6 +17,16 @@ JSON API (also described at ``/docs``)
     ``GET /api/jobs/{id}/files/{name}``  a result file (events JSON, CSV, annotated.mp4, highlights.mp4)
     ``GET /api/jobs/{id}/video``  the uploaded video (HTTP range requests supported, so seeking works)
     ``GET /api/session``          ``{"csrf_token": ...}``: the token scripts send as ``X-CSRF-Token``
+    ``GET /api/jobs?offset=&limit=&q=``  a page of the history (``total`` included), ``q`` searches names
+    ``DELETE /api/jobs/{id}``     the job, its edits and its files (409 while it runs)
+    ``POST /api/jobs/{id}/rerun`` ``{"model"?, "threshold"?}`` -> a new job on the same upload
+    ``GET /api/models``           ``{"models": [{name, display, description}]}`` (see ``model_info``)
+    Review (``e2espot.web.review``): events carry ``id, review, origin, team, note, model_frame,
+    model_label``; ``/events`` adds ``summary`` (counts, precision) and ``can {undo, redo}``.
+    ``POST /api/jobs/{id}/edits`` ``{"op", "event_id", ...}``; ``POST .../undo``, ``POST .../redo``;
+    ``GET .../edits`` the history. ``GET .../export?fmt=spot|soccernet|csv&scope=all|confirmed``: the
+    corrected labels (``write_labels``); ``POST .../selection`` ``{"kind": csv|json|clips|reel,
+    "event_ids", "pad_s"}`` -> ``{"name", "url"}`` of a file under ``out/exports/``.
     File routes answer ``HEAD`` too. A done job whose result files were deleted answers 410 on
     ``/events`` and ``/files`` and carries ``results_missing: true``.
 
