@@ -196,7 +196,7 @@ def test_review_edits_undo_redo_restart_and_exports(tmp_path, models, video_byte
         assert item["frames"].shape[0] == 16 and int(item["labels"].max()) >= 1
 
 
-def test_selection_exports(tmp_path, models, video_bytes):
+def test_selection_exports(tmp_path, models, video_bytes, monkeypatch):
     app = create_app(models, tmp_path / "data", predictor=fake_predictor)
     with client_for(app) as client:
         jid = new_job(client, video_bytes, name="derby.mp4")["id"]
@@ -226,9 +226,14 @@ def test_selection_exports(tmp_path, models, video_bytes):
         assert r["name"].endswith(".reel.mp4") and probe_video(reel).num_frames == 2 * 25 + 2 * 11  # a 1 s card before each cut
         for bad, msg in (({"kind": "gif", **sel}, "kind 'gif'"), ({"kind": "csv", "event_ids": []}, "non-empty"),
                          ({"kind": "csv", "event_ids": ["p9"]}, "no event 'p9'"),
-                         ({"kind": "csv", "event_ids": ["p1"], "pad_s": -1}, "pad_s -1")):
+                         ({"kind": "csv", "event_ids": ["p1"], "pad_s": -1}, "pad_s -1"),
+                         ({"kind": "reel", "event_ids": ["p1"] * 2 + [f"p{i}" for i in range(4)], "pad_s": "x"},
+                          "pad_s 'x'")):
             r = client.post(f"/api/jobs/{jid}/selection", json=bad)
             assert r.status_code == 400 and msg in r.json()["detail"], (bad, r.text)
+        monkeypatch.setattr("e2espot.web.app.MAX_CUT_EVENTS", 1)
+        r = client.post(f"/api/jobs/{jid}/selection", json={"kind": "clips", **sel})
+        assert r.status_code == 400 and "2 events selected; clips and reels take at most 1" in r.json()["detail"]
 
 
 def test_jobs_delete_rerun_paging_retention(tmp_path, models, video_bytes):
@@ -243,6 +248,9 @@ def test_jobs_delete_rerun_paging_retention(tmp_path, models, video_bytes):
         assert again["model"] == "beta" and again["options"] == {"rerun_of": first["id"], "threshold": 0.5}
         assert again["num_events"] == 2 and again["video_name"] == "a.mp4"  # 0.9 and 0.7 pass 0.5
         assert client.post(f"/api/jobs/{first['id']}/rerun", json={"threshold": 2}).status_code == 400
+        thr = new_job(client, video_bytes, name="t.mp4", threshold="0.8")  # a threshold at upload
+        assert thr["options"] == {"threshold": 0.8} and thr["num_events"] == 1
+        client.delete(f"/api/jobs/{thr['id']}")
         assert client.post(f"/api/jobs/{first['id']}/rerun", json={"model": "zeta"}).status_code == 400
         for name in ("b.mp4", "c.mp4"):
             new_job(client, video_bytes, name=name)

@@ -76,6 +76,7 @@ CHUNK_SLACK = 1024 * 1024  # multipart overhead allowed on top of the file size 
 PAGE = 25  # jobs per page of the history
 EXPORT_FORMATS = ("spot", "soccernet", "csv")
 SELECTION_KINDS = ("csv", "json", "clips", "reel")
+MAX_CUT_EVENTS = 300  # clips/reel of more events than this: refused (each is a re-encode of the source)
 GONE = ("the result files of this job are gone from the server (deleted from the data dir); "
         "upload the video again to re-run it")
 
@@ -739,6 +740,9 @@ def create_app(
         if unknown:
             raise HTTPException(400, f"no event {unknown[0]!r} in this job ({len(unknown)} unknown ids)")
         chosen = sorted((by_id[i] for i in dict.fromkeys(ids)), key=lambda e: (e.frame, e.label))
+        if kind in ("clips", "reel") and len(chosen) > MAX_CUT_EVENTS:
+            raise HTTPException(400, f"{len(chosen)} events selected; clips and reels take at most "
+                                     f"{MAX_CUT_EVENTS} (filter or check fewer rows)")
         events = [Event(e.frame, e.label, e.score, team=e.team, comment=e.note) for e in chosen]
         sel = VideoLabels(v.video, v.fps, v.num_frames, events, width=v.width, height=v.height)
         dest = exports_dir(job)

@@ -67,6 +67,8 @@ function el(tag, attrs, text) {
     if (!file) return;
     const data = new FormData();
     data.append("model", document.getElementById("model-select").value);
+    const th = document.getElementById("threshold-input");
+    if (th && th.value !== "") data.append("threshold", th.value);
     data.append("file", file, file.name);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/jobs");
