@@ -307,3 +307,30 @@ def test_names_and_model_info(tmp_path):
     assert model_info("m", run)["display"] == "Passes"
     (run / "model.json").write_text("{not json")
     assert model_info("m", run)["display"] == "Passes"  # an unreadable model.json is skipped
+
+
+@pytest.mark.slow
+def test_e2espot_train_accepts_the_exported_label_dir(tmp_path, models, video_bytes):
+    """The E2E-Spot export of a reviewed job, as an analyst would use it: unzip, add a val split (here the
+    same match), run ``e2espot train`` for one tiny epoch."""
+    from e2espot.cli import main
+
+    app = create_app(models, tmp_path / "data", predictor=fake_predictor)
+    with client_for(app) as client:
+        jid = new_job(client, video_bytes, name="Match 1.mp4")["id"]
+        edit(client, jid, op="reject", event_id="p3")
+        edit(client, jid, op="add", frame=33, label="shot")
+        r = client.get(f"/api/jobs/{jid}/export", params={"fmt": "spot"})
+    labels = tmp_path / "labels"
+    with zipfile.ZipFile(__import__("io").BytesIO(r.content)) as zf:
+        zf.extractall(labels)
+    (labels / "val.json").write_bytes((labels / "train.json").read_bytes())
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "Match_1.mp4").write_bytes(video_bytes)
+    code = main(["train", str(labels), str(videos), "-s", str(tmp_path / "run"), "-m", "test_tiny_tsm", "-t", "fc",
+                 "--clip_len", "16", "--height", "48", "--epoch-clips", "2", "--num-epochs", "1", "--batch-size", "2",
+                 "-j", "0", "--device", "cpu", "--precision", "fp32", "--no-mixup", "--start-val-epoch", "0"])
+    assert code == 0 and (tmp_path / "run" / "best.pt").is_file()
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["classes"] == ["card", "goal", "shot"]

@@ -347,6 +347,8 @@
     overview.addEventListener("pointermove", (ev) => { if (ovDrag) ovMove(ev); });
     overview.addEventListener("pointerup", () => { ovDrag = false; });
     window.addEventListener("resize", redraw);
+    // canvases read the theme's colours when they draw: redraw when the theme switches
+    new MutationObserver(() => { drawHist(); redraw(); }).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
 
     // ------------------------------------------------------------ filters, histogram, counts
     const filters = document.getElementById("class-filters");
