@@ -202,6 +202,8 @@ def test_long_match_lanes_zoom_and_timings(server, browser_page, clip, tmp_path)
     row.focus()  # rows are focusable; focus selects
     assert view(page, "v.selected()") == row.get_attribute("data-id")
     page.screenshot(path=str(shots_dir(tmp_path) / "workspace_long.png"), full_page=True)
+    page.click("#theme-toggle")
+    page.screenshot(path=str(shots_dir(tmp_path) / "workspace_long_other_theme.png"), full_page=True)
     assert page.problems == [], page.problems
 
 
@@ -255,6 +257,12 @@ def test_keyboard_review_reload_and_exports(server, browser_page, clip, tmp_path
     page.wait_for_function(f"() => !{player}.paused", timeout=5000)
     page.keyboard.press("Space")
     assert page.evaluate(f"{player}.paused")
+    # the table follows playback: the row of the latest event before the playhead is marked
+    page.evaluate(f"{player}.currentTime = 0.9")
+    page.keyboard.press("Space")
+    page.wait_for_function(f"() => {player}.currentTime > 1.1", timeout=10000)
+    page.keyboard.press("Space")
+    page.wait_for_function("() => document.querySelector('#event-table tr.current')?.dataset.id === 'p1'")
 
     # review: p1 relabelled with key 1 (card), p0 confirmed, p2 rejected, an event added at 0:01.20
     page.keyboard.press("n")

@@ -542,6 +542,7 @@ def create_app(
         if job.status == "running":
             raise HTTPException(409, "the job is running; delete it once it is done or failed")
         store.delete(job.id)
+        predictions_cache.pop(job.id, None)
         return {"deleted": job.id}
 
     @app.post("/api/jobs/{job_id}/rerun", status_code=201, summary="Run the same video again (model, threshold)")
@@ -601,7 +602,7 @@ def create_app(
         return {"summary": summary(events), "can": reviews.can(job.id), "events": events}
 
     @app.get("/api/jobs/{job_id}/events", summary="Events of a finished job, with the analyst's corrections")
-    def read_events(job_id: str) -> dict[str, Any]:
+    def read_events(job_id: str) -> JSONResponse:
         from e2espot.export.render import class_colors, hex_color
 
         job = get_job(job_id)
@@ -609,13 +610,13 @@ def create_app(
         fps = v.fps or 0.0
         colors = class_colors(classes)
         state = review_state(job, v)
-        return {
+        return JSONResponse({  # plain JSON (no jsonable_encoder walk): a match has thousands of events
             "video": v.video, "fps": v.fps, "num_frames": v.num_frames,
             "duration_s": (v.num_frames / fps) if (fps and v.num_frames) else None,
             "classes": classes, "colors": {c: hex_color(colors[c]) for c in classes},
             "summary": state["summary"], "can": state["can"],
             "events": [e.to_json(v.fps) for e in state["events"] if not e.deleted],
-        }
+        })
 
     async def _json_body(request: Request) -> dict[str, Any]:
         import json
