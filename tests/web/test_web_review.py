@@ -34,6 +34,37 @@ def video_bytes(tmp_path_factory):
     return write_video(tmp_path_factory.mktemp("vid") / "clip.mp4", frames, 25.0).read_bytes()
 
 
+@pytest.fixture(scope="module")
+def audio_video_bytes(tmp_path_factory):
+    """50 frames at 25 fps with a 16 kHz mono sine track (as tests/export/test_export_render.py makes)."""
+    from fractions import Fraction
+
+    import av
+
+    path = tmp_path_factory.mktemp("av") / "a.mp4"
+    c = av.open(str(path), "w")
+    vs = c.add_stream("libx264", rate=Fraction(25))
+    vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+    a = c.add_stream("aac", rate=16000, layout="mono")
+    for i in range(50):
+        f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 60 + 2 * i, np.uint8), format="rgb24")
+        f.pts = i
+        for pkt in vs.encode(f):
+            c.mux(pkt)
+    for pkt in vs.encode(None):
+        c.mux(pkt)
+    sig = (0.3 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000)).astype(np.float32)[None]
+    for k in range(0, 32000, 1024):
+        fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(sig[:, k:k + 1024]), format="fltp", layout="mono")
+        fr.sample_rate, fr.pts = 16000, k
+        for pkt in a.encode(fr):
+            c.mux(pkt)
+    for pkt in a.encode(None):
+        c.mux(pkt)
+    c.close()
+    return path.read_bytes()
+
+
 @pytest.fixture()
 def models(tmp_path):
     a = tmp_path / "run_a"
@@ -196,10 +227,10 @@ def test_review_edits_undo_redo_restart_and_exports(tmp_path, models, video_byte
         assert item["frames"].shape[0] == 16 and int(item["labels"].max()) >= 1
 
 
-def test_selection_exports(tmp_path, models, video_bytes, monkeypatch):
+def test_selection_exports(tmp_path, models, audio_video_bytes, monkeypatch):
     app = create_app(models, tmp_path / "data", predictor=fake_predictor)
     with client_for(app) as client:
-        jid = new_job(client, video_bytes, name="derby.mp4")["id"]
+        jid = new_job(client, audio_video_bytes, name="derby.mp4")["id"]
         edit(client, jid, op="relabel", event_id="p1", label="card")
         sel = {"event_ids": ["p2", "p1"], "pad_s": 0.2}
         r = client.post(f"/api/jobs/{jid}/selection", json={"kind": "csv", **sel})
@@ -219,11 +250,13 @@ def test_selection_exports(tmp_path, models, video_bytes, monkeypatch):
             names = sorted(zf.namelist())
             assert names == ["derby_card_00m01.00s_f25.mp4", "derby_goal_00m01.60s_f40.mp4"]
             zf.extractall(tmp_path / "clips")
-        assert probe_video(tmp_path / "clips" / names[0]).num_frames == 11  # 25 +- 5 frames
+        info = probe_video(tmp_path / "clips" / names[0])
+        assert info.num_frames == 11 and info.has_audio  # 25 +- 5 frames, the sound kept
         r = client.post(f"/api/jobs/{jid}/selection", json={"kind": "reel", **sel}).json()
         reel = tmp_path / "reel.mp4"
         reel.write_bytes(client.get(r["url"]).content)
-        assert r["name"].endswith(".reel.mp4") and probe_video(reel).num_frames == 2 * 25 + 2 * 11  # a 1 s card before each cut
+        info = probe_video(reel)
+        assert r["name"].endswith(".reel.mp4") and info.num_frames == 2 * 25 + 2 * 11 and info.has_audio  # 1 s cards
         for bad, msg in (({"kind": "gif", **sel}, "kind 'gif'"), ({"kind": "csv", "event_ids": []}, "non-empty"),
                          ({"kind": "csv", "event_ids": ["p9"]}, "no event 'p9'"),
                          ({"kind": "csv", "event_ids": ["p1"], "pad_s": -1}, "pad_s -1"),
