@@ -43,10 +43,10 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import time
-import zipfile
 import shutil
+import time
 import uuid
+import zipfile
 from collections.abc import Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path

@@ -150,8 +150,9 @@ class JobStore:
         if not query:
             return "", ()
         like = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return ("WHERE lower(video_name) LIKE ? ESCAPE '\\' OR lower(model) LIKE ? ESCAPE '\\' "
-                "OR status LIKE ? ESCAPE '\\'", (like, like, like))
+        where = ("WHERE lower(video_name) LIKE ? ESCAPE '\\' OR lower(model) LIKE ? ESCAPE '\\' "
+                 "OR status LIKE ? ESCAPE '\\'")
+        return where, (like, like, like)
 
     def delete(self, job_id: str) -> None:
         """Remove the job's row, its edits and its folder (upload and results)."""

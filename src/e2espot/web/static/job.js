@@ -410,6 +410,7 @@
         el("td", { class: "rev" }, (e.review === "confirmed" ? "✓" : e.review === "rejected" ? "✗" : "·") + (e.origin === "analyst" ? " added" : "") + (e.note ? " ✎" : "")));
       tr.addEventListener("click", () => select(e.id, true));
       tr.addEventListener("focus", () => { if (selectedId !== e.id) select(e.id, false); });
+      tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); select(e.id, true); } });
       return tr;
     }
     function spacer(h) {
