@@ -237,6 +237,9 @@ def test_selection_exports(tmp_path, models, audio_video_bytes, monkeypatch):
         assert r.status_code == 200, r.text
         got = r.json()
         assert got["name"].startswith("derby.selection-") and got["name"].endswith(".csv")
+        assert "/files/exports/" in got["url"]
+        for bad in ("exports%2F..%2F..%2Fderby.mp4", "exports/../../derby.mp4", "exports%2F..%2F..%2F..%2Fjobs.db"):
+            assert client.get(f"/api/jobs/{jid}/files/{bad}").status_code == 404, bad
         rows = client.get(got["url"]).text.splitlines()
         assert rows[1:] == ["derby,25,1.000000,card,0.4", "derby,40,1.600000,goal,0.7"]
         r = client.post(f"/api/jobs/{jid}/selection", json={"kind": "json", **sel}).json()
