@@ -370,3 +370,32 @@ def test_e2espot_train_accepts_the_exported_label_dir(tmp_path, models, video_by
     assert code == 0 and (tmp_path / "run" / "best.pt").is_file()
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["classes"] == ["card", "goal", "shot"]
+
+
+def test_review_replay_and_summary_units():
+    from e2espot.web.review import EditError, ReviewEvent, apply_edit, base_events, check_edit, corrected_labels, summary
+
+    video = VideoLabels("m", 25.0, 100, [Event(40, "goal", 0.5), Event(10, "shot", 0.9), Event(10, "card", 0.2)])
+    events = {e.id: e for e in base_events(video)}
+    assert [(e.id, e.frame, e.label) for e in events.values()] == [("p0", 10, "card"), ("p1", 10, "shot"),
+                                                                   ("p2", 40, "goal")]
+    assert summary(list(events.values()))["precision"] is None
+    apply_edit(events, 1, "confirm", "p0", {})
+    apply_edit(events, 2, "delete", "p1", {})
+    apply_edit(events, 3, "add", "a3", {"frame": 99, "label": "goal", "team": "", "note": ""})
+    s = summary(list(events.values()))
+    assert (s["reviewed"], s["true_positives"], s["precision"], s["rejected"], s["total"]) == (2, 1, 0.5, 1, 3)
+    assert events["a3"] == ReviewEvent("a3", 99, "goal", None, "analyst", review="confirmed")
+    out = corrected_labels(video, ["card", "goal", "shot"], list(events.values()), scope="confirmed")
+    assert [(e.frame, e.label) for e in out.videos[0].events] == [(10, "card"), (99, "goal")]
+    out = corrected_labels(video, ["card", "goal", "shot"], list(events.values()))
+    assert [(e.frame, e.label, e.score) for e in out.videos[0].events] == [(10, "card", None), (40, "goal", None),
+                                                                           (99, "goal", None)]
+    with pytest.raises(EditError, match="scope 'some' is not one of: all, confirmed"):
+        corrected_labels(video, [], [], scope="some")
+    with pytest.raises(EditError, match="note must be text of at most 2000 characters"):
+        check_edit("note", {"note": "x" * 2001}, classes=[], num_frames=10)
+    with pytest.raises(EditError, match="team holds a control character"):
+        check_edit("team", {"team": "a\x00b"}, classes=[], num_frames=10)
+    with pytest.raises(EditError, match="frame -1 is outside the video"):
+        check_edit("add", {"frame": -1, "label": "goal"}, classes=["goal"], num_frames=10)

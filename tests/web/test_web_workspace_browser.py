@@ -297,6 +297,11 @@ def test_keyboard_review_reload_and_exports(server, browser_page, clip, tmp_path
     assert page.locator("#edit-note").input_value() == ""
     page.keyboard.press("Control+y")
     edits_done(8)
+    assert view(page, "v.lanes.length") == 4  # one lane per class while no event has a team
+    page.fill("#edit-team", "left")
+    page.locator("#edit-team").blur()
+    edits_done(9)
+    assert view(page, "v.lanes.map((l) => l.label)") == ["card · no team", "goal · left", "goal · no team"]
     summary = page.locator("#summary").inner_text()
     assert "Reviewed 3 of 3" in summary and "added 1" in summary and "33.3%" in summary, summary
     page.screenshot(path=str(shots_dir(tmp_path) / "review.png"), full_page=True)

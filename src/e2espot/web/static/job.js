@@ -110,7 +110,7 @@
     let currentRowId = null;  // the table follows playback: the latest shown event at or before the playhead
     let selectedId = null, activeClass = data.classes[0] || null;
     let loop = null;  // {start, end} in seconds
-    const useTeams = events.some((e) => e.team);
+    let useTeams = false;  // lanes per class and team once any event carries a team
     const lanes = [];  // [{key, label, team}]
     const view = { t0: 0, t1: 1 };
     const drawTimes = [];
@@ -137,6 +137,7 @@
     function timeOf(e) { return e.frame / fps; }
     function laneKey(e) { return useTeams ? e.label + "\u0000" + (e.team || "") : e.label; }
     function buildLanes() {
+      useTeams = events.some((e) => e.team);
       const keys = new Map();
       for (const c of data.classes) if (!useTeams) keys.set(c, { key: c, label: c, cls: c });
       for (const e of events) {
