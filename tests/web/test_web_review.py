@@ -373,7 +373,15 @@ def test_e2espot_train_accepts_the_exported_label_dir(tmp_path, models, video_by
 
 
 def test_review_replay_and_summary_units():
-    from e2espot.web.review import EditError, ReviewEvent, apply_edit, base_events, check_edit, corrected_labels, summary
+    from e2espot.web.review import (
+        EditError,
+        ReviewEvent,
+        apply_edit,
+        base_events,
+        check_edit,
+        corrected_labels,
+        summary,
+    )
 
     video = VideoLabels("m", 25.0, 100, [Event(40, "goal", 0.5), Event(10, "shot", 0.9), Event(10, "card", 0.2)])
     events = {e.id: e for e in base_events(video)}
