@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-upload-mb", type=int, default=2048, help="largest accepted upload (default 2048)")
     parser.add_argument("--device", default="cpu", help="torch device for inference (default cpu)")
     parser.add_argument("--workers", type=int, default=1, help="jobs run at the same time (default 1)")
+    parser.add_argument("--retention-days", type=float, default=None, metavar="DAYS",
+                        help="delete finished jobs (upload, results, edits) older than DAYS, at start-up and "
+                             "hourly (default: keep them)")
 
 
 def parse_models(specs: list[str]) -> dict[str, Path]:
@@ -102,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     check_models(models)
     app = create_app(models, args.data_dir, predictor=default_predictor(device=args.device),
                      max_upload_bytes=args.max_upload_mb * 1024 * 1024, workers=args.workers,
+                     retention_days=args.retention_days,
                      allowed_hosts=hosts, access_token=token, address=f"{args.host}:{args.port}")
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     shown = f"[{shown}]" if ":" in shown else shown
