@@ -40,6 +40,9 @@ class ModelConfig:
     displacement: bool = False  # T-DEED displacement head
     head_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: bool | str = False  # True: timm/torchvision ImageNet weights; str: local weight file
+    modality: str = "rgb"  # input channels + normalisation (models.spotter.MODALITIES): "rgb", "flow"
+    pad_to_clip_len: bool = False  # E2E-Spot: clips shorter than clip_len are zero-padded (after
+    #                                normalisation) to clip_len inside the model, features cut back to T
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -58,6 +61,7 @@ class DataConfig:
     width: int | None = None  # fixed width; None = keep aspect
     crop: int | None = None  # square random crop (train) / centre crop (eval); None = full frame
     clip_len: int = 100
+    windowing: str = "aligned"  # infer.predict.WINDOWINGS: "aligned" (ours) or "spot" (jhong93/spot test)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
