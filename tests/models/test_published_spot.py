@@ -315,3 +315,37 @@ def test_hf_reference_offline_and_not_cached_is_one_clear_error(tmp_path, monkey
         load_run("hf://someone/missing-model@main", device="cpu")
     message = str(info.value)
     assert str(tmp_path / "empty-cache") in message and "HF_HUB_OFFLINE=1" in message
+
+
+def test_flow_predict_reads_dy_dx_of_spot_flow_frames(fixtures, spot_folders):
+    """Flow over a spot frame folder: the model gets channels (G, B) = (dy, dx) of each JPEG, windows as
+    test_e2e.py (from -5, overlap clip_len // 2), frames outside the video = 0 after normalisation.
+    Checked against windows built by hand from the decoded frames (the fixture's 40 JPEGs stand in
+    for flow frames)."""
+    from e2espot.data.video import open_video
+    from e2espot.infer.predict import predict_scores
+    from e2espot.models.published import build_model, import_reference
+
+    imported = import_reference(spot_folders["spot_tennis_rny002gsm_gru_flow"])
+    cfg = imported.run_config
+    assert cfg.model.modality == "flow"
+    clip_len, height = 16, 64  # small, to keep the test cheap
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, clip_len=clip_len),
+                              data=dataclasses.replace(cfg.data, clip_len=clip_len, height=height, crop=None))
+    model = build_model(dataclasses.replace(imported, run_config=cfg))
+    frames_dir = fixtures / "spot_tennis_rny002gsm_gru_rgb" / "frames"
+    with open_video(frames_dir, height=height) as reader:
+        frames = reader.read_clip(0, reader.num_frames)  # (40, 64, 114, 3) uint8
+        scores = predict_scores(model, reader, cfg, device="cpu", precision="fp32")
+    num_frames = len(frames)
+    flow = torch.from_numpy(frames[..., 1:3]).permute(0, 3, 1, 2).float() / 255  # (N, 2, H, W): dy, dx
+    sums, support = np.zeros((num_frames, 7)), np.zeros(num_frames)
+    for start in range(-5, num_frames - clip_len // 2, clip_len // 2):
+        clip = torch.full((clip_len, *flow.shape[1:]), 0.5)  # 0.5 = the flow mean: 0 after normalisation
+        lo, hi = max(0, start), min(num_frames, start + clip_len)
+        clip[lo - start:hi - start] = flow[lo:hi]
+        with torch.inference_mode():
+            probs = model(clip[None]).logits.softmax(-1)[0].numpy()
+        sums[lo:hi] += probs[lo - start:hi - start]
+        support[lo:hi] += 1
+    np.testing.assert_allclose(scores, sums / support[:, None], atol=1e-5, rtol=1e-4)
