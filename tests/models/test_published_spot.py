@@ -317,6 +317,7 @@ def test_hf_reference_offline_and_not_cached_is_one_clear_error(tmp_path, monkey
     assert str(tmp_path / "empty-cache") in message and "HF_HUB_OFFLINE=1" in message
 
 
+@pytest.mark.slow  # ~35 s of CPU: 5 windows twice; the flow forward itself is pinned by io.npz above
 def test_flow_predict_reads_dy_dx_of_spot_flow_frames(fixtures, spot_folders):
     """Flow over a spot frame folder: the model gets channels (G, B) = (dy, dx) of each JPEG, windows as
     test_e2e.py (from -5, overlap clip_len // 2), frames outside the video = 0 after normalisation.

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from e2espot.config import DataConfig, ModelConfig, RunConfig
-from e2espot.errors import CheckpointError, ConfigError, E2ESpotError
+from e2espot.errors import CheckpointError, ConfigError
 from e2espot.models.published import ImportedModel, count_parameters
 from e2espot.models.published._common import (
     fit_state_dict,
@@ -235,8 +235,6 @@ def convert(path: Path, *, checkpoint: str | None = None, classes: list[str] | N
         ours = fit_state_dict(state, RULES, model_cfg, ckpt_path)
     except ConfigError as exc:  # our model refused the architecture
         raise CheckpointError(f"{cfg_path}: {exc}") from None
-    except E2ESpotError:
-        raise
     provenance = {
         "kind": "spot",
         "reference": REFERENCE,
