@@ -64,17 +64,24 @@ def test_import_model_prints_the_reference_parameter_count(tennis_folder, tmp_pa
     assert "already holds a run" in capsys.readouterr().err
 
 
-def test_imported_tennis_model_spots_a_synthetic_mp4(tennis_folder, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def small_run(tennis_folder, tmp_path_factory) -> Path:
+    """The tennis model imported with small frames (64 px high, no crop) to keep CPU tests cheap."""
+    from e2espot.cli import main
+
+    run = tmp_path_factory.mktemp("imported") / "run"
+    assert main(["import-model", str(tennis_folder), "-o", str(run), "--height", "64", "--crop", "0"]) == 0
+    return run
+
+
+def test_imported_tennis_model_spots_a_synthetic_mp4(small_run, tmp_path, capsys):
     from e2espot.cli import main
     from e2espot.data.video import probe_video
 
     video = synthetic_match(tmp_path / "match.mp4")
-    run = tmp_path / "run"
-    # small frames keep the test cheap on CPU: 64 px high, no crop (overrides of the dataset table)
-    assert main(["import-model", str(tennis_folder), "-o", str(run), "--height", "64", "--crop", "0"]) == 0
-    assert "input: native fps, 64 px high (aspect kept), crop none (tennis)" in capsys.readouterr().out
+    assert json.loads((small_run / "provenance.json").read_text())["overrides"] == {"height": 64, "crop": None}
     out = tmp_path / "pred"
-    assert main(["predict", str(video), "--model", str(run), "-o", str(out), "--threshold", "0.2",
+    assert main(["predict", str(video), "--model", str(small_run), "-o", str(out), "--threshold", "0.2",
                  "--device", "cpu", "--precision", "fp32"]) == 0
     assert "match.mp4:" in capsys.readouterr().out
     pred = json.loads((out / "match.json").read_text())[0]
@@ -90,3 +97,27 @@ def test_imported_tennis_model_spots_a_synthetic_mp4(tennis_folder, tmp_path, ca
     rendered = tmp_path / "annotated.mp4"
     assert main(["render", str(video), "--events", str(out / "match.json"), "-o", str(rendered)]) == 0
     assert probe_video(rendered).num_frames == 30
+
+
+def test_imported_tennis_model_in_the_web_app(small_run, tmp_path):
+    """Upload a synthetic match to the web app serving the imported model; the real predictor runs."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from e2espot.web.app import create_app, default_predictor
+
+    video = synthetic_match(tmp_path / "match.mp4")
+    app = create_app({"tennis": small_run}, tmp_path / "data",
+                     predictor=default_predictor(device="cpu", highlights=False))
+    with TestClient(app) as client:
+        r = client.post("/api/jobs", files={"file": ("match.mp4", video.read_bytes(), "video/mp4")})
+        assert r.status_code == 201, r.text
+        job_id, deadline = r.json()["id"], time.time() + 300
+        while (job := client.get(f"/api/jobs/{job_id}").json())["status"] not in ("done", "failed"):
+            assert time.time() < deadline, job
+            time.sleep(0.2)
+        assert job["status"] == "done", job
+        events = client.get(job["urls"]["api_events"]).json()
+        assert events["num_frames"] == 30 and events["fps"] == 25.0
+        assert "annotated" in job["files"]
