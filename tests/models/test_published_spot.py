@@ -350,3 +350,56 @@ def test_flow_predict_reads_dy_dx_of_spot_flow_frames(fixtures, spot_folders):
         sums[lo:hi] += probs[lo - start:hi - start]
         support[lo:hi] += 1
     np.testing.assert_allclose(scores, sums / support[:, None], atol=1e-5, rtol=1e-4)
+
+
+class _Recorder(torch.nn.Module):
+    """Stands in for a spotter: records each batch of clips, returns uniform logits."""
+
+    def __init__(self, num_outputs: int) -> None:
+        super().__init__()
+        self.num_outputs, self.clips = num_outputs, []
+
+    def forward(self, x):
+        from e2espot.models.spotter import SpotterOutput
+
+        self.clips.extend(x.clone())
+        logits = torch.zeros(*x.shape[:2], self.num_outputs)
+        return SpotterOutput(logits, [logits], None, logits)
+
+
+class _FrameNumbers:
+    """A reader whose frame i is filled with the value i (uint8)."""
+
+    def __init__(self, num_frames: int) -> None:
+        self.num_frames, self.path = num_frames, "numbers"
+
+    def iter_chunks(self, chunk_len, start=0, stop=None):
+        for s in range(0, self.num_frames, chunk_len):
+            n = min(chunk_len, self.num_frames - s)
+            yield s, np.broadcast_to(np.arange(s, s + n, dtype=np.uint8)[:, None, None, None], (n, 4, 6, 3)).copy()
+
+
+@pytest.mark.parametrize("num_frames", [3, 8, 40, 61])
+def test_spot_windowing_places_and_pads_windows_as_test_e2e(num_frames):
+    """ActionSpotVideoDataset: starts range(-5, max(0, N - overlap), clip_len - overlap); frames outside
+    the video are the modality mean in [0, 1], i.e. exactly 0 after the model's normalisation."""
+    from e2espot.config import DataConfig, ModelConfig, RunConfig
+    from e2espot.infer.predict import predict_scores
+    from e2espot.models.spotter import IMAGENET_MEAN
+
+    clip_len, overlap = 16, 8
+    cfg = RunConfig(ModelConfig(num_classes=2, clip_len=clip_len),
+                    DataConfig(clip_len=clip_len, windowing="spot"), ("a", "b"))
+    model = _Recorder(3)
+    scores = predict_scores(model, _FrameNumbers(num_frames), cfg, overlap=overlap, batch_size=3,
+                            precision="fp32")
+    starts = list(range(-5, max(0, num_frames - overlap), clip_len - overlap))
+    assert len(model.clips) == len(starts)
+    mean = torch.tensor(IMAGENET_MEAN)
+    for start, clip in zip(starts, model.clips):  # clip (T, 3, H, W)
+        for t in range(clip_len):
+            frame_idx = start + t
+            expected = (torch.full((3,), frame_idx / 255.0) if 0 <= frame_idx < num_frames else mean)
+            assert torch.equal(clip[t, :, 0, 0], expected.float()), (start, t)
+    np.testing.assert_allclose(scores, 1 / 3, atol=1e-6)
+    assert scores.shape == (num_frames, 3)
