@@ -300,6 +300,11 @@ def test_hf_reference_from_the_cache_offline(spot_folders, tmp_path, monkeypatch
     assert parse_hf_ref("hf://a/b/c/d@v1") == ("a/b", "c/d", "v1")
     assert parse_hf_ref(Path("hf://a/b")) == ("a/b", None, None)  # argparse type=Path collapses //
     assert parse_hf_ref("runs/x") is None
+    from e2espot.commands.serve import parse_models
+
+    served = parse_models(["hf://jhong93/e2e-spot-models/tennis_rny002gsm_gru_rgb"])
+    assert list(served) == ["tennis_rny002gsm_gru_rgb"]
+    assert (served["tennis_rny002gsm_gru_rgb"] / "checkpoint_040.pt").is_file()
     model, cfg = load_run("hf://jhong93/e2e-spot-models/tennis_rny002gsm_gru_rgb", device="cpu")
     assert cfg.classes[0] == "far_court_bounce" and cfg.data.windowing == "spot"
     assert model.num_parameters() == PARAMS["spot_tennis_rny002gsm_gru_rgb"]
