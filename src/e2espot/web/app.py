@@ -16,18 +16,25 @@ JSON API (also described at ``/docs``)
                                   events: [{frame, label, score, time_s}]}``; 409 until the job is done
     ``GET /api/jobs/{id}/files/{name}``  a result file (events JSON, CSV, annotated.mp4, highlights.mp4)
     ``GET /api/jobs/{id}/video``  the uploaded video (HTTP range requests supported, so seeking works)
+    ``GET /api/session``          ``{"csrf_token": ...}``: the token scripts send as ``X-CSRF-Token``
+    File routes answer ``HEAD`` too. A done job whose result files were deleted answers 410 on
+    ``/events`` and ``/files`` and carries ``results_missing: true``.
 
-Safety: uploads are streamed to disk in chunks and aborted over ``max_upload_bytes``; content is
-checked by decoding a frame with PyAV; files get server-chosen names; every path built from a request
-is resolved and must stay inside the data directory (else 404); job ids must be 32 hex digits.
+Safety (see ``e2espot.web.security``): Host allow-list, same-origin + CSRF token on writes, an access
+token when bound beyond loopback, nosniff/CSP/frame-ancestors headers, control characters -> 400, one
+server per data dir (a lock), errors shown without server paths. Uploads are streamed to disk in chunks
+and aborted over ``max_upload_bytes``; content is checked by decoding two frames with PyAV (still
+images are refused); files get server-chosen names; every path built from a request is resolved and
+must stay inside the data directory (else 404); job ids must be 32 hex digits.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -37,7 +44,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from e2espot.errors import ConfigError
+from e2espot.web import security
 from e2espot.web.jobs import JOB_ID, Job, JobRunner, JobStore, Predictor
 
 log = logging.getLogger(__name__)
@@ -48,6 +58,8 @@ VIDEO_TYPES = {".mp4": "video/mp4", ".mkv": "video/x-matroska", ".avi": "video/x
 BROWSER_PLAYABLE = {".mp4", ".webm", ".mov"}
 MAX_FIELD_BYTES = 64 * 1024
 CHUNK_SLACK = 1024 * 1024  # multipart overhead allowed on top of the file size cap
+GONE = ("the result files of this job are gone from the server (deleted from the data dir); "
+        "upload the video again to re-run it")
 
 
 def default_predictor(*, device: str = "cpu", render: bool = True, highlights: bool = True,
@@ -78,25 +90,52 @@ def default_predictor(*, device: str = "cpu", render: bool = True, highlights: b
     return predict
 
 
+IMAGE_FORMATS = ("image2",)  # PyAV demuxers of still images, besides the ``*_pipe`` ones (png_pipe, ...)
+
+
+def _swagger_ui_dir() -> Path | None:
+    """Folder of Swagger UI 5's JS/CSS bundled by the ``fastapi-offline`` package, or None when it is not
+    installed (Swagger UI 5 reads the OpenAPI 3.1 that FastAPI writes)."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        return None
+    path = Path(fastapi_offline.__file__).parent / "static"
+    return path if (path / "swagger-ui-bundle.js").is_file() and (path / "swagger-ui.css").is_file() else None
+
+
+class _NotVideo(ValueError):
+    """Why an upload is not a video, in words without server paths."""
+
+
 def check_video(path: Path) -> dict[str, Any]:
-    """Decode one frame with PyAV; raise ValueError with a reason when the file is not a video."""
+    """Check that ``path`` is a moving video: a video stream, not an image demuxer, at least two
+    decodable frames. Raise ValueError with a reason (no server path) otherwise."""
     import av
 
     try:
         with av.open(str(path)) as c:
+            fmt = c.format.name or ""
             if not c.streams.video:
-                raise ValueError("it has no video stream")
+                raise _NotVideo("it has no video stream")
+            if fmt.endswith("_pipe") or any(f in fmt.split(",") for f in IMAGE_FORMATS):
+                raise _NotVideo(f"it is a still image ({fmt.removesuffix('_pipe')}), not a video")
             stream = c.streams.video[0]
+            num = 0
             for _ in c.decode(stream):
-                break
-            else:
-                raise ValueError("no frame could be decoded")
+                num += 1
+                if num >= 2:
+                    break
+            if num == 0:
+                raise _NotVideo("no frame could be decoded")
+            if num < 2:
+                raise _NotVideo("it holds a single frame (a still image?); upload a video")
             return {"width": stream.codec_context.width, "height": stream.codec_context.height,
                     "fps": float(stream.average_rate or stream.guessed_rate or 0)}
-    except ValueError:
+    except _NotVideo:
         raise
-    except Exception as exc:  # PyAV raises many types for garbage input
-        raise ValueError(f"it could not be decoded ({type(exc).__name__})") from None
+    except Exception as exc:  # PyAV raises many types (ValueError subclasses among them, with the path)
+        raise _NotVideo(f"it could not be decoded ({type(exc).__name__})") from None
 
 
 class _TooLarge(Exception):
@@ -184,20 +223,47 @@ def create_app(
     predictor: Predictor | None = None,
     max_upload_bytes: int = 2048 * 1024 * 1024,
     workers: int = 1,
+    allowed_hosts: Iterable[str] | None = None,
+    access_token: str | None = None,
+    address: str = "",
 ) -> FastAPI:
     """The app. ``models``: name -> run directory (the first is the default); ``predictor`` defaults to
-    ``default_predictor()``; ``workers`` background job threads (0: jobs only queue)."""
-    if not models:
-        from e2espot.errors import ConfigError
+    ``default_predictor()``; ``workers`` background job threads (0: jobs only queue).
 
+    ``allowed_hosts``: Host-header names answered (default: loopback names; ``security.allowed_hosts_for``
+    derives them from a bind address); ``access_token``: required on every route when given (use it for
+    non-loopback binds). ``address`` is only recorded next to the data-dir lock.
+
+    Raises ``ConfigError`` when ``data_dir`` is not a usable directory or another server holds its lock
+    (the lock is taken here and released when the app shuts down).
+    """
+    if not models:
         raise ConfigError("the web app needs at least one model (serve --model SAVE_DIR)")
-    store = JobStore(Path(data_dir))
+    data_dir = Path(data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(f"data dir '{data_dir}' is a file, not a directory; pass a folder for uploads, "
+                          "results and jobs.db (it is created when missing)")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create data dir '{data_dir}': {exc.strerror or exc}; "
+                          "pass a folder you can write to") from None
+    lock = security.DataDirLock(data_dir)
+    lock.acquire(address)
+    try:
+        store = JobStore(data_dir)
+    except Exception:
+        lock.release()
+        raise
     root = store.data_dir
     runner = JobRunner(store, models, predictor or default_predictor(), workers=workers)
     model_names = list(models)
+    csrf_token = secrets.token_urlsafe(32)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if not lock.held:  # an app started a second time
+            lock.acquire(address)
         for stale in (root / "uploads").glob("*.part"):  # uploads cut off by a previous shutdown
             stale.unlink(missing_ok=True)
         runner.start()
@@ -205,12 +271,31 @@ def create_app(
             yield
         finally:
             runner.stop()
+            lock.release()
 
     app = FastAPI(title="e2espot", description="Precise event spotting in sports videos.", debug=False,
-                  lifespan=lifespan)
-    app.state.store, app.state.runner = store, runner
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.store, app.state.runner, app.state.lock, app.state.csrf_token = store, runner, lock, csrf_token
+    security.install(app, allowed_hosts=list(allowed_hosts or security.allowed_hosts_for("127.0.0.1")),
+                     csrf_token=csrf_token, access_token=access_token,
+                     csp_overrides={"/docs": security.DOCS_CSP})
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    swagger_dir = _swagger_ui_dir()
+    if swagger_dir is not None:  # /docs without a CDN: Swagger UI's files from fastapi-offline
+        app.mount("/docs-assets", StaticFiles(directory=swagger_dir), name="docs-assets")
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals["csrf_token"] = csrf_token
+    templates.env.globals["public_error"] = lambda text: security.public_error(text, {root: "<data>"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        """JSON for the API; a page with a way back for people (404 and other errors on page routes)."""
+        wants_html = "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api/")
+        if wants_html:
+            return templates.TemplateResponse(request, "error.html", {"status": exc.status_code,
+                                                                      "detail": exc.detail},
+                                              status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     def get_job(job_id: str) -> Job:
         if not JOB_ID.fullmatch(job_id):
@@ -227,8 +312,20 @@ def create_app(
             raise HTTPException(404, "no such file")
         return path
 
+    def missing_results(job: Job) -> list[str]:
+        """Kinds of a done job's files (and ``video``, the upload) that are no longer on disk."""
+        if job.status != "done":
+            return []
+        job_dir = store.job_dir(job.id)
+        gone = [kind for kind, name in job.files.items() if not (job_dir / "out" / name).is_file()]
+        return gone + ([] if (job_dir / job.video_file).is_file() else ["video"])
+
     def job_json(job: Job) -> dict[str, Any]:
         d = job.to_dict()
+        if d["error"]:  # rows written before errors were cleaned, too
+            d["error"] = security.public_error(d["error"], {root: "<data>"})
+        d["missing_files"] = missing_results(job)
+        d["results_missing"] = "events" in d["missing_files"]
         base = f"/api/jobs/{job.id}"
         d["urls"] = {"video": f"{base}/video", "page": f"/jobs/{job.id}", "api_events": f"{base}/events",
                      "files": {kind: f"{base}/files/{name}" for kind, name in job.files.items()}}
@@ -237,16 +334,21 @@ def create_app(
 
     # ------------------------------------------------------------------ pages
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request):
         return templates.TemplateResponse(request, "index.html", {
             "models": model_names, "jobs": store.list(), "max_mb": max_upload_bytes // (1024 * 1024),
             "extensions": ", ".join(VIDEO_TYPES)})
 
-    @app.get("/jobs/{job_id}", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route("/jobs/{job_id}", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
     def job_page(request: Request, job_id: str):
         job = get_job(job_id)
         return templates.TemplateResponse(request, "job.html", {"job": job})
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs(request: Request):
+        """Swagger UI, served from this server (works offline); "Try it out" sends the CSRF token."""
+        return templates.TemplateResponse(request, "docs.html", {"swagger": swagger_dir is not None})
 
     # ------------------------------------------------------------------ API
 
@@ -280,6 +382,9 @@ def create_app(
                 parser.close()
             if parser.filename is None or not part.exists():
                 raise HTTPException(400, "no 'file' field in the upload")
+            for what, value in (("file name", parser.filename), *parser.fields.items()):
+                if security.has_control_chars(value, escaped=True):
+                    raise HTTPException(400, f"the {what} holds a NUL or control character; rename it")
             ext = Path(parser.filename).suffix.lower()
             if ext not in VIDEO_TYPES:
                 raise HTTPException(400, f"unsupported file type '{ext or parser.filename}'; "
@@ -290,7 +395,8 @@ def create_app(
             try:
                 await run_in_threadpool(check_video, part)
             except ValueError as exc:
-                raise HTTPException(400, f"'{parser.filename}' is not a video file: {exc}") from None
+                raise HTTPException(400, f"'{parser.filename}' is not a video file: "
+                                         f"{security.public_error(str(exc), {root: '<data>'})}") from None
             job_id = uuid.uuid4().hex
             job_dir = store.job_dir(job_id)
             job_dir.mkdir(parents=True)
@@ -301,6 +407,10 @@ def create_app(
         job = store.create(job_id, model, Path(parser.filename).name[:200], video_file)
         runner.submit(job_id)
         return JSONResponse(job_json(job), status_code=201)
+
+    @app.get("/api/session", summary="The CSRF token to send as X-CSRF-Token on POST requests")
+    def session() -> dict[str, str]:
+        return {"csrf_token": csrf_token}
 
     @app.get("/api/jobs", summary="List jobs, newest first")
     def list_jobs() -> dict[str, Any]:
@@ -320,6 +430,8 @@ def create_app(
         if job.status != "done":
             raise HTTPException(409, f"job is {job.status}; events exist once it is done")
         out = store.job_dir(job.id) / "out"
+        if "events" in missing_results(job):
+            raise HTTPException(410, GONE)
         path = inside(out / job.files["events"], out)
         labels = read_predictions(path)
         v = labels.videos[0]
@@ -335,17 +447,23 @@ def create_app(
                        for e in sorted(v.events, key=lambda e: (e.frame, e.label))],
         }
 
-    @app.get("/api/jobs/{job_id}/files/{name}", summary="Download a result file")
+    @app.get("/api/jobs/{job_id}/files/{name}", summary="Download a result file (HEAD too)")
+    @app.head("/api/jobs/{job_id}/files/{name}", include_in_schema=False)
     def read_file(job_id: str, name: str):
         job = get_job(job_id)
         out = store.job_dir(job.id) / "out"
+        if name in job.files.values() and not (out / name).is_file():
+            raise HTTPException(410, GONE)
         path = inside(out / name, out)
         media = VIDEO_TYPES.get(path.suffix.lower())
         return FileResponse(path, media_type=media, content_disposition_type="inline", filename=path.name)
 
-    @app.get("/api/jobs/{job_id}/video", summary="The uploaded video (range requests supported)")
+    @app.get("/api/jobs/{job_id}/video", summary="The uploaded video (range requests and HEAD supported)")
+    @app.head("/api/jobs/{job_id}/video", include_in_schema=False)
     def read_video(job_id: str):
         job = get_job(job_id)
+        if not (store.job_dir(job.id) / job.video_file).is_file():
+            raise HTTPException(410, "the uploaded video of this job is gone from the server; upload it again")
         path = inside(store.job_dir(job.id) / job.video_file, store.job_dir(job.id))
         return FileResponse(path, media_type=VIDEO_TYPES.get(path.suffix.lower(), "application/octet-stream"))
 

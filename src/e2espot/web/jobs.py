@@ -28,6 +28,7 @@ Predictor = Callable[[Path, Path, Path, ProgressFn], Mapping[str, Path]]
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 STATUSES = ("queued", "running", "done", "failed")
+STAGES = ("decode", "predict", "render")  # a job's stage only moves forward along these
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -199,9 +200,13 @@ class JobRunner:
         job_dir = self.store.job_dir(job_id)
         out_dir = job_dir / "out"
         out_dir.mkdir(parents=True, exist_ok=True)
-        last = [0.0, ""]
+        last = [0.0, "decode"]
 
         def progress(stage: str, fraction: float) -> None:
+            # predict_file decodes ahead while the model runs and reports both; once "predict" has been
+            # reported, later "decode" reports are not shown, so the page lights the stage that runs
+            if stage in STAGES and last[1] in STAGES and STAGES.index(stage) < STAGES.index(last[1]):
+                return
             now = time.monotonic()
             if stage != last[1] or now - last[0] > 0.25 or fraction >= 1.0:
                 last[0], last[1] = now, stage
@@ -221,7 +226,19 @@ class JobRunner:
                               num_events=num_events)
         except Exception as exc:  # a failed job shows its error; the server keeps going
             log.warning("job %s failed: %s\n%s", job_id, exc, traceback.format_exc())
-            self.store.update(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+            self.store.update(job_id, status="failed", error=self.public_error(exc, job))
+
+    def public_error(self, exc: BaseException, job: Job) -> str:
+        """``Type: message`` of a failed job as people see it: the upload's path becomes its name, the
+        model folders ``<model NAME>``, the job and data folders ``<job>`` / ``<data>``, other absolute
+        paths their last component, errno markers go (the full error is in the server log)."""
+        from e2espot.web.security import public_error
+
+        job_dir = self.store.job_dir(job.id)
+        replacements: dict[str | Path, str] = {job_dir / job.video_file: job.video_name, job_dir: "<job>",
+                                               self.store.data_dir: "<data>"}
+        replacements.update({d: f"<model {name}>" for name, d in self.models.items()})
+        return public_error(f"{type(exc).__name__}: {exc}", replacements)
 
     @staticmethod
     def _collect(produced: Mapping[str, Path], out_dir: Path) -> dict[str, str]:

@@ -20,6 +20,15 @@ function fmtTime(s) {
   return m + ":" + (sec < 10 ? "0" : "") + sec.toFixed(2);
 }
 
+// the per-server token that state-changing requests carry (the server refuses them without it)
+const CSRF_TOKEN = (document.querySelector("meta[name='csrf-token']") || {}).content || "";
+
+// a banner while the server does not answer (polling goes on; the banner goes when it answers again)
+function serverReachable(ok) {
+  const n = document.getElementById("offline-notice");
+  if (n) n.hidden = ok;
+}
+
 function el(tag, attrs, text) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -61,6 +70,7 @@ function el(tag, attrs, text) {
     data.append("file", file, file.name);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/jobs");
+    xhr.setRequestHeader("X-CSRF-Token", CSRF_TOKEN);
     xhr.responseType = "json";
     bar.hidden = false; start.disabled = true; status.textContent = "Uploading…";
     xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; });
@@ -74,7 +84,7 @@ function el(tag, attrs, text) {
       }
     });
     xhr.addEventListener("error", () => {
-      errEl.textContent = "Network error during upload."; errEl.hidden = false; bar.hidden = true; start.disabled = false;
+      errEl.textContent = "The server could not be reached during the upload; is e2espot serve still running?"; errEl.hidden = false; bar.hidden = true; start.disabled = false;
     });
     xhr.send(data);
   });
@@ -92,6 +102,7 @@ function el(tag, attrs, text) {
   const views = {
     progress: document.getElementById("progress-view"),
     failed: document.getElementById("failed-view"),
+    gone: document.getElementById("gone-view"),
     result: document.getElementById("result-view"),
   };
   const STAGES = ["upload", "decode", "predict", "render"];
@@ -111,9 +122,12 @@ function el(tag, attrs, text) {
     let job;
     try {
       const r = await fetch("/api/jobs/" + jobId, { cache: "no-store" });
+      if (r.status >= 500) throw new Error("HTTP " + r.status);
       job = await r.json();
-    } catch (e) { setTimeout(poll, 1500); return; }
+    } catch (e) { serverReachable(false); setTimeout(poll, 1500); return; }
+    serverReachable(true);
     setStatus(job);
+    if (job.status === "done" && job.results_missing) { show("gone"); return; }
     if (job.status === "done") { show("result"); loadResult(job); return; }
     if (job.status === "failed") {
       show("failed"); document.getElementById("job-error").textContent = job.error || "unknown error"; return;
