@@ -38,7 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_models(specs: list[str]) -> dict[str, Path]:
     """``NAME=DIR`` or ``DIR`` items into an ordered name -> directory mapping."""
     from e2espot.errors import ConfigError
-
     from e2espot.models.published.hub import parse_hf_ref, resolve_model_ref
 
     models: dict[str, Path] = {}
