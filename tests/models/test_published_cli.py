@@ -110,7 +110,8 @@ def test_imported_tennis_model_in_the_web_app(small_run, tmp_path):
     video = synthetic_match(tmp_path / "match.mp4")
     app = create_app({"tennis": small_run}, tmp_path / "data",
                      predictor=default_predictor(device="cpu", highlights=False))
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:  # a loopback Host, as the browser
+        client.headers["X-CSRF-Token"] = app.state.csrf_token  # the upload page sends the page's token
         r = client.post("/api/jobs", files={"file": ("match.mp4", video.read_bytes(), "video/mp4")})
         assert r.status_code == 201, r.text
         job_id, deadline = r.json()["id"], time.time() + 300
