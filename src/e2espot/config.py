@@ -38,8 +38,15 @@ class ModelConfig:
     head: str = "gru"
     clip_len: int = 100
     displacement: bool = False  # T-DEED displacement head
+    # A second class head over the same hidden sequence (T-DEED's joint-training / pretrain head, e.g. the
+    # 17 SoccerNet-v2 classes beside the 12 ball classes): K2 foreground classes, 0 = no second head.
+    extra_num_classes: int = 0
+    team_head: bool = False  # Team-BAS baseline team head: one logit per frame, sigmoid = P(right)
     head_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: bool | str = False  # True: timm/torchvision ImageNet weights; str: local weight file
+    modality: str = "rgb"  # input channels + normalisation (models.spotter.MODALITIES): "rgb", "flow"
+    pad_to_clip_len: bool = False  # E2E-Spot: clips shorter than clip_len are zero-padded (after
+    #                                normalisation) to clip_len inside the model, features cut back to T
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # factory options, e.g. X3D trainable_stages
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,6 +66,8 @@ class DataConfig:
     width: int | None = None  # fixed width; None = keep aspect
     crop: int | None = None  # square random crop (train) / centre crop (eval); None = full frame
     clip_len: int = 100
+    # inference windows (infer.predict.WINDOWINGS): "aligned" (ours), "spot" (jhong93/spot test), "tdeed"
+    windowing: str = "aligned"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -133,25 +133,27 @@ def test_upload_and_seek_in_browser(server, attacker, tmp_path):
             page.wait_for_url("**/jobs/*", timeout=15000)
             page.wait_for_selector("#job[data-ready='1']", timeout=20000)
             assert page.locator("#job-status").inner_text() == "done"
-            markers = page.locator(".marker")
-            assert markers.count() == 3
+            assert page.evaluate("window.e2espotView.shown().length") == 3
             page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=10000)
-            markers.nth(2).hover()
+            # the goal at 1.6 s on the canvas timeline: hover shows it, a click selects it and seeks there
+            box = page.locator("#timeline").bounding_box()
+            x, y = page.evaluate("[window.e2espotView.xOf(1.6), window.e2espotView.laneY('goal')]")
+            page.mouse.move(box["x"] + x, box["y"] + y)
             assert "goal" in page.locator("#tooltip").inner_text() and "0.700" in page.locator("#tooltip").inner_text()
-            markers.nth(2).click()
+            page.mouse.click(box["x"] + x, box["y"] + y)
             page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 1.6) < 0.1",
                                    timeout=5000)
             current = page.evaluate("document.getElementById('player').currentTime")
             assert abs(current - 1.6) < 0.1
             # filters: hide 'shot', then raise the score threshold above 0.8
             page.locator("input[data-class='shot']").uncheck()
-            assert page.locator(".marker:not([hidden])").count() == 2
+            assert page.evaluate("window.e2espotView.shown().length") == 2
             page.locator("#score-slider").fill("0.8")
-            assert page.locator("#event-table tbody tr").count() == 1
+            assert page.locator("#event-table tbody tr[data-id]").count() == 1
             page.locator("#score-slider").fill("0")
             page.locator("input[data-class='shot']").check()
             # a table row seeks too
-            page.locator("#event-table tbody tr").nth(0).click()
+            page.locator("#event-table tbody tr[data-id]").nth(0).click()
             page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 0.4) < 0.1",
                                    timeout=5000)
             page.wait_for_timeout(300)

@@ -432,7 +432,7 @@ def test_done_job_whose_files_are_gone_says_so(tmp_path, models, video_bytes):
         page = client.get(job["urls"]["page"])
         assert page.status_code == 200 and 'id="gone-view"' in page.text
         assert client.get(job["urls"]["video"]).status_code == 200
-        (data / "jobs" / job["id"] / "video.mp4").unlink()
+        (data / "jobs" / job["id"] / "clip.mp4").unlink()
         r = client.get(job["urls"]["video"])
         assert r.status_code == 410 and "uploaded video" in r.json()["detail"]
         assert "video" in client.get(f"/api/jobs/{job['id']}").json()["missing_files"]

@@ -36,7 +36,8 @@ def add_inference_arguments(parser: argparse.ArgumentParser, *, default_threshol
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="video files or frame folders")
     parser.add_argument("--model", "-m", type=Path, required=True, metavar="SAVE_DIR",
-                        help="run directory written by 'e2espot train' (config.json + best.pt)")
+                        help="run directory written by 'e2espot train' (config.json + best.pt), a published "
+                             "model folder (E2E-Spot, OpenSportsLib) or hf://OWNER/REPO[/SUBDIR][@REV]")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT_DIR", help="where to write")
     add_inference_arguments(parser, default_threshold="0.5")
 

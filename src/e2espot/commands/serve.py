@@ -33,17 +33,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-upload-mb", type=int, default=2048, help="largest accepted upload (default 2048)")
     parser.add_argument("--device", default="cpu", help="torch device for inference (default cpu)")
     parser.add_argument("--workers", type=int, default=1, help="jobs run at the same time (default 1)")
+    parser.add_argument("--retention-days", type=float, default=None, metavar="DAYS",
+                        help="delete finished jobs (upload, results, edits) older than DAYS, at start-up and "
+                             "hourly (default: keep them)")
 
 
 def parse_models(specs: list[str]) -> dict[str, Path]:
     """``NAME=DIR`` or ``DIR`` items into an ordered name -> directory mapping."""
     from e2espot.errors import ConfigError
+    from e2espot.models.published.hub import parse_hf_ref, resolve_model_ref
 
     models: dict[str, Path] = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep:
             name, path = Path(spec).resolve().name, spec
+        hub = parse_hf_ref(path)
+        if hub is not None:  # hf://OWNER/REPO[/SUBDIR][@REV]: the snapshot folder in the Hugging Face cache
+            name = name if sep else (hub[1] or hub[0]).rstrip("/").split("/")[-1]
+            path = str(resolve_model_ref(path))
         if not Path(path).is_dir():
             raise ConfigError(f"--model {spec}: '{path}' is not a directory (expected a training run directory)")
         if name in models:
@@ -102,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     check_models(models)
     app = create_app(models, args.data_dir, predictor=default_predictor(device=args.device),
                      max_upload_bytes=args.max_upload_mb * 1024 * 1024, workers=args.workers,
+                     retention_days=args.retention_days,
                      allowed_hosts=hosts, access_token=token, address=f"{args.host}:{args.port}")
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     shown = f"[{shown}]" if ":" in shown else shown

@@ -31,6 +31,13 @@ DEFAULT_THRESHOLD = 0.5  # events shown to people; the high-recall list is what 
 DEFAULT_NMS_WINDOW = {"hard": 1, "soft": 3, "none": 0}  # frames; E2E-Spot eval.py / T-DEED PES defaults
 CHUNK_LEN = 32  # frames per decoded chunk
 PREFETCH_CHUNKS = 4  # chunks the decode thread may read ahead
+# DataConfig.windowing: "aligned" = ours (windows from frame 0, the last aligned to the end, black frames
+# past the end); "spot" = jhong93/spot test_e2e.py (ActionSpotVideoDataset: windows from -SPOT_PAD_LEN
+# every clip_len - overlap frames while start < N - overlap; frames outside the video are zero after
+# normalisation; CenterCrop offsets rounded as torchvision does); "tdeed" = T-DEED's evaluate
+# (``predict_scores_tdeed``: from -5 frames, black padding, support on non-zero rows)
+WINDOWINGS = ("aligned", "spot", "tdeed")
+SPOT_PAD_LEN = 5  # jhong93/spot dataset/frame.py DEFAULT_PAD_LEN
 
 
 # --------------------------------------------------------------------------- loading
@@ -52,11 +59,23 @@ def load_run(
 
     ``checkpoint`` is ``"best"``, ``"last"`` or a path to a ``.pt`` file. The model comes back in
     eval mode (channels_last when the backbone prefers it), on ``device``. Missing or corrupt files raise ``CheckpointError``.
+
+    ``run_dir`` may also be a published model as its project distributes it (an E2E-Spot folder, an
+    OpenSportsLib checkpoint; ``e2espot.models.published``), detected automatically and converted in
+    memory, or ``hf://OWNER/REPO[/SUBDIR][@REV]`` (Hugging Face Hub, through its cache). For those,
+    ``checkpoint`` "best" means the reference's own choice; anything else picks another checkpoint.
     """
     from e2espot.models import create_spotter
+    from e2espot.models.published import build_model, detect_reference, import_reference
+    from e2espot.models.published.hub import resolve_model_ref
     from e2espot.train.checkpoint import load_checkpoint
 
-    run_dir = Path(run_dir)
+    run_dir = resolve_model_ref(run_dir)
+    kind = detect_reference(run_dir)
+    if kind is not None:
+        imported = import_reference(run_dir, kind=kind, checkpoint=None if str(checkpoint) == "best" else str(checkpoint))
+        model = build_model(imported).to(resolve_device(device))
+        return (channels_last(model) if model.prefers_channels_last else model), imported.run_config
     if not run_dir.is_dir():
         raise CheckpointError(
             f"{run_dir}: not a run directory (missing). Pass the SAVE_DIR that 'e2espot train' wrote"
@@ -155,8 +174,9 @@ def decode_displacement(
     return out.scatter_reduce(1, dst.unsqueeze(-1).expand(-1, -1, num_outputs), votes, reduce="amax")
 
 
-def _center_crop(frames: np.ndarray, crop: int | None) -> np.ndarray:
-    """Square centre crop of (n, H, W, 3) frames (a view)."""
+def _center_crop(frames: np.ndarray, crop: int | None, rounded: bool = False) -> np.ndarray:
+    """Square centre crop of (n, H, W, 3) frames (a view). ``rounded``: offsets
+    ``int(round((size - crop) / 2))`` as torchvision ``CenterCrop`` (E2E-Spot), else floor."""
     if crop is None:
         return frames
     height, width = frames.shape[1:3]
@@ -165,6 +185,8 @@ def _center_crop(frames: np.ndarray, crop: int | None) -> np.ndarray:
             f"crop {crop} is larger than the {width}x{height} frames; lower data.crop or raise data.height"
         )
     top, left = (height - crop) // 2, (width - crop) // 2
+    if rounded:
+        top, left = int(round((height - crop) / 2.0)), int(round((width - crop) / 2.0))
     return frames[:, top : top + crop, left : left + crop]
 
 
@@ -213,15 +235,30 @@ def predict_scores(
     Sliding windows of ``cfg.data.clip_len`` frames start every ``clip_len - overlap`` frames (the
     last one aligned to the end); each frame's softmax is averaged over the windows covering it.
     With a displacement head, each window's probabilities are first decoded (``decode_displacement``).
+    ``cfg.data.windowing == "spot"`` places and pads windows as jhong93/spot's test code does
+    (``WINDOWINGS``); the model reads the channels of ``cfg.model.modality`` (flow: G, B of the frames).
     ``reader`` is an opened video (``e2espot.data.video.open_video``) at the run's fps and size; it is
     streamed in chunks. ``model`` should be in eval mode (``load_run`` returns it so). ``stats``, when
     given, receives ``peak_frames`` (frames held in the ring), ``num_frames`` and ``num_windows``.
     """
+    windowing = getattr(cfg.data, "windowing", "aligned")
+    if windowing not in WINDOWINGS:
+        raise ConfigError(f"data.windowing '{windowing}' is unknown; expected one of {', '.join(WINDOWINGS)}")
+    if windowing == "tdeed":
+        return predict_scores_tdeed(
+            model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device, precision=precision,
+            progress=progress, chunk_len=chunk_len, prefetch_chunks=prefetch_chunks, stats=stats,
+        )
     clip_len = cfg.data.clip_len
     overlap = _normalise_overlap(overlap, clip_len)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size {batch_size!r} must be a positive integer")
     step = clip_len - overlap
+    spot = windowing == "spot"
+    from e2espot.models.spotter import get_modality
+
+    modality = get_modality(cfg.model.modality)
+    channels = list(modality.channels) if list(modality.channels) != [0, 1, 2] else None
     device = resolve_device(device)
     if device.type == "cpu":
         tune_cpu_allocator()  # large activations: no mmap/munmap page-fault storm per layer
@@ -232,7 +269,7 @@ def predict_scores(
     ring = FrameRing(clip_len + batch_size * step + chunk_len)
     acc = ScoreAccumulator(num_outputs, expected)
     pending: list[int] = []  # starts of windows whose frames are all decoded, not yet run
-    next_start = 0  # next regular window start
+    next_start = -SPOT_PAD_LEN if spot else 0  # next regular window start
     last_covered = 0  # end of the furthest window queued so far
     num_windows = 0
 
@@ -241,11 +278,17 @@ def predict_scores(
         offsets = np.arange(clip_len)
         idx = np.asarray(starts)[:, None] + offsets  # (B, T) absolute frame indices
         valid = np.minimum(num_frames - np.asarray(starts), clip_len)  # (B,) real frames per window
-        frames = ring.gather(np.minimum(idx, num_frames - 1))  # (B, T, H, W, 3) uint8
-        if (valid < clip_len).any():
+        frames = ring.gather(np.clip(idx, 0, num_frames - 1))  # (B, T, H, W, 3) uint8
+        if channels is not None:
+            frames = frames[..., channels]  # (B, T, H, W, C) the modality's channels
+        if not spot and (valid < clip_len).any():
             frames[offsets[None, :] >= valid[:, None]] = 0  # zero padding past the end (masked below)
         x = torch.from_numpy(frames).to(device, non_blocking=True)
-        x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W) in [0, 1], channels_last strides
+        x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, C, H, W) in [0, 1], channels_last strides
+        inside = (idx >= 0) & (idx < num_frames)  # (B, T)
+        if spot and not inside.all():  # E2E-Spot: frames outside the video are 0 after normalisation
+            mean = torch.tensor(modality.mean, device=device).view(1, 1, -1, 1, 1)
+            x = torch.where(torch.from_numpy(inside).to(device)[:, :, None, None, None], x, mean)
         with amp:
             out = model(x)
         logits = out.logits  # (B, T, K+1)
@@ -262,14 +305,18 @@ def predict_scores(
             probs = decode_displacement(probs, displacement, valid_t)
         probs_np = probs.cpu().numpy()
         for i, start in enumerate(starts):
-            acc.add(start, probs_np[i, : valid[i]])
+            if spot:  # rows of frames inside the video only
+                lo, hi = max(0, start), min(num_frames, start + clip_len)
+                acc.add(lo, probs_np[i, lo - start : hi - start])
+            else:
+                acc.add(start, probs_np[i, : valid[i]])
         num_windows += len(starts)
 
     amp = autocast(device, resolve_precision(precision, device))
     decoded = 0
     with ChunkProducer(reader, chunk_len, prefetch_chunks) as producer, torch.inference_mode():
         for start_idx, frames in producer:
-            ring.append(start_idx, _center_crop(frames, cfg.data.crop))
+            ring.append(start_idx, _center_crop(frames, cfg.data.crop, rounded=spot))
             decoded = ring.end
             if progress is not None and expected:
                 progress("decode", min(1.0, decoded / expected))
@@ -281,14 +328,18 @@ def predict_scores(
                 run_batch(pending[:batch_size], decoded)
                 del pending[:batch_size]
                 if progress is not None and expected:
-                    progress("predict", min(1.0, (pending[0] if pending else next_start) / expected))
+                    progress("predict", max(0.0, min(1.0, (pending[0] if pending else next_start) / expected)))
             # keep what pending windows and a possible end-aligned last window may still need
             ring.discard_before(min(pending[0] if pending else next_start, decoded - clip_len))
 
         num_frames = decoded
         if num_frames == 0:
             raise VideoError(f"{getattr(reader, 'path', 'video')}: no frames could be decoded")
-        if last_covered < num_frames:
+        if spot:  # ActionSpotVideoDataset: starts in range(-pad, max(0, N - overlap), step)
+            while next_start < max(0, num_frames - overlap):
+                pending.append(next_start)
+                next_start += step
+        elif last_covered < num_frames:
             pending.append(max(0, num_frames - clip_len))
         for i in range(0, len(pending), batch_size):
             run_batch(pending[i : i + batch_size], num_frames)
@@ -299,6 +350,158 @@ def predict_scores(
     if stats is not None:
         stats.update(peak_frames=ring.peak, num_frames=num_frames, num_windows=num_windows)
     return acc.mean(num_frames)
+
+
+# --------------------------------------------------------------------------- T-DEED windowing
+
+TDEED_PAD_LEN = 5  # T-DEED dataset/frame.py DEFAULT_PAD_LEN: the first window starts 5 rows before the video
+
+
+def score_columns(cfg: RunConfig) -> list[str]:
+    """Names of the score matrix's foreground columns: the classes, or with a team head (Team-BAS)
+    ``<class>-left, <class>-right`` per class (sn-teamspotting's event_team class dict)."""
+    if getattr(cfg.model, "team_head", False):
+        return [f"{c}-{team}" for c in cfg.classes for team in ("left", "right")]
+    return list(cfg.classes)
+
+
+def tdeed_window_starts(num_frames: int, clip_len: int, overlap: int, pad_len: int = TDEED_PAD_LEN) -> list[int]:
+    """T-DEED's window starts in model frames (rows): ``range(-pad_len, max(0, N - overlap), clip_len - overlap)``.
+
+    ``ActionSpotVideoDataset`` (arturxe2/T-DEED ``dataset/frame.py`` @ ec1ad55) does this on raw frame indices
+    with every index multiplied by the stride; divided by the stride it is this range on rows.
+    """
+    return list(range(-pad_len, max(0, num_frames - overlap), clip_len - overlap))
+
+
+def split_team(probs: torch.Tensor, team_logits: torch.Tensor) -> torch.Tensor:
+    """Team-BAS ``process_predictionTeam``: (B, T, K+1) probabilities and (B, T) team logits → (B, T, 1+2K).
+
+    Column 0 = background, column 2i+1 = (1 - σ)·p_i (class i, left), 2i+2 = σ·p_i (class i, right), with σ
+    the sigmoid of the team logit at the same (target) row (sn-teamspotting ``model/modules.py`` @ 091fed2).
+    """
+    sigma = torch.sigmoid(team_logits.float()).unsqueeze(-1)  # (B, T, 1)
+    batch, length, num_outputs = probs.shape
+    out = probs.new_zeros(batch, length, 1 + 2 * (num_outputs - 1))
+    out[..., 0] = probs[..., 0]
+    out[..., 1::2] = (1 - sigma) * probs[..., 1:]
+    out[..., 2::2] = sigma * probs[..., 1:]
+    return out
+
+
+def tdeed_window_output(out: Any) -> torch.Tensor:
+    """T-DEED ``predict()`` on a batch of windows: softmax of the (first) class head, displacement max-combine
+    over the whole window (``process_double_head``), then the team split when the model has a team head."""
+    probs = out.logits.float().softmax(-1)  # (B, T, K+1)
+    if out.displacement is not None:
+        probs = decode_displacement(probs, out.displacement)
+    team = getattr(out, "team", None)
+    return probs if team is None else split_team(probs, team)
+
+
+def tdeed_overlap(cfg: RunConfig) -> int:
+    """T-DEED's default overlap: clip_len // 2 for SoccerNet-v2, else clip_len // 4 * 3 (evaluate_tdeed_challenge.py)."""
+    clip_len = cfg.data.clip_len
+    return clip_len // 2 if cfg.dataset.get("name") == "soccernet" else clip_len // 4 * 3
+
+
+def predict_scores_tdeed(
+    model: nn.Module,
+    reader: Any,
+    cfg: RunConfig,
+    *,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    precision: str = "auto",
+    progress: Progress | None = None,
+    chunk_len: int = CHUNK_LEN,
+    prefetch_chunks: int = PREFETCH_CHUNKS,
+    stats: dict[str, int] | None = None,
+) -> np.ndarray:
+    """Per-frame scores (N, K+1) float32, or (N, 1+2K) with a team head, as T-DEED's own inference.
+
+    Reproduces ``util/eval.py:evaluate`` (arturxe2/T-DEED @ ec1ad55) and sn-teamspotting's
+    ``mAPevaluateTest``: windows from ``tdeed_window_starts`` (default overlap ``tdeed_overlap``); frames
+    outside the video are black (uint8 0, normalised like any frame); each window's output is
+    ``tdeed_window_output``; rows of the video sum the window rows over them, and the support counts only
+    non-zero rows (a row no frame's displacement points to stays zero); support 0 becomes 1. Frames are
+    streamed as in ``predict_scores`` (memory flat in the video's length).
+    """
+    clip_len = cfg.data.clip_len
+    overlap = tdeed_overlap(cfg) if overlap is None else _normalise_overlap(overlap, clip_len)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size {batch_size!r} must be a positive integer")
+    step = clip_len - overlap
+    device = resolve_device(device)
+    if device.type == "cpu":
+        tune_cpu_allocator()
+    team = bool(getattr(cfg.model, "team_head", False))
+    num_outputs = 1 + len(cfg.classes) * (2 if team else 1)
+    expected = getattr(reader, "num_frames", None)
+    expected = expected if isinstance(expected, int) and expected > 0 else None
+
+    ring = FrameRing(clip_len + batch_size * step + chunk_len)
+    acc = ScoreAccumulator(num_outputs, expected)
+    pending: list[int] = []
+    next_start = -TDEED_PAD_LEN
+    num_windows = 0
+    amp = autocast(device, resolve_precision(precision, device))
+
+    def run_batch(starts: list[int], num_frames: int) -> None:
+        nonlocal num_windows
+        idx = np.asarray(starts)[:, None] + np.arange(clip_len)  # (B, T) absolute frame indices
+        real = (idx >= 0) & (idx < num_frames)
+        frames = np.zeros((len(starts), clip_len, *ring.frame_shape), dtype=np.uint8)  # black padding
+        frames[real] = ring.gather(idx[real])
+        x = torch.from_numpy(frames).to(device, non_blocking=True)
+        x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W) = T-DEED's x / 255
+        with amp:
+            out = model(x)
+        window_scores = tdeed_window_output(out).cpu().numpy()  # (B, T, C)
+        if window_scores.shape[-1] != num_outputs:
+            raise ConfigError(
+                f"model output has {window_scores.shape[-1]} columns, expected {num_outputs} "
+                f"({len(cfg.classes)} classes{' x 2 teams' if team else ''} + background); check config.json"
+            )
+        for i, start in enumerate(starts):
+            lo, hi = max(0, -start), min(clip_len, num_frames - start)
+            rows = window_scores[i, lo:hi]
+            acc.add(start + lo, rows, counted=rows.sum(axis=1) != 0)
+        num_windows += len(starts)
+
+    decoded = 0
+    with ChunkProducer(reader, chunk_len, prefetch_chunks) as producer, torch.inference_mode():
+        for start_idx, frames in producer:
+            ring.append(start_idx, _center_crop(frames, cfg.data.crop))
+            decoded = ring.end
+            if progress is not None and expected:
+                progress("decode", min(1.0, decoded / expected))
+            while next_start + clip_len <= decoded:  # such a window is in T-DEED's range whatever N is
+                pending.append(next_start)
+                next_start += step
+            while len(pending) >= batch_size:
+                run_batch(pending[:batch_size], decoded)
+                del pending[:batch_size]
+                if progress is not None and expected:
+                    progress("predict", min(1.0, max(0, pending[0] if pending else next_start) / expected))
+            ring.discard_before(min(pending[0] if pending else next_start, decoded - clip_len))
+
+        num_frames = decoded
+        if num_frames == 0:
+            raise VideoError(f"{getattr(reader, 'path', 'video')}: no frames could be decoded")
+        while next_start < max(0, num_frames - overlap):
+            pending.append(next_start)
+            next_start += step
+        for i in range(0, len(pending), batch_size):
+            run_batch(pending[i : i + batch_size], num_frames)
+
+    if progress is not None:
+        progress("decode", 1.0)
+        progress("predict", 1.0)
+    if stats is not None:
+        stats.update(peak_frames=ring.peak, num_frames=num_frames, num_windows=num_windows)
+    return acc.mean(num_frames, empty_rows="keep")
 
 
 # --------------------------------------------------------------------------- files
@@ -351,12 +554,17 @@ def scores_to_video_labels(
 ) -> VideoLabels:
     """Events of one video from its (N, K+1) score matrix (via ``postprocess.scores_to_events``);
     ``thresholds`` (per class) override ``threshold``."""
-    from e2espot.infer.postprocess import scores_to_events
+    from e2espot.infer.postprocess import scores_to_events, team_scores_to_events
 
-    events = scores_to_events(
-        scores, list(cfg.classes), threshold=threshold, nms=nms, window=nms_window, fps=fps,
-        thresholds=thresholds,
-    )
+    if getattr(cfg.model, "team_head", False):  # (N, 1 + 2K) Team-BAS columns: events carry left / right
+        events = team_scores_to_events(
+            scores, list(cfg.classes), threshold=threshold, nms=nms, window=nms_window, fps=fps
+        )
+    else:
+        events = scores_to_events(
+            scores, list(cfg.classes), threshold=threshold, nms=nms, window=nms_window, fps=fps,
+            thresholds=thresholds,
+        )
     events = sorted(events, key=lambda e: (e.frame, -(e.score or 0.0), e.label))
     return VideoLabels(video=video, fps=fps, num_frames=int(scores.shape[0]), events=events)
 
@@ -399,6 +607,12 @@ def predict_file(
     class_thresholds = None if threshold is not None else (cfg.train.get("postprocess") or {}).get("thresholds")
     nms, nms_window, threshold = resolve_postprocess(cfg, nms, nms_window, threshold)
     video_path = Path(video_path)
+    if cfg.model.modality == "flow" and not video_path.is_dir():
+        raise ConfigError(
+            f"{video_path}: this model reads optical flow, not RGB video. Give a folder of flow frames "
+            "(jhong93/spot external/extract_raft_frames.py: %06d.jpg holding (dx, dy, 128) as BGR); spotting "
+            "on a raw video needs an optical-flow model (RAFT) run first, which e2espot does not include"
+        )
     stem = video_path.stem if video_path.suffix else video_path.name
     video = video_id or stem
     with open_video(video_path, fps=cfg.data.fps, height=cfg.data.height, width=cfg.data.width) as reader:
@@ -418,7 +632,7 @@ def predict_file(
         events_json=write_prediction_json([labels], cfg.classes, out_dir / f"{stem}.json"),
         recall_json=write_prediction_json([recall], cfg.classes, out_dir / f"{stem}.recall.json"),
         csv=write_prediction_csv([labels], cfg.classes, out_dir / f"{stem}.csv"),
-        scores_npz=write_npz(out_dir / f"{stem}.npz", scores, cfg.classes, fps),
+        scores_npz=write_npz(out_dir / f"{stem}.npz", scores, score_columns(cfg), fps),
         video_labels=labels,
     )
 
@@ -440,7 +654,11 @@ __all__ = [
     "load_run",
     "predict_file",
     "predict_scores",
+    "predict_scores_tdeed",
     "resolve_postprocess",
+    "score_columns",
     "scores_to_video_labels",
+    "split_team",
+    "tdeed_window_starts",
     "window_starts",
 ]

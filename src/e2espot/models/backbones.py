@@ -142,11 +142,11 @@ def load_weights(parts: BackboneParts, path: str | Path, name: str) -> None:
 # ---- factories -----------------------------------------------------------------------------------------
 
 
-def _timm(model_name: str, pretrained: bool, stages_of) -> BackboneParts:
+def _timm(model_name: str, pretrained: bool, stages_of, in_chans: int = 3) -> BackboneParts:
     import timm
 
     try:
-        net = timm.create_model(model_name, pretrained=pretrained, num_classes=0)
+        net = timm.create_model(model_name, pretrained=pretrained, num_classes=0, in_chans=in_chans)
     except Exception as exc:
         if not pretrained:
             raise
@@ -179,33 +179,33 @@ def _efficientnet_stages(net: nn.Module) -> list[Stage]:
 
 
 @register_backbone("rny002")
-def rny002(pretrained: bool = False) -> BackboneParts:
-    return _timm("regnety_002", pretrained, _regnet_stages)
+def rny002(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("regnety_002", pretrained, in_chans=in_chans, stages_of=_regnet_stages)
 
 
 @register_backbone("rny008")
-def rny008(pretrained: bool = False) -> BackboneParts:
-    return _timm("regnety_008", pretrained, _regnet_stages)
+def rny008(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("regnety_008", pretrained, in_chans=in_chans, stages_of=_regnet_stages)
 
 
 @register_backbone("rn18")
-def rn18(pretrained: bool = False) -> BackboneParts:
-    return _timm("resnet18", pretrained, _resnet_stages)
+def rn18(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("resnet18", pretrained, in_chans=in_chans, stages_of=_resnet_stages)
 
 
 @register_backbone("rn50")
-def rn50(pretrained: bool = False) -> BackboneParts:
-    return _timm("resnet50", pretrained, _resnet_stages)
+def rn50(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("resnet50", pretrained, in_chans=in_chans, stages_of=_resnet_stages)
 
 
 @register_backbone("effb0")
-def effb0(pretrained: bool = False) -> BackboneParts:
-    return _timm("efficientnet_b0", pretrained, _efficientnet_stages)
+def effb0(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("efficientnet_b0", pretrained, in_chans=in_chans, stages_of=_efficientnet_stages)
 
 
 @register_backbone("convnextt")
-def convnextt(pretrained: bool = False) -> BackboneParts:
-    return _timm("convnext_tiny", pretrained, _convnext_stages)
+def convnextt(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("convnext_tiny", pretrained, in_chans=in_chans, stages_of=_convnext_stages)
 
 
 class _ConvBnAct(nn.Sequential):
@@ -241,9 +241,9 @@ class TinyNet(nn.Module):
 
     num_features = 64
 
-    def __init__(self) -> None:
+    def __init__(self, in_chans: int = 3) -> None:
         super().__init__()
-        self.stem = _ConvBnAct(3, 16, 3, stride=2)
+        self.stem = _ConvBnAct(in_chans, 16, 3, stride=2)
         self.s1 = nn.Sequential(TinyBlock(16, 16, 2), TinyBlock(16, 16))
         self.s2 = nn.Sequential(TinyBlock(16, 32, 2), TinyBlock(32, 32))
 
@@ -253,10 +253,10 @@ class TinyNet(nn.Module):
 
 
 @register_backbone("test_tiny", channels_last=False)  # few channels: NCHW is faster on CPU, bf16 most
-def test_tiny(pretrained: bool = False) -> BackboneParts:
+def test_tiny(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
     if pretrained:
         raise ConfigError("backbone 'test_tiny' has no ImageNet weights; use pretrained=False or a local file")
-    net = TinyNet()
+    net = TinyNet(in_chans)
     return BackboneParts(net, net.num_features, [_blocks(net.s1, "conv1"), _blocks(net.s2, "conv1")])
 
 
@@ -281,7 +281,8 @@ def create_backbone(
         temporal_module: registry key (``list_temporal_modules()``) or None.
         temporal_stages: 1-based stage numbers that get the module (None = all stages).
         clip_len: default T when ``forward`` is called without ``num_frames``.
-        in_chans: input channels (3 RGB, 1 gray); passed to the factory only when not 3.
+        in_chans: input channels of the stem (3 for RGB, 2 for E2E-Spot's optical flow; timm adapts
+            ImageNet weights to other counts).
         backbone_kwargs: options of this backbone's factory (e.g. X3D ``trainable_stages``).
 
     Raises:
@@ -297,8 +298,11 @@ def create_backbone(
                 f"'{temporal_module}'). Use the plain name, e.g. -m {name}"
             )
     kwargs = dict(backbone_kwargs or {})
-    if in_chans != 3:
-        kwargs["in_chans"] = in_chans
+    if "in_chans" in kwargs:
+        raise ConfigError(
+            f"backbone '{name}': in_chans comes from the modality (ModelConfig.modality), not backbone_kwargs"
+        )
+    kwargs["in_chans"] = in_chans
     accepted = set(inspect.signature(entry.factory).parameters) - {"pretrained"}
     unknown = sorted(set(kwargs) - accepted)
     if unknown:

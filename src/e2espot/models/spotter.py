@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from e2espot.config import ModelConfig
-from e2espot.errors import ConfigError
+from e2espot.errors import ConfigError, unknown_name
 from e2espot.models.backbones import create_backbone
 from e2espot.models.heads import create_head
 
@@ -16,11 +18,48 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+@dataclass(frozen=True)
+class Modality:
+    """What a model reads from a decoded RGB frame, and how it normalises it.
+
+    ``channels``: the channels of an (H, W, 3) RGB frame the model takes, in model order;
+    ``mean`` / ``std``: per model channel, applied to values in [0, 1] as ``(x - mean) / std`` in float32.
+    """
+
+    channels: tuple[int, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+MODALITIES: dict[str, Modality] = {
+    "rgb": Modality((0, 1, 2), IMAGENET_MEAN, IMAGENET_STD),
+    # E2E-Spot optical flow (jhong93/spot dataset/frame.py FrameReader + _get_img_transforms; flow JPEGs
+    # from external/extract_raft_frames.py store (dx, dy, 128) as BGR, so RGB = (128, dy, dx) and the
+    # reader keeps channels 1, 2: model channel 0 = vertical flow dy, 1 = horizontal flow dx).
+    "flow": Modality((1, 2), (0.5, 0.5), (0.5, 0.5)),
+}
+
+
+def get_modality(name: str) -> Modality:
+    """The :class:`Modality` registered as ``name``; UnknownNameError otherwise."""
+    try:
+        return MODALITIES[name]
+    except (KeyError, TypeError):
+        raise unknown_name("modality", str(name), MODALITIES) from None
+
+
 class SpotterOutput(NamedTuple):
     logits: torch.Tensor  # (B, T, K+1), last stage; index 0 = background
     stage_logits: list[torch.Tensor]  # every stage's (B, T, K+1); [logits] for single-stage heads
     displacement: torch.Tensor | None  # (B, T) per-frame offset in frames, or None
     features: torch.Tensor  # (B, T, D) backbone features (for SoftIC)
+    team: torch.Tensor | None = None  # (B, T) team logits, sigmoid = P(right); None without a team head
+    extra_logits: torch.Tensor | None = None  # (B, T, K2+1) second class head; None without one
+
+
+def _frame_linear(in_dim: int, out_dim: int) -> nn.Sequential:
+    """Dropout(0.5) → Linear(in_dim, out_dim), applied per frame (T-DEED ``FCLayers``)."""
+    return nn.Sequential(nn.Dropout(0.5), nn.Linear(in_dim, out_dim))
 
 
 def _count(module: nn.Module | None) -> int:
@@ -28,7 +67,14 @@ def _count(module: nn.Module | None) -> int:
 
 
 class Spotter(nn.Module):
-    """x (B, T, 3, H, W) float in [0, 1] → :class:`SpotterOutput`. ImageNet normalisation happens inside."""
+    """x (B, T, 3, H, W) float in [0, 1] → :class:`SpotterOutput`. ImageNet normalisation happens inside.
+
+    Optional per-frame heads on the temporal head's hidden sequence, each Dropout(0.5) + Linear as T-DEED's
+    ``FCLayers``: displacement (``cfg.displacement``), a second class head (``cfg.extra_num_classes``) and
+    the Team-BAS team head (``cfg.team_head``; sn-teamspotting ``_pred_team``, sigmoid = P(right)).
+    T-DEED takes 0..255 pixels and divides by 255 inside; feeding ``uint8.float() / 255`` here gives it
+    bit for bit (float32 ``(x01 - mean) / std`` equals its ``Normalize``).
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -37,18 +83,27 @@ class Spotter(nn.Module):
         if not isinstance(cfg.clip_len, int) or cfg.clip_len < 1:
             raise ConfigError(f"model config: clip_len must be an int >= 1, got {cfg.clip_len!r}")
         self.config = cfg
+        self.modality = get_modality(cfg.modality)
         self.backbone = create_backbone(
             cfg.backbone, pretrained=cfg.pretrained, temporal_module=cfg.temporal_module,
-            temporal_stages=cfg.temporal_stages, clip_len=cfg.clip_len,
+            temporal_stages=cfg.temporal_stages, clip_len=cfg.clip_len, in_chans=len(self.modality.channels),
             backbone_kwargs=cfg.backbone_kwargs,
         )
         self.head = create_head(cfg.head, self.backbone.num_features, cfg.num_classes + 1, cfg.clip_len,
                                 **dict(cfg.head_kwargs))
-        self.displacement_head = (
-            nn.Sequential(nn.Dropout(0.5), nn.Linear(self.head.num_features, 1)) if cfg.displacement else None
-        )
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        if not isinstance(cfg.extra_num_classes, int) or cfg.extra_num_classes < 0:
+            raise ConfigError(
+                f"model config: extra_num_classes must be an int >= 0 (0 = no second class head), "
+                f"got {cfg.extra_num_classes!r}"
+            )
+        hidden_dim = self.head.num_features
+        # Per-frame Dropout(0.5) + Linear heads on the head's hidden sequence (T-DEED's FCLayers).
+        self.displacement_head = _frame_linear(hidden_dim, 1) if cfg.displacement else None
+        self.extra_head = _frame_linear(hidden_dim, cfg.extra_num_classes + 1) if cfg.extra_num_classes else None
+        self.team_head = _frame_linear(hidden_dim, 1) if cfg.team_head else None
+        num_chans = len(self.modality.channels)
+        self.register_buffer("mean", torch.tensor(self.modality.mean).view(1, num_chans, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.modality.std).view(1, num_chans, 1, 1), persistent=False)
 
     @property
     def feature_dim(self) -> int:
@@ -67,23 +122,40 @@ class Spotter(nn.Module):
         return self.config.num_classes
 
     def forward(self, x: torch.Tensor) -> SpotterOutput:
-        if x.ndim != 5 or x.shape[2] != 3:
-            raise ConfigError(f"Spotter expects clips (B, T, 3, H, W), got shape {tuple(x.shape)}")
+        """x (B, T, C, H, W) float in [0, 1], C = channels of the modality (3 RGB, 2 flow).
+
+        With ``pad_to_clip_len`` (E2E-Spot ``E2EModel.Impl.forward``), a clip with T < clip_len is
+        zero-padded after normalisation to clip_len frames before the backbone (its temporal modules mix
+        the padding into the last real frames) and the features are cut back to T.
+        """
+        num_chans = len(self.modality.channels)
+        if x.ndim != 5 or x.shape[2] != num_chans:
+            raise ConfigError(f"Spotter expects clips (B, T, {num_chans}, H, W) for modality "
+                              f"'{self.config.modality}', got shape {tuple(x.shape)}")
         if not x.is_floating_point():
             raise ConfigError(f"Spotter expects float frames in [0, 1], got dtype {x.dtype}; divide uint8 by 255")
         b, t, c, h, w = x.shape
-        frames = (x.reshape(b * t, c, h, w) - self.mean) / self.std  # (B·T, 3, H, W)
+        frames = (x.reshape(b * t, c, h, w) - self.mean) / self.std  # (B·T, C, H, W)
+        t_model = t
+        if self.config.pad_to_clip_len and t < self.config.clip_len:
+            t_model = self.config.clip_len
+            frames = F.pad(frames.reshape(b, t, c, h, w), (0, 0, 0, 0, 0, 0, 0, t_model - t))
+            frames = frames.reshape(b * t_model, c, h, w)  # (B·clip_len, C, H, W)
         stem = next((p for p in self.backbone.parameters() if p.ndim == 4), None)  # None: 3D (X3D) backbone
         if stem is not None and stem.is_contiguous(memory_format=torch.channels_last) and not stem.is_contiguous():
             frames = frames.contiguous(memory_format=torch.channels_last)
         else:  # frames permuted from (..., H, W, 3) uint8 arrive channels_last-strided: match the weights
             frames = frames.contiguous()
-        features = self.backbone(frames, num_frames=t).reshape(b, t, -1)  # (B, T, D)
+        features = self.backbone(frames, num_frames=t_model).reshape(b, t_model, -1)[:, :t]  # (B, T, D)
         stages, hidden = self.head.forward_stages(features)
-        displacement = None
+        displacement = team = extra = None
         if self.displacement_head is not None:
             displacement = self.displacement_head(hidden).squeeze(-1)  # (B, T)
-        return SpotterOutput(stages[-1], stages, displacement, features)
+        if self.team_head is not None:
+            team = self.team_head(hidden).squeeze(-1)  # (B, T)
+        if self.extra_head is not None:
+            extra = self.extra_head(hidden)  # (B, T, K2+1)
+        return SpotterOutput(stages[-1], stages, displacement, features, team, extra)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
@@ -102,6 +174,10 @@ class Spotter(nn.Module):
         ]
         if self.displacement_head is not None:
             rows.append(("displacement head", _count(self.displacement_head)))
+        if self.extra_head is not None:
+            rows.append((f"second class head (K2+1={cfg.extra_num_classes + 1})", _count(self.extra_head)))
+        if self.team_head is not None:
+            rows.append(("team head", _count(self.team_head)))
         rows.append(("total", self.num_parameters()))
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name:<{width}}  {n / 1e6:8.3f} M  ({n:,})" for name, n in rows)
