@@ -41,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--temporal-stages", type=int, nargs="+", default=None,
                    help="backbone stages that get the temporal module (default: all)")
     m.add_argument("--pretrained", default=None,
-                   help="'imagenet' (timm/torchvision download, online only) or a local weight file")
+                   help="'imagenet': the backbone's published weights, downloaded (timm ImageNet; x3d_*: "
+                        "PyTorchVideo Kinetics-400), or a local weight file")
     m.add_argument("--trainable-stages", type=int, default=None, metavar="N",
                    help="clip backbones (x3d_*): freeze the stem and all residual stages but the last N")
     m.add_argument("--displacement", type=int, default=0, metavar="R",
