@@ -21,6 +21,7 @@ from e2espot.config import DataConfig, ModelConfig, RunConfig
 from e2espot.data.sources import read_split
 from e2espot.errors import ConfigError, LabelFormatError
 from e2espot.train.loop import TrainOptions
+from e2espot.train.optim import LR_SCHEDULES
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,14 @@ log = logging.getLogger(__name__)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("labels", type=Path, help="E2E-Spot label dir or SoccerNet root")
     p.add_argument("videos", type=Path, help="folder of videos / prepared videos / frame folders")
-    p.add_argument("-s", "--save-dir", "--save_dir", type=Path, required=True, help="run directory to write")
+    p.add_argument("-s", "--save-dir", "--save_dir", type=Path, required=True,
+                   help="run directory to write; must be new or empty unless --resume or --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train afresh into a non-empty run directory: first delete the files a run writes "
+                        "there (checkpoints, config, metrics, curves, TensorBoard events, predictions)")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="train on the videos that exist when labels name videos missing from VIDEOS "
+                        "(default: stop and list them)")
     p.add_argument("--config", type=Path, help="TOML file of option defaults (command-line flags win)")
     p.add_argument("--format", default=None, help="label format: spot (default for dirs) or soccernet")
     p.add_argument("--splits", type=Path, help="SoccerNet: JSON {train: [games], val: [...], test: [...]}")
@@ -57,7 +65,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--mixup", action=argparse.BooleanOptionalAction, default=True)
     d.add_argument("--augment", choices=["full", "flip", "none"], default="full",
                    help="full: crop, flip, colour jitter, blur (T-DEED); flip: crop and flip; none: crop only")
-    d.add_argument("-j", "--num-workers", "--num_workers", type=int, default=2)
+    d.add_argument("-j", "--num-workers", "--num_workers", type=int, default=None,
+                   help="loader worker processes (default: 2 on a GPU; on the CPU chosen per machine, "
+                        "see README 'CPU threads')")
+    d.add_argument("--threads", dest="num_threads", type=int, default=None,
+                   help="CPU compute threads (default: the cores left after one per loader worker)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--batch-size", "--batch_size", type=int, default=8)
     o.add_argument("--num-epochs", "--num_epochs", type=int, default=50)
@@ -65,6 +77,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("-lr", "--learning-rate", "--learning_rate", dest="lr", type=float, default=1e-3)
     o.add_argument("--weight-decay", type=float, default=0.01)
     o.add_argument("--warmup-epochs", "--warm_up_epochs", type=int, default=3)
+    o.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine",
+                   help="cosine (default): linear warm-up from 1%% of the LR, then a cosine to 0 that starts "
+                        "after the warm-up; spot: jhong93/spot's schedule exactly (warm-up and cosine "
+                        "multiplied from step 0, the cosine spanning num_epochs - warmup_epochs, so it "
+                        "rises again after reaching 0)")
     o.add_argument("-ag", "--acc-grad-iter", "--acc_grad_iter", dest="acc_grad", type=int, default=1)
     o.add_argument("--loss", choices=["ce", "bce", "focal"], default="ce")
     o.add_argument("--fg-weight", type=float, default=5.0)
@@ -93,6 +110,8 @@ class TrainJob:
     opts: TrainOptions
     save_dir: Path
     resume: bool = False
+    overwrite: bool = False
+    skip_missing: bool = False
 
 
 def load_toml_defaults(args: argparse.Namespace) -> argparse.Namespace:
@@ -142,6 +161,7 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
     opts = TrainOptions(
         num_epochs=args.num_epochs, epoch_clips=args.epoch_clips, batch_size=args.batch_size,
         acc_grad=args.acc_grad, lr=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
+        lr_schedule=args.lr_schedule, num_threads=args.num_threads,
         loss=args.loss, fg_weight=args.fg_weight, focal_gamma=args.focal_gamma,
         softic_weight=args.softic_weight, softic_temperature=args.softic_temperature,
         optimizer=args.optimizer, rho=args.rho, mixup=args.mixup, dilate_len=args.dilate_len,
@@ -156,7 +176,8 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         "splits": str(Path(args.splits).resolve()) if args.splits else None,
     }
     run_cfg = RunConfig(model=model_cfg, data=data_cfg, classes=classes, train=opts.to_dict(), dataset=dataset)
-    return TrainJob(run_cfg=run_cfg, opts=opts, save_dir=Path(args.save_dir), resume=args.resume)
+    return TrainJob(run_cfg=run_cfg, opts=opts, save_dir=Path(args.save_dir), resume=args.resume,
+                    overwrite=args.overwrite, skip_missing=args.skip_missing)
 
 
 def run_training(job: TrainJob, *, quiet: bool = False) -> int:
@@ -169,16 +190,18 @@ def run_training(job: TrainJob, *, quiet: bool = False) -> int:
     cfg = job.run_cfg
     ds = cfg.dataset
     videos = Path(ds["videos"])
+    prepare_run_dir(job.save_dir, resume=job.resume, overwrite=job.overwrite)
     splits = Path(ds["splits"]) if ds.get("splits") else None
     kwargs: dict[str, Any] = {"fmt": ds["format"], "splits": splits, "label_file": ds["label_file"],
                               "classes": list(cfg.classes)}
-    train_labels = align_labels(read_split(Path(ds["labels"]), "train", **kwargs), videos, cfg.data,
-                                source="train split")
+    train_raw = read_split(Path(ds["labels"]), "train", **kwargs)
     try:
         val_raw = read_split(Path(ds["labels"]), "val", **kwargs)
     except LabelFormatError:
         val_raw = None
         log.warning("no validation split found: best epoch = last epoch")
+    train_raw, val_raw = drop_missing_videos(train_raw, val_raw, videos, skip=job.skip_missing)
+    train_labels = align_labels(train_raw, videos, cfg.data, source="train split")
     val_labels = align_labels(val_raw, videos, cfg.data, source="val split") if val_raw is not None else None
 
     bar = None
@@ -202,9 +225,102 @@ def run_training(job: TrainJob, *, quiet: bool = False) -> int:
 
     result = train(cfg, train_labels, val_labels, job.save_dir, job.opts, resume=job.resume,
                    on_epoch_end=on_epoch_end, progress=progress)
-    if result.best_epoch is not None and not quiet:
-        print(f"best epoch {result.best_epoch} (score {result.best_score:.4f}); run dir {job.save_dir}")
+    if not quiet:
+        print(summary_line(result))
     return 0
+
+
+def summary_line(result: Any) -> str:
+    """The one line printed when training ends (``result``: ``TrainResult``)."""
+    where = f"run dir {result.save_dir}"
+    if result.best_score is not None:
+        what = (f"val mAP {100 * result.best_score:.2f} %" if result.criterion == "map"
+                else f"val loss {-result.best_score:.4f}")
+        return f"best epoch {result.best_epoch} ({what}) -> best.pt; {where}"
+    if result.best_epoch is not None:
+        reason = f" ({result.unvalidated_reason})" if result.unvalidated_reason else ""
+        return (f"no epoch was validated{reason}: best.pt holds the last epoch, {result.best_epoch}, "
+                f"not a validated best; {where}")
+    return f"training stopped before an epoch ended: last.pt holds the resume point (--resume); {where}"
+
+
+# files and folders `e2espot train` and `e2espot test` write into a run directory
+RUN_FILES = ("config.json", "best.pt", "last.pt", "best.pt.tmp", "last.pt.tmp", "metrics.csv", "metrics.json",
+             "curves.png", "tensorboard")
+RUN_GLOBS = ("pred-*", "results-*")
+
+
+def prepare_run_dir(save_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse a non-empty ``-s`` folder unless ``--resume`` or ``--overwrite``; with ``--overwrite``
+    delete what a run writes there (other files are kept and named in a warning)."""
+    import shutil
+
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other; pass one of them")
+    if resume or not save_dir.exists():
+        return
+    if not save_dir.is_dir():
+        raise ConfigError(f"-s {save_dir} is a file, not a folder; pass a folder for the run")
+    entries = sorted(save_dir.iterdir())
+    if not entries:
+        return
+    if not overwrite:
+        shown = ", ".join(p.name for p in entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise ConfigError(
+            f"-s {save_dir} is not empty ({len(entries)} entr{'ies' if len(entries) != 1 else 'y'}: {shown}); "
+            "training would overwrite its checkpoints and mix its metrics. Pass --resume to continue that "
+            "run, --overwrite to start it again, or another -s folder"
+        )
+    ours = {save_dir / n for n in RUN_FILES} | {p for g in RUN_GLOBS for p in save_dir.glob(g)}
+    for path in entries:
+        if path in ours:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    kept = [p.name for p in entries if p not in ours]
+    if kept:
+        log.warning(f"--overwrite: kept {len(kept)} file(s) that training does not write: {', '.join(kept[:10])}")
+
+
+def drop_missing_videos(train: Any, val: Any, videos_root: Path, *, skip: bool) -> tuple[Any, Any]:
+    """Check that every video the train/val labels name is under VIDEOS. Missing ones raise one
+    VideoError that counts them and lists the first 10, or with ``skip`` are dropped with a warning."""
+    from e2espot.data.labels import LabelSet
+    from e2espot.data.video import find_video
+    from e2espot.errors import VideoError
+
+    if not videos_root.is_dir():
+        raise VideoError(f"VIDEOS '{videos_root}' (the second argument of e2espot train) is not a folder; "
+                         "pass the folder that holds the videos")
+    missing: dict[str, list[str]] = {}
+    total = 0
+    for name, labels in (("train", train), ("val", val)):
+        if labels is None:
+            continue
+        total += len(labels.videos)
+        for v in labels.videos:
+            try:
+                find_video(videos_root, v.video)
+            except VideoError:
+                missing.setdefault(name, []).append(v.video)
+    count = sum(len(m) for m in missing.values())
+    if not count:
+        return train, val
+    listed = [f"{vid} ({name})" for name, ids in missing.items() for vid in ids][:10]
+    what = (f"{count} of the {total} videos named in the labels are missing from VIDEOS '{videos_root}' "
+            f"(the second argument of e2espot train): {', '.join(listed)}"
+            + (f" and {count - 10} more" if count > 10 else ""))
+    left = len(train.videos) - len(missing.get("train", []))
+    if not skip:
+        raise VideoError(f"{what}. Pass the folder that holds them as VIDEOS, or --skip-missing to train on the "
+                         f"{total - count} that exist")
+    if left == 0:
+        raise VideoError(f"{what}; --skip-missing leaves no training video. Pass the folder that holds them as VIDEOS")
+    log.warning(f"{what}; --skip-missing: training without them")
+
+    def keep(labels: Any, name: str) -> Any:
+        gone = set(missing.get(name, []))
+        return LabelSet(list(labels.classes), [v for v in labels.videos if v.video not in gone])
+
+    return keep(train, "train"), (keep(val, "val") if val is not None else None)
 
 
 def write_curves(save_dir: Path) -> None:
