@@ -129,9 +129,12 @@ class LoaderPlan:
     reason: str
 
 
-# Measured with `python benchmarks/bench_train.py --compare-threads` (README "CPU threads"): on 2 shared
-# cores, 2 compute threads + the loader in the training process vs 1 thread + 1 worker process.
-INPROCESS_MAX_CORES = 0  # at or below this many cores, load in process and use every core for compute
+# Measured with `python benchmarks/bench_train.py --compare-threads` (README "CPU threads") on the 2-core
+# project machine, shared (load average 10-11): on prepared short-GOP video 1 compute thread + 1 loader
+# worker trained at 0.21 clips/s, 2 threads + the loader in process at 0.03 (rny002_gsm+gru, 112 px,
+# clip 16, batch 2); on raw video 0.19 vs 0.03. A second OpenMP thread on a busy core stalls at every
+# barrier; the gain it can bring on an idle machine is at most 2x, the loss on a shared one was 7x.
+SMALL_MACHINE_CORES = 2  # at or below: 1 worker (the loader is cheap), 1 compute thread per other core
 
 
 def cpu_loader_plan(num_workers: int | None, num_threads: int | None, *, device_type: str,
@@ -140,7 +143,8 @@ def cpu_loader_plan(num_workers: int | None, num_threads: int | None, *, device_
     process's affinity). Explicit values win; on a GPU the default is 2 workers (threads untouched).
 
     On the CPU, OpenMP threads that outnumber the free cores stall at every barrier (10x slower steps),
-    so each worker process gets a core and compute gets the rest (at least one thread).
+    so each worker process gets a core and compute gets the rest (at least one thread): 1 worker on
+    machines of up to 2 cores, 2 above. ``-j 0`` loads in the training process and computes on every core.
     """
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -148,10 +152,8 @@ def cpu_loader_plan(num_workers: int | None, num_threads: int | None, *, device_
         workers = 2 if num_workers is None else num_workers
         return LoaderPlan(threads=num_threads or 0, workers=workers, reason="accelerator: workers decode")
     if num_workers is None:
-        if cores <= INPROCESS_MAX_CORES:
-            workers, why = 0, f"{cores} cores: loader in process, every core computes"
-        else:
-            workers, why = 2, f"{cores} cores: 2 loader workers, one core each, the rest compute"
+        workers = 1 if cores <= SMALL_MACHINE_CORES else 2
+        why = f"{cores} cores: {workers} loader worker{'s' if workers > 1 else ''}, one core each, the rest compute"
     else:
         workers, why = num_workers, "-j given"
     threads = num_threads if num_threads is not None else max(1, cores - workers)
