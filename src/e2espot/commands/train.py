@@ -25,6 +25,12 @@ from e2espot.train.optim import LR_SCHEDULES
 
 log = logging.getLogger(__name__)
 
+DEFAULT_CLIP_LEN = 100  # E2E-Spot
+DEFAULT_BATCH = 8  # E2E-Spot
+CPU_BATCHES = (8, 4, 2, 1)  # auto batch on the CPU: the largest that fits
+CPU_CLIP_LENS = (100, 64, 32, 16)  # auto clip length on the CPU when batch 1 does not fit
+MEMORY_BUDGET = 0.8  # share of the available memory a training step may use
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("labels", type=Path, help="E2E-Spot label dir or SoccerNet root")
@@ -53,9 +59,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--displacement", type=int, default=0, metavar="R",
                    help="T-DEED displacement head with radius R frames (0: off)")
     d = p.add_argument_group("data")
-    d.add_argument("--clip-len", "--clip_len", type=int, default=100)
+    d.add_argument("--clip-len", "--clip_len", type=int, default=None,
+                   help=f"frames per training clip (default {DEFAULT_CLIP_LEN}, E2E-Spot's; on the CPU shortened "
+                        "when a clip of batch 1 would not fit in memory)")
     d.add_argument("--fps", type=float, default=None, help="resample videos to this fps (default: native)")
-    d.add_argument("--height", type=int, default=224, help="resize frames to this height")
+    d.add_argument("--height", type=int, default=None,
+                   help="resize frames to this height (default: the source videos' height, never upscaled)")
     d.add_argument("--width", type=int, default=None, help="fixed width (default: keep aspect)")
     d.add_argument("--crop-dim", "--crop_dim", dest="crop", type=int, default=None,
                    help="square random crop for training, centre crop for eval (default: none)")
@@ -71,7 +80,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--threads", dest="num_threads", type=int, default=None,
                    help="CPU compute threads (default: the cores left after one per loader worker)")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--batch-size", "--batch_size", type=int, default=8)
+    o.add_argument("--batch-size", "--batch_size", type=int, default=None,
+                   help=f"clips per optimiser step (default {DEFAULT_BATCH}, E2E-Spot's; on the CPU the largest of "
+                        "8, 4, 2, 1 whose estimated step fits in memory)")
     o.add_argument("--num-epochs", "--num_epochs", type=int, default=50)
     o.add_argument("--epoch-clips", type=int, default=None, help="clips per epoch (default 500000/clip_len)")
     o.add_argument("-lr", "--learning-rate", "--learning_rate", dest="lr", type=float, default=1e-3)
@@ -112,6 +123,8 @@ class TrainJob:
     resume: bool = False
     overwrite: bool = False
     skip_missing: bool = False
+    auto_batch: bool = False  # --batch-size not given: fitted to the machine before training
+    auto_clip_len: bool = False  # --clip-len not given: shortened on the CPU only if batch 1 does not fit
 
 
 def load_toml_defaults(args: argparse.Namespace) -> argparse.Namespace:
@@ -151,6 +164,17 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
     train_labels = read_split(Path(args.labels), "train", fmt=args.format, splits=args.splits,
                               label_file=args.label_file)
     classes = tuple(train_labels.classes)
+    auto_batch, auto_clip = args.batch_size is None, args.clip_len is None
+    saved = _saved_config(Path(args.save_dir)) if args.resume else None
+    if saved is not None:  # --resume: what the run chose, not a new choice on a changed machine
+        args.batch_size = args.batch_size or saved.train.get("batch_size")
+        args.clip_len = args.clip_len or saved.data.clip_len
+        args.height = args.height or saved.data.height
+        auto_batch = auto_clip = False
+    args.clip_len = args.clip_len or DEFAULT_CLIP_LEN
+    args.batch_size = args.batch_size or DEFAULT_BATCH
+    if args.height is None:
+        args.height = _source_height(train_labels, Path(args.videos))
     model_cfg = ModelConfig(
         num_classes=len(classes), backbone=backbone, temporal_module=module,
         temporal_stages=tuple(args.temporal_stages) if args.temporal_stages else None, head=args.head,
@@ -177,7 +201,97 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
     }
     run_cfg = RunConfig(model=model_cfg, data=data_cfg, classes=classes, train=opts.to_dict(), dataset=dataset)
     return TrainJob(run_cfg=run_cfg, opts=opts, save_dir=Path(args.save_dir), resume=args.resume,
-                    overwrite=args.overwrite, skip_missing=args.skip_missing)
+                    overwrite=args.overwrite, skip_missing=args.skip_missing, auto_batch=auto_batch,
+                    auto_clip_len=auto_clip)
+
+
+def _saved_config(save_dir: Path) -> RunConfig | None:
+    path = save_dir / "config.json"
+    return RunConfig.load(path) if path.is_file() else None
+
+
+def _source_height(labels: Any, videos: Path) -> int:
+    """The height of the first train video found under ``videos`` (so small videos are never upscaled)."""
+    from e2espot.data.video import find_video, probe_video
+    from e2espot.errors import VideoError
+
+    for video in labels.videos:
+        try:
+            return int(probe_video(find_video(videos, video.video)).height)
+        except (VideoError, OSError):
+            continue
+    raise ConfigError(f"--height: no train video found under VIDEOS '{videos}' to take the height from; "
+                      "pass --height or check VIDEOS (the second argument of e2espot train)")
+
+
+def fit_to_machine(job: TrainJob, frame_hw: tuple[int, int], *, quiet: bool = False) -> TrainJob:
+    """Estimate memory per step and time per epoch (``train.estimate``), choose the batch size (and, on
+    the CPU, the clip length) when they were not given, print the estimate, and refuse a run whose step
+    will not fit, naming the flags that fix it."""
+    from dataclasses import replace
+
+    from e2espot.device import resolve_device, resolve_precision
+    from e2espot.train.estimate import (
+        available_bytes,
+        format_bytes,
+        format_seconds,
+        probe_step,
+    )
+
+    opts, cfg = job.opts, job.run_cfg
+    device = resolve_device(opts.device)
+    precision = resolve_precision(opts.precision, device)
+    est = probe_step(cfg.model, frame_hw[0], frame_hw[1], device=device, precision=precision,
+                     optimizer=opts.optimizer)
+    avail = available_bytes(device)
+    budget = None if avail is None else MEMORY_BUDGET * avail
+    clip_lens = [cfg.data.clip_len]
+    if job.auto_clip_len and device.type == "cpu":
+        clip_lens += [c for c in CPU_CLIP_LENS if c < cfg.data.clip_len]
+    batches = [opts.batch_size]
+    if job.auto_batch and device.type == "cpu":
+        batches = [b for b in CPU_BATCHES if b % opts.acc_grad == 0 and (opts.epoch_clips or b) >= b]
+        batches = batches or [opts.batch_size]
+
+    def fits(batch: int, clip_len: int) -> bool:
+        return budget is None or est.step_bytes(batch // opts.acc_grad, clip_len) <= budget
+
+    choice = next(((b, c) for c in clip_lens for b in batches if fits(b, c)), None)
+    if choice is None:
+        b, c = batches[-1], clip_lens[-1]
+        need = est.step_bytes(max(1, b // opts.acc_grad), c)
+        raise ConfigError(
+            f"a training step needs about {format_bytes(need)} (batch {b} / -ag {opts.acc_grad} x {c} frames at "
+            f"{est.height}x{est.width}, {precision}) but {format_bytes(avail)} is available on {device}. "
+            "Lower --batch-size (raise -ag to keep the effective batch), --clip-len, or --height/--crop-dim"
+        )
+    batch, clip_len = choice
+    if (batch, clip_len) != (opts.batch_size, cfg.data.clip_len):
+        opts = replace(opts, batch_size=batch)
+        cfg = replace(cfg, model=replace(cfg.model, clip_len=clip_len), data=replace(cfg.data, clip_len=clip_len),
+                      train=opts.to_dict())
+    epoch_clips = opts.resolved(clip_len).epoch_clips
+    step = est.step_bytes(batch // opts.acc_grad, clip_len)
+    if not quiet:
+        chosen = " (chosen to fit)" if job.auto_batch and device.type == "cpu" else ""
+        print(f"estimate: {format_bytes(step)} per training step (batch {batch}{chosen} x {clip_len} frames at "
+              f"{est.height}x{est.width}, {precision})" + (f" of {format_bytes(avail)} available" if avail else "")
+              + f"; ~{format_seconds(est.epoch_seconds(epoch_clips, clip_len))} per epoch of {epoch_clips} clips "
+              f"on {device}, before validation")
+    return replace(job, opts=opts, run_cfg=cfg)
+
+
+def training_frame_size(cfg: RunConfig, labels: Any, videos: Path) -> tuple[int, int]:
+    """(H, W) of the frames the model trains on: the crop, else the resized first video."""
+    from e2espot.data.video import find_video, probe_video
+    from e2espot.data.video.base import output_size
+
+    d = cfg.data
+    if d.crop:
+        return d.crop, d.crop
+    info = probe_video(find_video(videos, labels.videos[0].video))
+    width, height = output_size(info.width, info.height, d.height, d.width)
+    return height, width
 
 
 def run_training(job: TrainJob, *, quiet: bool = False) -> int:
@@ -203,6 +317,8 @@ def run_training(job: TrainJob, *, quiet: bool = False) -> int:
     train_raw, val_raw = drop_missing_videos(train_raw, val_raw, videos, skip=job.skip_missing)
     train_labels = align_labels(train_raw, videos, cfg.data, source="train split")
     val_labels = align_labels(val_raw, videos, cfg.data, source="val split") if val_raw is not None else None
+    job = fit_to_machine(job, training_frame_size(cfg, train_raw, videos), quiet=quiet)
+    cfg = job.run_cfg
 
     bar = None
 
