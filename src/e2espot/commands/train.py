@@ -276,7 +276,7 @@ def fit_to_machine(job: TrainJob, frame_hw: tuple[int, int], *, quiet: bool = Fa
         chosen = " (chosen to fit)" if job.auto_batch and device.type == "cpu" else ""
         print(f"estimate: {format_bytes(step)} per training step (batch {batch}{chosen} x {clip_len} frames at "
               f"{est.height}x{est.width}, {precision})" + (f" of {format_bytes(avail)} available" if avail else "")
-              + f"; ~{format_seconds(est.epoch_seconds(epoch_clips, clip_len))} per epoch of {epoch_clips} clips "
+              + f"; ~{format_seconds(est.epoch_seconds(epoch_clips, clip_len, batch, opts.acc_grad))} per epoch of {epoch_clips} clips "
               f"on {device}, before validation")
     return replace(job, opts=opts, run_cfg=cfg)
 

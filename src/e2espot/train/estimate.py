@@ -7,8 +7,11 @@ ratio: the CNN's activations and time grow with the pixels; the small temporal h
 It records
 
 * every tensor autograd saves for the backward pass (``torch.autograd.graph.saved_tensors_hooks``,
-  counted once per storage): the activation memory, which grows linearly with clips x frames;
-* the wall time of a second forward + backward: seconds per frame of a training step.
+  counted once per storage), for the probe clip and for one half as long: the difference per frame is
+  the activation memory, which grows linearly with clips x frames (what does not grow with the frames,
+  such as autocast's low-precision copies of the weights, cancels out);
+* the wall time of a repeated forward + backward of the probe clip (the first one at that shape is the
+  warm-up): seconds per frame of a training step.
 
 A step then needs ``fixed + OVERHEAD x activation_per_frame x micro_batch x clip_len`` bytes, where
 ``fixed`` holds the weights, their gradients and AdamW's two moments (plus SAM's copy of the weights)
@@ -37,6 +40,7 @@ class StepEstimate:
     activation_bytes_per_frame: float  # saved for backward, per frame of one clip
     parameter_bytes: int  # weights (fp32)
     seconds_per_frame: float  # forward + backward, per frame of one clip, on the probe's device
+    seconds_per_call: float = 0.0  # forward + backward cost that does not grow with the frames
     optimizer: str = "adamw"
 
     def step_bytes(self, micro_batch: int, clip_len: int) -> int:
@@ -45,12 +49,13 @@ class StepEstimate:
         inputs = frames * self.height * self.width * 3  # the uint8 batch
         return int(copies * self.parameter_bytes + inputs + OVERHEAD * self.activation_bytes_per_frame * frames)
 
-    def step_seconds(self, batch_size: int, clip_len: int) -> float:
+    def step_seconds(self, batch_size: int, clip_len: int, acc_grad: int = 1) -> float:
         passes = 2 if self.optimizer in ("sam", "asam") else 1
-        return passes * self.seconds_per_frame * batch_size * clip_len
+        return passes * (self.seconds_per_frame * batch_size * clip_len + self.seconds_per_call * acc_grad)
 
-    def epoch_seconds(self, epoch_clips: int, clip_len: int) -> float:
-        return self.step_seconds(epoch_clips, clip_len)
+    def epoch_seconds(self, epoch_clips: int, clip_len: int, batch_size: int = 1, acc_grad: int = 1) -> float:
+        steps = max(1, epoch_clips // batch_size)
+        return steps * self.step_seconds(batch_size, clip_len, acc_grad)
 
 
 def probe_step(model_cfg: ModelConfig, height: int, width: int, *, device, precision: str,
@@ -68,35 +73,47 @@ def probe_step(model_cfg: ModelConfig, height: int, width: int, *, device, preci
         probe_h = PROBE_MAX_HEIGHT
         probe_w = max(2, 2 * round(width * probe_h / height / 2))
     pixel_ratio = (height * width) / (probe_h * probe_w)
-    x = torch.rand(1, frames, 3, probe_h, probe_w, device=device)  # (B, T, 3, h, w) in [0, 1]
     amp = autocast(device, precision)
-    seen: dict[tuple[int, int], int] = {}
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        if t.device.type != "meta":
+    def run(num_frames: int) -> int:
+        """Forward + backward of a (1, num_frames, 3, h, w) clip; returns the bytes saved for backward."""
+        seen: dict[tuple[int, int], int] = {}
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
             storage = t.untyped_storage()
             seen[(storage.data_ptr(), t.device.index or 0)] = storage.nbytes()
-        return t
+            return t
 
-    def run() -> None:
-        with amp:
-            out = model(x)
-            loss = out.logits.float().logsumexp(-1).mean()
-        loss.backward()
+        x = torch.rand(1, num_frames, 3, probe_h, probe_w, device=device)  # (B, T, 3, h, w) in [0, 1]
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            with amp:
+                out = model(x)
+                loss = out.logits.float().logsumexp(-1).mean()
+            loss.backward()
         model.zero_grad(set_to_none=True)
+        return sum(seen.values())
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        run()
-    sync()
-    t0 = time.perf_counter()
-    run()
-    sync()
-    seconds = time.perf_counter() - t0
-    saved = sum(seen.values())
+    half = max(1, frames // 2)
+    def timed(num_frames: int) -> float:
+        sync()
+        t0 = time.perf_counter()
+        run(num_frames)
+        sync()
+        return time.perf_counter() - t0
+
+    saved_half = run(half)  # the first pass at each shape is also its warm-up (kernel selection, buffers)
+    saved_full = run(frames)
+    t_half, t_full = timed(half), timed(frames)
+    per_frame_s = (t_full - t_half) / (frames - half) if frames > half else t_full / frames
+    if per_frame_s <= 0:  # timing noise on a busy machine: fall back to the whole pass per frame
+        per_frame_s = t_full / frames
+    per_call_s = max(0.0, t_full - per_frame_s * frames)
+    per_frame = (saved_full - saved_half) / (frames - half) if frames > half else saved_full / frames
     params = sum(p.numel() * 4 for p in model.parameters())
-    return StepEstimate(height=height, width=width, activation_bytes_per_frame=pixel_ratio * saved / frames,
-                        parameter_bytes=params, seconds_per_frame=pixel_ratio * seconds / frames, optimizer=optimizer)
+    return StepEstimate(height=height, width=width, activation_bytes_per_frame=pixel_ratio * max(0.0, per_frame),
+                        parameter_bytes=params, seconds_per_frame=pixel_ratio * per_frame_s,
+                        seconds_per_call=per_call_s, optimizer=optimizer)
 
 
 def available_bytes(device) -> int | None:
