@@ -119,3 +119,18 @@ def test_cpu_loader_plan():
     assert _plan(None, None, device_type="cpu", cores=2) == (1, 1)
     assert _plan(None, None, device_type="cpu", cores=1) == (1, 1)
     assert _plan(None, None, device_type="cpu", cores=4) == (2, 2)
+
+
+def test_lr_schedule_option(tmp_path, capsys):
+    from e2espot.errors import ConfigError
+    from e2espot.train.loop import TrainOptions
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--lr-schedule {cosine,spot}" in text and "jhong93/spot's schedule exactly" in text
+    assert TrainOptions(lr_schedule="spot", num_epochs=6).resolved(16).lr_schedule == "spot"
+    with pytest.raises(ConfigError, match="raise --num-epochs above --warmup-epochs"):
+        TrainOptions(lr_schedule="spot", num_epochs=3, warmup_epochs=3).resolved(16)
+    with pytest.raises(ConfigError, match="--lr-schedule linear: expected one of cosine, spot"):
+        TrainOptions(lr_schedule="linear").resolved(16)
