@@ -134,3 +134,12 @@ def test_lr_schedule_option(tmp_path, capsys):
         TrainOptions(lr_schedule="spot", num_epochs=3, warmup_epochs=3).resolved(16)
     with pytest.raises(ConfigError, match="--lr-schedule linear: expected one of cosine, spot"):
         TrainOptions(lr_schedule="linear").resolved(16)
+
+
+def test_bench_train_forwards_compare_threads(tmp_path):
+    from e2espot.commands.bench import benchmark_command
+
+    cmd = benchmark_command(tmp_path, "train", quick=True, device=None, compare_threads=True)
+    assert cmd[1:] == [str(tmp_path / "bench_train.py"), "--quick", "--compare-threads"]
+    assert "--compare-threads" not in benchmark_command(tmp_path, "decode", quick=False, device=None,
+                                                         compare_threads=True)
