@@ -227,6 +227,10 @@ def train(
         val_loader = make_loader(val_set, micro_batch, min(num_workers, 1), device=device,
                                  persistent_workers=False)
     steps_per_epoch = len(train_loader) // opts.acc_grad
+    has_val = val_labels is not None and len(val_labels) > 0
+    if dist_info.is_main and has_val and opts.criterion == "map" and opts.start_val_epoch >= opts.num_epochs:
+        log.warning(f"--start-val-epoch {opts.start_val_epoch} >= --num-epochs {opts.num_epochs}: no epoch will be "
+                    "validated, so best.pt will hold the last epoch")
     if steps_per_epoch < 1:
         raise ConfigError(
             f"an epoch of {opts.epoch_clips} clips is less than one batch of {opts.batch_size} "
