@@ -92,7 +92,7 @@ def test_test_writes_the_runs_thresholds_and_prints_prf(run, capsys):
     # both settings printed with their source
     assert "post-processing: hard NMS, window 2 frames (the run's config.json)" in out
     assert f"per-class thresholds pass {thr['pass']:.3f}, shot 1.000" in out
-    assert "best F1 at 1 frames on val" in out
+    assert "best F1 at 1 frame on val" in out
     # P/R/F1 of pred-test.json at those thresholds, at the tolerance they were chosen at
     truth = LabelSet(list(CLASSES), [
         VideoLabels("v1", FPS, 40, [Event(10, "pass"), Event(30, "shot")]),
@@ -101,7 +101,7 @@ def test_test_writes_the_runs_thresholds_and_prints_prf(run, capsys):
     pred = LabelSet(list(CLASSES), [VideoLabels(v, FPS, None, [Event(e["frame"], e["label"], e["score"])
                                                                 for e in evs]) for v, evs in events.items()])
     prf = precision_recall_f1(truth, pred, threshold=0.0, tolerance=1)
-    assert "pred-test.json, at the thresholds above (%):" in out and "(matched within 1 frames" in out
+    assert "pred-test.json, at the thresholds above (%):" in out and "(matched within 1 frame," in out
     row = next(line for line in out.splitlines() if line.split()[:1] == ["pass"] and len(line.split()) == 7)
     assert row.split()[1:] == [f"{100 * prf['pass'].precision:.2f}", f"{100 * prf['pass'].recall:.2f}",
                                f"{100 * prf['pass'].f1:.2f}", str(prf["pass"].tp), str(prf["pass"].num_pred), "2"]
@@ -137,7 +137,7 @@ def test_applied_postprocess_defaults_without_a_record():
     post = applied_postprocess(cfg)
     assert (post.nms, post.nms_window, post.threshold, post.thresholds) == ("hard", 1, 0.5, None)
     assert post.describe() == [
-        "post-processing: hard NMS, window 1 frames (default)",
+        "post-processing: hard NMS, window 1 frame (default)",
         "score thresholds: threshold 0.5 for every class (default 0.5: the run recorded no thresholds)",
     ]
 

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{out.files['events'].name}, at the thresholds above (%):")
     print(format_prf(out.prf, threshold=post.threshold if not post.thresholds else 0.0,
                      tolerance=out.prf_tolerance).split("\n", 1)[1])
-    print(f"(matched within {out.prf_tolerance} frames"
+    print(f"(matched within {out.prf_tolerance} frame{'' if out.prf_tolerance == 1 else 's'}"
           + (", the tolerance the thresholds were chosen at)" if post.thresholds else ")"))
     if "soccernet" in out.files:
         _print_soccernet(out, args)

@@ -351,7 +351,8 @@ class AppliedPostprocess:
 
     def describe(self) -> list[str]:
         """Two lines: the NMS, then the thresholds, each with its source."""
-        nms = "no NMS" if self.nms == "none" else f"{self.nms} NMS, window {self.nms_window} frames"
+        frames = "frame" if self.nms_window == 1 else "frames"
+        nms = "no NMS" if self.nms == "none" else f"{self.nms} NMS, window {self.nms_window} {frames}"
         if self.thresholds:
             values = ", ".join(f"{c} {t:.3f}" for c, t in self.thresholds.items())
             thr = f"per-class thresholds {values}"
@@ -376,7 +377,7 @@ def applied_postprocess(
         thr_source = "--threshold"
     elif per_class:
         tol = rec.get("f1_tolerance_frames")
-        at = f" at {tol} frames" if tol is not None else ""
+        at = f" at {tol} frame{'' if tol == 1 else 's'}" if tol is not None else ""
         thr_source = (f"{run_label}: best F1{at} on {rec.get('chosen_on', 'validation')}, chosen at the end of "
                       "training; --threshold T overrides")
     elif "threshold" in rec:
