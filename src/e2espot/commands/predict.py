@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from e2espot.config import ENGINES
+
 
 def add_inference_arguments(parser: argparse.ArgumentParser, *, default_threshold: str) -> None:
     """Options shared by ``predict`` and ``test``."""
@@ -36,8 +38,14 @@ def add_inference_arguments(parser: argparse.ArgumentParser, *, default_threshol
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="video files or frame folders")
     parser.add_argument("--model", "-m", type=Path, required=True, metavar="SAVE_DIR",
-                        help="run directory written by 'e2espot train' (config.json + best.pt)")
+                        help="run directory written by 'e2espot train' (config.json + best.pt), or a "
+                             ".onnx file written by 'e2espot export-model'")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT_DIR", help="where to write")
+    parser.add_argument("--engine", choices=ENGINES, default="torch",
+                        help="what runs the network: torch (PyTorch), or onnxruntime (CPU; uses "
+                             "SAVE_DIR/model.onnx, see 'e2espot export-model'; implied by a .onnx --model)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the PyTorch model (faster after a slower first batch)")
     add_inference_arguments(parser, default_threshold="0.5")
 
 
@@ -87,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from e2espot.errors import ConfigError
-    from e2espot.infer.predict import load_run, predict_file, resolve_device
+    from e2espot.infer.engines import load_engine
+    from e2espot.infer.predict import predict_file, resolve_device
     from e2espot.infer.sharding import resolve_shard
 
     shard = resolve_shard(args.shard)
@@ -103,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     if clashes:
         raise ConfigError(f"several videos are named {clashes}: their outputs in {args.out} would overwrite "
                           "each other; predict them into separate --out folders")
-    model, cfg = load_run(args.model, device=device, checkpoint=args.checkpoint)
+    model, cfg = load_engine(args.model, engine=args.engine, device=device, checkpoint=args.checkpoint,
+                             compile=args.compile)
     videos = shard.select(list(args.videos))
     for video in videos:
         started = time.perf_counter()
