@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "run the web app"),
     "demo": ("demo", "synth -> train -> predict -> evaluate -> render, on CPU, no data needed"),
     "bench": ("bench", "run the throughput and memory benchmarks"),
+    "download": ("download", "download SoccerNet / Team-BAS data (SoccerNet package, Hugging Face Hub)"),
 }
 
 

@@ -40,6 +40,10 @@ class ModelConfig:
     head: str = "gru"
     clip_len: int = 100
     displacement: bool = False  # T-DEED displacement head
+    # A second class head over the same hidden sequence (T-DEED's joint-training / pretrain head, e.g. the
+    # 17 SoccerNet-v2 classes beside the 12 ball classes): K2 foreground classes, 0 = no second head.
+    extra_num_classes: int = 0
+    team_head: bool = False  # Team-BAS baseline team head: one logit per frame, sigmoid = P(right)
     head_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: bool | str = False  # True: timm/torchvision ImageNet weights; str: local weight file
 
@@ -60,6 +64,9 @@ class DataConfig:
     width: int | None = None  # fixed width; None = keep aspect
     crop: int | None = None  # square random crop (train) / centre crop (eval); None = full frame
     clip_len: int = 100
+    # Inference windows: "e2espot" (ours: from frame 0, last window end-aligned, padding masked) or "tdeed"
+    # (T-DEED's evaluate: from -5 frames, black padding, support on non-zero rows; infer.predict_scores_tdeed)
+    windowing: str = "e2espot"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -51,7 +51,8 @@ def test_futsal_errors(tmp_path: Path) -> None:
     with pytest.raises(
         LabelFormatError, match=r"m\.json: video 'match_01', event #1: frame 5400 >= num_frames 5400"
     ):
-        read_labels(tmp_path / "m.json", "futsal")
+        read_labels(tmp_path / "m.json", "futsal", strict=True)
+    assert [e.frame for e in read_labels(tmp_path / "m.json", "futsal").videos[0].events] == [120, 5399]
     (tmp_path / "m.json").write_text(json.dumps({k: v for k, v in MATCH.items() if k != "num_frames"}))
     with pytest.raises(LabelFormatError, match=r"m\.json \(video 'match_01'\): missing key 'num_frames'"):
         read_labels(tmp_path / "m.json", "futsal")

@@ -138,12 +138,14 @@ def test_one_video_per_game_layout(tmp_path: Path) -> None:
     raw = json.loads(out[0].read_text())
     assert raw["halftime"] == "1 - 46:04" and raw["annotations"][0]["gameTime"] == "1 - 50:00"
     assert read_labels(tmp_path / "out") == labels
-    # a game video next to the labels gives num_frames, and annotations past its end are an error
+    # a game video next to the labels gives num_frames; annotations past its end are an error with strict,
+    # else they move to the last frame with a warning
     _write_video(root / BALL_GAME / "224p.mp4", 20)
     with pytest.raises(
         LabelFormatError, match=r"Labels-ball\.json: annotation #0 .*frame 75001 >= num_frames 20"
     ):
-        read_labels(root)
+        read_labels(root, strict=True)
+    assert [e.frame for e in read_labels(root).videos[0].events][0] == 19
 
 
 def test_label_file_option_and_both_present(v2_root: Path) -> None:
@@ -175,7 +177,7 @@ def _bad(tmp_path: Path, annotation: dict | list) -> Path:
             {**_annotation(1, 1000, "Goal"), "gameTime": "1 - 12.34"},
             r"annotation #1: gameTime '1 - 12\.34' is malformed; expected 'H - mm:ss'",
         ),
-        ({**_annotation(1, 1000, "Goal"), "position": "-40"}, r"annotation #1: position -40 is negative"),
+        ({**_annotation(1, 1000, "Goal"), "position": "-40"}, r"annotation #1: position '-40' ms is negative"),
         (
             {**_annotation(1, 1000, "Goal"), "position": "754000.5"},
             r"annotation #1: position '754000\.5' is not an int",
@@ -187,7 +189,7 @@ def _bad(tmp_path: Path, annotation: dict | list) -> Path:
 def test_annotation_errors(tmp_path: Path, annotation: dict, expected: str) -> None:
     path = _bad(tmp_path, annotation)
     with pytest.raises(LabelFormatError, match=r"Labels-v2\.json: " + expected):
-        read_labels(path.parents[3], "soccernet")
+        read_labels(path.parents[3], "soccernet", strict=True)  # strict: half 3 is an error, not ignored
 
 
 def test_unknown_class_is_an_error_not_dropped(tmp_path: Path) -> None:
@@ -285,7 +287,7 @@ def _write_results(tmp_path: Path, data: dict | None = None) -> Path:
         ({"half": "one"}, r"prediction #0: half 'one' is not an integer"),
         ({"confidence": "high"}, r"prediction #0: confidence 'high' is not a number"),
         ({"gameTime": "first half"}, r"prediction #0: gameTime 'first half' is malformed"),
-        ({"position": -5}, r"prediction #0: position -5 is negative"),
+        ({"position": -5}, r"prediction #0: position -5 ms is negative"),
     ],
 )
 def test_results_errors(tmp_path: Path, change: dict, expected: str) -> None:

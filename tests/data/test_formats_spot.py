@@ -52,6 +52,8 @@ def test_label_dir_reads_splits(spot_fixtures: Path) -> None:
     both = read_labels(spot_fixtures / "fs_perf")
     assert len(val) == 94
     assert len(both) == 94 + 94  # val then test, ids distinct
+    # concatenated splits remember where each video came from (extra["_split"]), so convert can write them back
+    assert [v.extra.pop("_split") for v in both.videos] == ["val"] * 94 + ["test"] * 94
     assert both.videos[: len(val)] == val.videos
     with pytest.raises(LabelFormatError, match=r"split 'train' not found.*present: val, test"):
         read_labels(spot_fixtures / "fs_perf", split="train")
@@ -163,7 +165,7 @@ def _entry(**events: object) -> dict:
 def test_errors_name_file_video_event_field(tmp_path: Path, entry: dict, expected: str) -> None:
     path = _write(tmp_path, [entry])
     with pytest.raises(LabelFormatError, match=expected):
-        read_labels(path, "spot")
+        read_labels(path, "spot", strict=True)
 
 
 def test_duplicate_video_ids(tmp_path: Path) -> None:

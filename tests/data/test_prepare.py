@@ -108,3 +108,73 @@ def test_cli_prepare(src_dir, tmp_path, capsys):
         assert reader.keyframe_idx.tolist() == [0, 4, 8, 12, 16]
     assert main(["prepare", str(tmp_path / "missing"), "-o", str(out), "--no-progress"]) == 2
     assert "error: VideoError" in capsys.readouterr().err
+
+
+def _write_odd(path, width=65, height=49, num=10):
+    """An H.264 4:4:4 video with odd width and height (4:2:0 cannot hold odd sizes)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
+        for i in range(num):
+            frame = av.VideoFrame.from_ndarray(index_pattern(i, width=width, height=height), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture
+def mixed_dir(tmp_path):
+    """A folder with good videos, a text file named .mp4, an empty .mkv and an odd-sized video."""
+    root = tmp_path / "mixed"
+    frames = np.stack([index_pattern(i) for i in range(NUM_SRC)])
+    write_video(root / "a_good.mp4", frames, 25, gop=12)
+    (root / "b_notes.mp4").write_text("not a video\n" * 10)
+    (root / "c_empty.mkv").touch()
+    _write_odd(root / "d_odd.mkv")
+    write_video(root / "e_good.mp4", frames[:20], 25, gop=12)
+    return root
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_prepare_folder_goes_on_after_a_bad_file(mixed_dir, tmp_path, jobs):
+    out = tmp_path / f"out{jobs}"
+    seen = []
+    report = prepare_videos(mixed_dir, out, fps=None, height=None, jobs=jobs,
+                            progress=lambda p, s: seen.append((p.name, s)))
+    assert sorted(seen) == [("a_good.mp4", "done"), ("b_notes.mp4", "failed"), ("c_empty.mkv", "failed"),
+                            ("d_odd.mkv", "done"), ("e_good.mp4", "done")]
+    assert (report.videos_done, report.videos_failed) == (3, 2)
+    failed = dict((p.name, msg) for p, msg in report.failures)
+    assert sorted(failed) == ["b_notes.mp4", "c_empty.mkv"]
+    assert failed["c_empty.mkv"].startswith("VideoError: ") and "0 bytes" in failed["c_empty.mkv"]
+    assert "b_notes.mp4" in failed["b_notes.mp4"]
+    assert sorted(p.name for p in report.outputs) == ["a_good.mp4", "d_odd.mp4", "e_good.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_good.mp4", "d_odd.mp4", "e_good.mp4"]  # no leftovers
+    with open_video(out / "e_good.mp4") as reader:
+        assert _indices(reader) == list(range(20))
+
+
+def test_prepare_rounds_odd_sizes_to_even_with_a_note(mixed_dir, tmp_path):
+    report = prepare_videos([mixed_dir / "d_odd.mkv"], tmp_path / "o", fps=None, height=None)
+    assert report.notes == [f"'{mixed_dir / 'd_odd.mkv'}': 65x49 has an odd side; encoded at 64x48 "
+                            "(last pixel column/row dropped: H.264 needs even sizes)"]
+    with open_video(tmp_path / "o" / "d_odd.mp4") as out, open_video(mixed_dir / "d_odd.mkv") as src:
+        assert (out.width, out.height, out.num_frames) == (64, 48, 10)
+        a, b = out.read_clip(0, 10).astype(int), src.read_clip(0, 10)[:, :48, :64].astype(int)
+    assert np.abs(a - b).mean() < 3  # the same picture, cropped, not rescaled
+
+
+def test_cli_prepare_lists_failures_and_exits_nonzero(mixed_dir, tmp_path, capsys):
+    code = main(["prepare", str(mixed_dir), "-o", str(tmp_path / "cli"), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "prepared 3 videos" in captured.out
+    assert "note: " in captured.out and "65x49 has an odd side" in captured.out
+    assert "error: 2 of 5 videos failed" in captured.err
+    lines = [line.strip() for line in captured.err.splitlines()[1:]]
+    assert [line.split(": ")[0].rsplit("/", 1)[-1] for line in lines] == ["b_notes.mp4", "c_empty.mkv"]

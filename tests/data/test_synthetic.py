@@ -243,7 +243,8 @@ def test_both_layouts_parse_and_agree(tiny):
                 assert isinstance(ann["position"], str)
                 assert timebase.position_ms_to_frame(int(ann["position"]), entry["fps"]) == ev["frame"]
                 assert ann["gameTime"] == timebase.position_ms_to_game_time(1, int(ann["position"]))
-                assert ann["label"] == ev["label"] and ann["team"] == ev["comment"] in ("left", "right")
+                assert ann["label"] == ev["label"]
+                assert ann["team"] == ev["team"] == ev["comment"] in ("left", "right")
                 assert ann["visibility"] == "visible"
             gt = json.loads((root / "ground_truth" / f"{vid}.json").read_text())
             pairs = [(e["frame"], e["label"]) for e in entry["events"]]
@@ -252,6 +253,20 @@ def test_both_layouts_parse_and_agree(tiny):
             video, linked = root / "videos" / f"{vid}.mp4", game_dir / "224p.mp4"
             assert linked.read_bytes() == video.read_bytes()
     assert sorted(all_ids) == sorted(tiny.videos)
+
+
+def test_both_layouts_carry_the_team_of_every_event(tiny):
+    from e2espot.data.formats import read_labels
+
+    spot = read_labels(tiny.root, "spot", split="test")
+    soccernet = read_labels(tiny.soccernet_root, "soccernet", probe_videos=False)
+    by_game = {v.video.rsplit("/", 1)[-1]: v for v in soccernet}
+    assert spot.videos
+    for v in spot:
+        events = [(e.frame, e.label, e.team) for e in v.events]
+        assert events == [(e.frame, e.label, e.team) for e in by_game[v.video].events]
+        assert events == [(e.frame, e.label, e.team) for e in tiny.labels["test"].get(v.video).events]
+        assert {team for *_, team in events} <= {"left", "right"} and all(team for *_, team in events)
 
 
 def test_splits_and_bad_arguments(tmp_path):

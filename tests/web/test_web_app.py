@@ -5,8 +5,8 @@ import threading
 import time
 
 import numpy as np
-import torch
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from e2espot.data.labels import Event, VideoLabels
@@ -49,6 +49,13 @@ def models(tmp_path):
     return {"alpha": a, "beta": b}
 
 
+def web_client(app, **kwargs) -> TestClient:
+    """A client on a loopback Host that sends the page's CSRF token, as the upload page does."""
+    client = TestClient(app, base_url="http://127.0.0.1:8000", **kwargs)
+    client.headers["X-CSRF-Token"] = app.state.csrf_token
+    return client
+
+
 def upload(client, data: bytes, name="clip.mp4", model=None):
     form = {"model": model} if model else {}
     return client.post("/api/jobs", files={"file": (name, data, "video/mp4")}, data=form)
@@ -66,7 +73,7 @@ def wait_done(client, job_id, timeout=20.0):
 
 def test_upload_predict_and_read_results(tmp_path, models, video_bytes):
     app = create_app(models, tmp_path / "data", predictor=fake_predictor)
-    with TestClient(app) as client:
+    with web_client(app) as client:
         r = upload(client, video_bytes, model="beta")
         assert r.status_code == 201, r.text
         job = r.json()
@@ -82,7 +89,7 @@ def test_upload_predict_and_read_results(tmp_path, models, video_bytes):
         assert [(e["frame"], e["label"], e["time_s"]) for e in ev["events"]] == [
             (10, "goal", 0.4), (25, "shot", 1.0), (40, "goal", 1.6)]
         csv = client.get(job["urls"]["files"]["csv"])
-        assert csv.status_code == 200 and csv.text.splitlines()[1] == "video,10,0.400,goal,0.9000"
+        assert csv.status_code == 200 and csv.text.splitlines()[1] == "clip,10,0.400,goal,0.9000"
         # the uploaded video, with range support for seeking
         v = client.get(job["urls"]["video"], headers={"Range": "bytes=0-99"})
         assert v.status_code == 206 and len(v.content) == 100 and v.headers["content-type"] == "video/mp4"
@@ -98,7 +105,7 @@ def test_upload_predict_and_read_results(tmp_path, models, video_bytes):
 
 def test_bad_uploads(tmp_path, models, video_bytes):
     app = create_app(models, tmp_path / "data", predictor=fake_predictor, max_upload_bytes=len(video_bytes) + 10)
-    with TestClient(app) as client:
+    with web_client(app) as client:
         r = upload(client, b"hello, I am text, not a video\n" * 20, name="fake.mp4")
         assert r.status_code == 400 and "not a video" in r.json()["detail"]
         r = upload(client, video_bytes, name="clip.txt")
@@ -117,7 +124,7 @@ def test_bad_uploads(tmp_path, models, video_bytes):
 
 def test_oversize_by_content_length(tmp_path, models):
     app = create_app(models, tmp_path / "data", predictor=fake_predictor, max_upload_bytes=1000)
-    with TestClient(app) as client:
+    with web_client(app) as client:
         r = upload(client, b"\0" * (3 * 1024 * 1024))
         assert r.status_code == 413 and "too large" in r.json()["detail"]
 
@@ -125,7 +132,7 @@ def test_oversize_by_content_length(tmp_path, models):
 def test_traversal_and_bad_ids(tmp_path, models, video_bytes):
     app = create_app(models, tmp_path / "data", predictor=fake_predictor)
     (tmp_path / "data" / "secret.txt").write_text("secret")
-    with TestClient(app) as client:
+    with web_client(app) as client:
         job = wait_done(client, upload(client, video_bytes).json()["id"])
         jid = job["id"]
         for url in (
@@ -151,7 +158,7 @@ def test_traversal_and_bad_ids(tmp_path, models, video_bytes):
 
 def test_failed_job_shows_error(tmp_path, models, video_bytes):
     app = create_app(models, tmp_path / "data", predictor=failing_predictor)
-    with TestClient(app) as client:
+    with web_client(app) as client:
         job = wait_done(client, upload(client, video_bytes).json()["id"])
         assert job["status"] == "failed" and job["error"] == "RuntimeError: model exploded on purpose"
         assert client.get(job["urls"]["api_events"]).status_code == 409
@@ -159,11 +166,11 @@ def test_failed_job_shows_error(tmp_path, models, video_bytes):
 
 def test_restart_keeps_results_and_requeues(tmp_path, models, video_bytes):
     data = tmp_path / "data"
-    with TestClient(create_app(models, data, predictor=fake_predictor)) as client:
+    with web_client(create_app(models, data, predictor=fake_predictor)) as client:
         done = wait_done(client, upload(client, video_bytes).json()["id"])
     assert done["status"] == "done"
     # a server with no workers: the job stays queued; then "crash" mid-run
-    with TestClient(create_app(models, data, predictor=fake_predictor, workers=0)) as client:
+    with web_client(create_app(models, data, predictor=fake_predictor, workers=0)) as client:
         pending = upload(client, video_bytes, model="alpha").json()["id"]
         time.sleep(0.2)
         assert client.get(f"/api/jobs/{pending}").json()["status"] == "queued"
@@ -175,7 +182,7 @@ def test_restart_keeps_results_and_requeues(tmp_path, models, video_bytes):
         calls.append(args[0])
         return fake_predictor(*args)
 
-    with TestClient(create_app(models, data, predictor=counting)) as client:
+    with web_client(create_app(models, data, predictor=counting)) as client:
         assert client.get(f"/api/jobs/{done['id']}").json()["status"] == "done"
         assert client.get(f"/api/jobs/{done['id']}/events").status_code == 200
         job = wait_done(client, pending)
@@ -198,7 +205,7 @@ def test_one_job_at_a_time(tmp_path, models, video_bytes):
             running.pop()
         return fake_predictor(*args)
 
-    with TestClient(create_app(models, tmp_path / "data", predictor=slow)) as client:
+    with web_client(create_app(models, tmp_path / "data", predictor=slow)) as client:
         ids = [upload(client, video_bytes).json()["id"] for _ in range(3)]
         jobs = [wait_done(client, i) for i in ids]
     assert all(j["status"] == "done" for j in jobs) and max(peak) == 1
@@ -268,7 +275,7 @@ def test_real_model_end_to_end(tmp_path):
         torch_model.head.fc.bias.copy_(torch.tensor([0.0, 8.0] + [0.0] * (len(classes) - 1)))
     save_checkpoint({"model": torch_model.state_dict(), "config": cfg.to_dict()}, run / "best.pt")
     video_bytes = next((tmp_path / "syn" / "videos").glob("*.mp4")).read_bytes()
-    with TestClient(create_app({"tiny": run}, tmp_path / "data")) as client:
+    with web_client(create_app({"tiny": run}, tmp_path / "data")) as client:
         job = wait_done(client, upload(client, video_bytes).json()["id"], timeout=120)
         assert job["status"] == "done", job
         assert {"events", "csv", "annotated", "highlights"} <= set(job["files"])

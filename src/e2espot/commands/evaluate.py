@@ -1,9 +1,13 @@
-"""Score predictions against ground truth with the E2E-Spot mAP@δ (frames) or the official SoccerNet
-average-mAP.
+"""Score predictions against ground truth with the E2E-Spot mAP@δ (frames), the official SoccerNet
+average-mAP, or Team-mAP@1 (SoccerNet Team Ball Action Spotting, as the official sn-teamspotting evaluator).
 
-LABELS: an E2E-Spot label folder (class.txt + <split>.json), a split JSON, a SoccerNet label tree, or any
-format `e2espot convert` reads. PREDS: our prediction JSON, spot's pred-*.recall.json.gz, or a folder or zip
-of SoccerNet results_spotting.json files.
+LABELS: an E2E-Spot label folder (class.txt + <split>.json, e.g. the folder `e2espot synth` writes), a split
+JSON, a SoccerNet label tree, or any format `e2espot convert` reads. PREDS: our prediction JSON, spot's
+pred-*.recall.json.gz, a folder of per-video `e2espot predict` outputs (<video>.recall.json, else <video>.json),
+or a folder or zip of SoccerNet results_spotting.json files.
+
+SoccerNet defaults come from the label files, as in `e2espot test`: Labels-ball.json -> at1 at 25 fps,
+Labels-v2.json -> tight at 2 fps. Predictions at another fps than the labels are re-timed to the labels' fps.
 
 Examples:
   e2espot evaluate data/tennis runs/t1/pred-test.recall.json.gz --split test --nms-window 1
@@ -11,6 +15,13 @@ Examples:
   e2espot evaluate SoccerNet/ preds/ --metric soccernet --framerate 25 --soccernet-metric at1 \\
       --classes PASS DRIVE HEADER "HIGH PASS" OUT CROSS "THROW IN" SHOT "BALL PLAYER BLOCK" \\
       "PLAYER SUCCESSFUL TACKLE" "FREE KICK" GOAL
+  e2espot evaluate SN-BAS-2025/ results/ --metric team --split test        # Team-mAP@1 + no-team mAP@1
+  e2espot evaluate data/synth runs/s1/pred-test.json --labels-format spot --metric team \\
+      --classes PASS RECEIVE SHOT OUT GOAL
+
+--metric team reads Labels-ball.json / results_spotting.json trees (folders or zips) with the official
+field rules (every listed game needs a results file; every event needs team left/right); other label
+formats are scored the same way after reading (events need a team and the videos an fps).
 """
 
 from __future__ import annotations
@@ -22,31 +33,59 @@ from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from e2espot.data.formats import list_formats
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("labels", metavar="LABELS", help="ground-truth labels (file or folder)")
     parser.add_argument("preds", metavar="PREDS", help="predictions (file, folder or zip)")
-    parser.add_argument("--metric", choices=["e2e", "soccernet"], default=None,
-                        help="e2e: E2E-Spot mAP at frame tolerances; soccernet: official average-mAP "
+    parser.add_argument("--labels-format", choices=list_formats(), default=None,
+                        help="format of LABELS (default: detected)")
+    parser.add_argument("--preds-format", choices=list_formats(), default=None,
+                        help="format of PREDS (default: detected; a folder of per-video prediction files is "
+                             "read as such)")
+    parser.add_argument("--metric", choices=["e2e", "soccernet", "team"], default=None,
+                        help="e2e: E2E-Spot mAP at frame tolerances; soccernet: official average-mAP; "
+                             "team: Team-mAP@1 and the no-team mAP@1 of Team-BAS "
                              "(default: soccernet for SoccerNet labels, else e2e)")
+    parser.add_argument("--missing-team", choices=["raise", "ignore"], default="raise",
+                        help="team: events without a left/right team stop the evaluation, as in the official "
+                             "code (raise, default), or are left out of the team metric and kept in the "
+                             "no-team mAP (ignore)")
     parser.add_argument("--tolerances", type=int, nargs="+", default=[0, 1, 2, 4], metavar="FRAMES",
                         help="e2e tolerances in frames (default: 0 1 2 4)")
     parser.add_argument("--nms-window", type=int, default=None, metavar="W",
-                        help="apply greedy hard NMS with a window of ±W frames to the predictions first")
+                        help="jhong93/spot's eval NMS first: drop an event only when another event of its class "
+                             "within ±W frames scores strictly higher (ties survive). Default: no NMS")
+    parser.add_argument("--greedy-nms-window", type=int, default=None, metavar="W",
+                        help="greedy hard NMS first (T-DEED's; what predict applies): keep the best, drop ±W frames "
+                             "around it, repeat. Default: no NMS")
     parser.add_argument("--split", default=None,
-                        help="split of an E2E-Spot label folder (default: test); for SoccerNet labels, "
-                             "evaluate only the games of this split (see --splits)")
+                        help="split of an E2E-Spot label folder (default: test; 'valid' = 'val'); for SoccerNet "
+                             "labels, evaluate only the games of this split (see --splits). Predictions of "
+                             "other videos/games are left out")
     parser.add_argument("--splits", type=Path, default=None,
-                        help="SoccerNet: JSON mapping split names to game folders (default LABELS/splits.json)")
+                        help="SoccerNet: JSON mapping split names to game folders, or a folder of T-DEED split "
+                             "lists <split>.json (default LABELS/splits.json)")
+    parser.add_argument("--label-file", default=None, metavar="NAME",
+                        help="SoccerNet label file name when LABELS holds several kinds, e.g. Labels-ball.json")
     parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
-                        help="evaluate only these classes (soccernet: the class list, in this order; "
-                             "other labels are dropped from both sides)")
-    parser.add_argument("--framerate", type=float, default=2,
-                        help="soccernet grid framerate (2 for SoccerNet-v2, 25 for ball; default 2)")
-    parser.add_argument("--soccernet-metric", default="tight", metavar="tight|loose|atN",
-                        help="soccernet δ set: tight (1..5 s), loose (5..60 s) or atN (default tight)")
+                        help="evaluate only these classes (soccernet: the class list, in this order; a class "
+                             "without ground truth counts with AP 0 as in the official mean; e2e: it is skipped)")
+    parser.add_argument("--framerate", type=float, default=None,
+                        help="soccernet grid framerate (default from the label files: 25 for Labels-ball.json, "
+                             "else 2)")
+    parser.add_argument("--soccernet-metric", default=None, metavar="tight|loose|atN",
+                        help="soccernet δ set: tight (1..5 s), loose (5..60 s) or atN (default from the label "
+                             "files: at1 for Labels-ball.json, else tight)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="e2e: frame rate of the side (labels or predictions) whose files carry none, so "
+                             "frames can be compared (default: an error when only one side has an fps)")
     parser.add_argument("--threshold", type=float, default=None,
                         help="keep only predictions with score >= T; e2e also prints precision / recall / "
                              "F1 and a confusion summary at T (at the largest tolerance)")
+    parser.add_argument("--strict", action=argparse.BooleanOptionalAction, default=False,
+                        help="events at or after a video's last frame are an error instead of being moved "
+                             "to the last frame with a warning (default: off)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the results as JSON")
 
 
@@ -76,16 +115,121 @@ def _soccernet_classes(truth: Any, pred: Any) -> list[str]:
     return list(truth.classes)
 
 
+def read_predictions(path: Path, fmt: str | None, *, strict: bool = False,
+                     fps: float | None = None) -> tuple[Any, str]:
+    """Predictions from a file, a zip, a folder in a known format, or a folder of per-video prediction files.
+
+    Per-video files are what ``e2espot predict`` writes: ``<video>.recall.json`` (every (frame, class)
+    >= 0.01, what mAP is computed on, as ``test``) when present, else ``<video>.json``. ``fps`` fills an
+    unknown fps of spot/futsal/CSV files (CSV: turns ``time_s`` into frames). Returns the predictions
+    and a line saying what was read.
+    """
+
+    def read(p: Path, name: str) -> Any:
+        extra = {"fps": fps} if fps is not None and name in ("spot", "futsal", "csv") else {}
+        return read_labels(p, name, strict=strict, **extra)
+
+    from e2espot.data.formats import detect_format, read_labels
+    from e2espot.data.labels import LabelSet
+    from e2espot.errors import LabelFormatError
+
+    if fmt is not None:
+        return read(path, fmt), f"{path} ({fmt})"
+    try:
+        fmt = detect_format(path, option="--preds-format")
+    except LabelFormatError as exc:
+        if not path.is_dir() or "ambiguous" in str(exc):
+            raise
+    if fmt is not None:
+        return read(path, fmt), f"{path} ({fmt})"
+    files = sorted(path.glob("*.recall.json")) + sorted(path.glob("*.recall.json.gz"))
+    kind = "high-recall lists, no NMS"
+    if not files:
+        files = sorted(f for f in path.glob("*.json") if not f.name.endswith(".recall.json"))
+        kind = "event files"
+    if not files:
+        raise LabelFormatError(
+            f"{path}: no prediction files: expected <video>.recall.json or <video>.json (as `e2espot predict` "
+            "writes), SoccerNet results_spotting.json files, or an E2E-Spot pred-<split>.json; or name the "
+            "format with --preds-format"
+        )
+    classes: list[str] = []
+    videos = []
+    seen: dict[str, Path] = {}
+    for file in files:
+        part = read(file, "spot")
+        classes += [c for c in part.classes if c not in classes]
+        for v in part.videos:
+            if v.video in seen:
+                raise LabelFormatError(f"{path}: video '{v.video}' is in two prediction files "
+                                       f"({seen[v.video].name}, {file.name}); keep one")
+            seen[v.video] = file
+        videos += part.videos
+    return LabelSet(classes, videos), f"{len(files)} per-video prediction files in {path} ({kind})"
+
+
+def _retime(truth: Any, pred: Any, fps: float | None) -> tuple[Any, list[str]]:
+    """Bring prediction frames to the labels' fps (by time); error when only one side knows its fps."""
+    from e2espot.data import timebase
+    from e2espot.data.labels import LabelSet
+    from e2espot.errors import ConfigError
+
+    truth_fps = {v.video: v.fps for v in truth.videos}
+    notes: list[str] = []
+    videos = []
+    for v in pred.videos:
+        if v.video not in truth_fps:
+            videos.append(v)
+            continue
+        t_fps, p_fps = truth_fps[v.video] or fps, v.fps or fps
+        if (t_fps is None) != (p_fps is None):
+            side = "labels" if t_fps is None else "predictions"
+            raise ConfigError(
+                f"video '{v.video}': the predictions are at {p_fps} fps and the labels at {t_fps} fps; the {side} "
+                "carry no fps, so frame numbers cannot be compared safely. Pass --fps F (the frame rate of the side "
+                "without one)"
+            )
+        if t_fps is None or p_fps is None or t_fps == p_fps:
+            videos.append(v)
+            continue
+        out = v.copy()
+        for e in out.events:
+            pos = e.extra.get("position_ms")
+            e.frame = (timebase.position_ms_to_frame(pos, t_fps) if isinstance(pos, int)
+                       else timebase.resample_frame(e.frame, p_fps, t_fps))
+        out.fps = t_fps
+        videos.append(out)
+        notes.append(f"{v.video}: {p_fps:g} -> {t_fps:g} fps")
+    return LabelSet(list(pred.classes), videos), notes
+
+
+def _keep_split(pred: Any, truth: Any, soccernet: bool) -> tuple[Any, int]:
+    """Predictions of the videos (SoccerNet: games) of the evaluated split only; returns (kept, dropped)."""
+    from e2espot.data.labels import LabelSet
+    from e2espot.data.splits import group_key
+
+    if soccernet:
+        wanted = {group_key(v) for v in truth.videos}
+        keep = [v for v in pred.videos if group_key(v) in wanted]
+    else:
+        wanted = {v.video for v in truth.videos}
+        keep = [v for v in pred.videos if v.video in wanted]
+    return LabelSet(list(pred.classes), keep), len(pred.videos) - len(keep)
+
+
 def run(args: argparse.Namespace) -> int:
     from e2espot.data.formats import detect_format, read_labels
     from e2espot.errors import ConfigError
     from e2espot.eval import report
-    from e2espot.eval.metrics import confusion_summary, e2e_map, precision_recall_f1
-    from e2espot.eval.soccernet import soccernet_map
-    from e2espot.infer.postprocess import nms_events
+    from e2espot.eval.metrics import confusion_summary, e2e_map, greedy_nms, precision_recall_f1, spot_nms
+    from e2espot.eval.soccernet import default_metric, soccernet_map
 
-    labels_fmt = detect_format(args.labels)
-    opts: dict[str, Any] = {}
+    labels_fmt = args.labels_format or detect_format(args.labels, option="--labels-format")
+    if args.metric == "team" and args.threshold is None and args.nms_window is None:
+        files = _run_team_files(args, labels_fmt)
+        if files is not None:
+            return files
+    opts: dict[str, Any] = {"strict": args.strict}
     if labels_fmt == "spot" and Path(args.labels).is_dir():
         opts["split"] = args.split or "test"
     elif args.split is not None and labels_fmt != "soccernet":
@@ -93,6 +237,10 @@ def run(args: argparse.Namespace) -> int:
                           f"'{labels_fmt}'")
     if labels_fmt == "soccernet":
         opts["probe_videos"] = False
+        if args.label_file:
+            opts["label_file"] = args.label_file
+    elif args.fps is not None:
+        opts["fps"] = args.fps  # fills an unknown fps (spot, futsal) or turns CSV time_s into frames
     truth = read_labels(args.labels, labels_fmt, **opts)
     if labels_fmt == "soccernet" and args.split is not None:
         from e2espot.data.labels import LabelSet
@@ -100,21 +248,47 @@ def run(args: argparse.Namespace) -> int:
 
         games = set(soccernet_games(Path(args.labels), args.split, args.splits))
         truth = LabelSet(truth.classes, [v for v in truth if v.extra.get("game", v.video) in games])
-    pred = read_labels(args.preds)
+    pred, pred_note = read_predictions(Path(args.preds), args.preds_format, strict=args.strict, fps=args.fps)
+    print(f"predictions: {pred_note}")
+    split = args.split or opts.get("split")  # a label folder is read one split at a time (default test)
+    if split is not None:
+        pred, dropped = _keep_split(pred, truth, labels_fmt == "soccernet")
+        if dropped:
+            unit = "game halves/videos" if labels_fmt == "soccernet" else "videos"
+            print(f"--split {split}: left out predictions of {dropped} {unit} outside the split")
     metric = args.metric or ("soccernet" if labels_fmt == "soccernet" else "e2e")
 
+    if args.nms_window is not None and args.greedy_nms_window is not None:
+        raise ConfigError("pass --nms-window (spot's rule) or --greedy-nms-window, not both")
+    truth_labels = set(truth.classes) | {e.label for v in truth for e in v.events}
+    e2e_classes = args.classes
     if args.classes:
-        unknown = sorted(set(args.classes) - set(truth.classes) - {e.label for v in truth for e in v.events})
-        if unknown:
-            raise ConfigError(f"--classes {unknown} are not in the labels; classes: {', '.join(truth.classes)}")
+        absent = [c for c in args.classes if c not in {e.label for v in truth for e in v.events}]
+        if absent:
+            what = ("count with AP 0 in the mean, as the official evaluator" if metric == "soccernet"
+                    else "are skipped, as jhong93/spot scores only classes with ground truth")
+            unknown = [c for c in absent if c not in truth_labels]
+            print(f"--classes: {', '.join(absent)} have no ground-truth events here and {what}"
+                  + (f" (not in the label class list: {', '.join(unknown)})" if unknown else ""))
+            if metric == "e2e":
+                e2e_classes = [c for c in args.classes if c not in absent]
+                if not e2e_classes:
+                    raise ConfigError(f"--classes {args.classes}: none has ground-truth events; classes with "
+                                      f"events: {', '.join(sorted(truth_labels))}")
     truth = _filter(truth, args.classes, None)
     pred = _filter(pred, args.classes, args.threshold)
     if args.nms_window is not None:
-        pred = nms_events(pred, window=args.nms_window, nms="hard")
+        pred = spot_nms(pred, args.nms_window)
+    elif args.greedy_nms_window is not None:
+        pred = greedy_nms(pred, args.greedy_nms_window)
 
     out: dict[str, Any]
     if metric == "e2e":
-        result = e2e_map(truth, pred, tolerances=args.tolerances, classes=args.classes)
+        pred, retimed = _retime(truth, pred, args.fps)
+        if retimed:
+            print(f"re-timed the predictions of {len(retimed)} video(s) to the labels' fps by time: "
+                  + "; ".join(retimed[:3]) + (" ..." if len(retimed) > 3 else ""))
+        result = e2e_map(truth, pred, tolerances=args.tolerances, classes=e2e_classes)
         print(report.format_map(result))
         out = report.to_json(result)
         if args.threshold is not None:
@@ -132,12 +306,59 @@ def run(args: argparse.Namespace) -> int:
                                   "num_pred": r.num_pred, "num_gt": r.num_gt} for c, r in prf.items()},
                 "confusion": {c: vars(r) for c, r in conf.items()},
             }
+    elif metric == "team":
+        from e2espot.eval.team import format_team_map, team_map
+
+        result_team = team_map(truth, pred, actions=args.classes or _soccernet_classes(truth, pred),
+                               missing_team=args.missing_team)
+        print(format_team_map(result_team))
+        out = result_team.to_json()
     else:
+        label_file = next((v.extra["label_file"] for v in truth.videos if "label_file" in v.extra), None)
+        framerate, sn_metric = default_metric(label_file)
+        if args.framerate is None or args.soccernet_metric is None:
+            print(f"SoccerNet metric: {args.soccernet_metric or sn_metric} at {args.framerate or framerate:g} fps "
+                  f"(defaults from {label_file or 'the labels'}; --soccernet-metric / --framerate change them)")
+        framerate = args.framerate if args.framerate is not None else framerate
+        sn_metric = args.soccernet_metric or sn_metric
         classes = args.classes or _soccernet_classes(truth, pred)
-        result_sn = soccernet_map(truth, pred, classes, framerate=args.framerate, metric=args.soccernet_metric)
+        result_sn = soccernet_map(truth, pred, classes, framerate=framerate, metric=sn_metric)
         print(report.format_soccernet(result_sn))
         out = report.to_json(result_sn)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2))
+    return 0
+
+
+def _run_team_files(args: argparse.Namespace, labels_fmt: str) -> int | None:
+    """Team-mAP@1 straight from Labels-ball.json / results_spotting.json trees (the official reader's
+    rules); None when the inputs are other formats (scored after reading them instead)."""
+    from e2espot.data.formats import detect_format
+    from e2espot.eval.soccernet import BALL_CLASSES
+    from e2espot.eval.team import LABEL_FILE, evaluate_team_files, format_team_map
+
+    from e2espot.errors import LabelFormatError
+
+    labels = Path(args.labels)
+    is_tree = labels.is_dir() or labels.suffix == ".zip"
+    if labels_fmt != "soccernet" or not is_tree:
+        return None
+    try:
+        preds_fmt = args.preds_format or detect_format(args.preds, option="--preds-format")
+    except LabelFormatError:  # e.g. a folder of per-video prediction files: read below instead
+        return None
+    if preds_fmt != "soccernet-results":
+        return None
+    games = None
+    if args.split is not None:
+        from e2espot.data.sources import soccernet_games
+
+        games = soccernet_games(labels, args.split, args.splits)
+    result = evaluate_team_files(labels, args.preds, games, actions=args.classes or BALL_CLASSES,
+                                 label_file=LABEL_FILE, missing_team=args.missing_team)
+    print(format_team_map(result))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result.to_json(), indent=2))
     return 0

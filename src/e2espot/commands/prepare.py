@@ -1,6 +1,8 @@
 """Re-encode videos once at the training fps and height with a short GOP (fast exact seeks),
 or write jhong93/spot JPEG frame folders (--jpeg). Sub-folders are kept; finished outputs are
-skipped, so an interrupted run resumes where it stopped.
+skipped, so an interrupted run resumes where it stopped. A video that fails does not stop the
+others; every failure is listed at the end and the exit code is 1. Odd frame sizes are rounded
+down to even (noted).
 
 Example: e2espot prepare videos/ -o prepared/ --fps 25 --height 224 -j 2
 """
@@ -8,6 +10,7 @@ Example: e2espot prepare videos/ -o prepared/ --fps 25 --height 224 -j 2
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,4 +43,12 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"prepared {report.videos_done} videos ({report.videos_skipped} already done) in {args.out}: "
           f"{report.bytes_written} bytes written ({report.bytes_written / 1e6:.1f} MB)")
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.failures:
+        print(f"error: {len(report.failures)} of {total} videos failed (nothing written for them):",
+              file=sys.stderr)
+        for src, message in report.failures:
+            print(f"  {src}: {message}", file=sys.stderr)
+        return 1
     return 0

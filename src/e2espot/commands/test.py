@@ -6,7 +6,8 @@ SAVE_DIR/pred-SPLIT.json (events after NMS, threshold 0.01 by default), pred-SPL
 (every frame/class >= 0.01, no NMS), pred-SPLIT.scores.npz and, for SoccerNet datasets,
 SAVE_DIR/results-SPLIT/<game>/results_spotting.json. The table scores pred-SPLIT.json; the line after
 it scores the high-recall list (E2E-Spot's own test number). Shard over processes with --shard i/n or
-torchrun; the last shard to finish (rank 0 under torchrun) merges and evaluates.
+torchrun; the last shard to finish (rank 0 under torchrun) merges and evaluates. When the labels carry
+teams (left / right) and the model predicts them, Team-mAP@1 and the no-team mAP@1 are printed too.
 """
 
 from __future__ import annotations
@@ -106,6 +107,17 @@ def run(args: argparse.Namespace) -> int:
                                                    for d in rr.tolerances))
     if "soccernet" in out.files:
         _print_soccernet(out, args)
+    if out.team_result is not None:
+        from e2espot.eval.team import format_team_map
+
+        print(f"\nTeam-mAP@1 of {out.files['events'].name} (the official Team-BAS arithmetic, as "
+              "e2espot evaluate ... --metric team):")
+        print(format_team_map(out.team_result))
+        acc = out.team_accuracy
+        print(f"team accuracy on spotted events (±{acc.tolerance} frames): {100 * acc.accuracy:.1f}% "
+              f"({acc.correct}/{acc.total} matched events with a left/right team)")
+    elif out.team_note:
+        print(f"\nTeam-mAP@1: {out.team_note}")
     return 0
 
 
@@ -113,11 +125,11 @@ def _print_soccernet(out, args: argparse.Namespace) -> None:
     """The official SoccerNet average-mAP of pred-SPLIT.json: ball files → at1 at 25 fps, v2 → tight at 2 fps."""
     from e2espot.config import RunConfig
     from e2espot.eval.report import format_soccernet
-    from e2espot.eval.soccernet import soccernet_map
+    from e2espot.eval.soccernet import default_metric, soccernet_map
 
     cfg = RunConfig.load(Path(args.save_dir) / "config.json")
     label_file = args.label_file or cfg.dataset.get("label_file") or "Labels-v2.json"
-    framerate, metric = (25, "at1") if "ball" in label_file.lower() else (2, "tight")
+    framerate, metric = default_metric(label_file)
     result = soccernet_map(out.truth, out.pred, list(cfg.classes), framerate=framerate, metric=metric)
     print(f"\nofficial SoccerNet average-mAP, {metric} at {framerate} fps (same as "
           f"e2espot evaluate ... --metric soccernet --framerate {framerate} --soccernet-metric {metric}):")

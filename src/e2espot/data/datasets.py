@@ -13,6 +13,8 @@ mixup and augmentation there):
 * ``frames`` (T, H, W, 3) uint8, ``labels`` (T,) int64 (0 = background), ``displacement`` (T,)
   float32, ``valid`` (T,) bool (False on the explicit zero frames of edge padding),
   ``video_idx`` and ``start`` (int64 scalars: which clip this is);
+* with ``team=True``: ``team`` (T,) float32, the Team-BAS team target (0 left, 1 right, -1 no target)
+  on the frames the event labels (see ``clip_team_targets``);
 * with mixup, the same keys suffixed ``2`` for the second clip (``frames2``, ``labels2``, ...).
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,10 +32,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from e2espot.config import DataConfig
-from e2espot.data.labels import LabelSet, VideoLabels
+from e2espot.data.labels import NO_TEAM, TEAMS, LabelSet, VideoLabels
 from e2espot.data.sampling import DEFAULT_PAD, ClipRef, ClipSampler, clip_targets
 from e2espot.data.timebase import num_frames_at
-from e2espot.errors import ConfigError, VideoError
+from e2espot.errors import ConfigError, LabelFormatError, VideoError
 
 EPOCH_NUM_FRAMES = 500_000  # E2E-Spot: one virtual epoch = 500k frames of clips
 
@@ -112,9 +114,57 @@ class _VideoIndex:
     num_frames: list[int]
     event_frames: list[np.ndarray]  # (E_v,) int64 each
     event_classes: list[np.ndarray]  # (E_v,) int64 each, 1-based
+    event_teams: list[np.ndarray] = field(default_factory=list)  # (E_v,) int64: 0 left, 1 right, -1 none
 
 
-def _index_videos(labels: LabelSet, data_cfg: DataConfig, factory: ReaderFactory) -> _VideoIndex:
+NO_TEAM_TARGET = -1
+
+
+def _team_index(team: str | None, where: str) -> int:
+    """0 / 1 for "left" / "right" (sigmoid target = P(right), as the Team-BAS baseline), -1 for no team."""
+    if team in TEAMS:
+        return TEAMS.index(team)
+    if team is None or team == NO_TEAM:
+        return NO_TEAM_TARGET
+    hint = ""
+    if team in ("home", "away"):
+        hint = " (read SoccerNet-v2 labels with home_side= to map home/away to sides)"
+    raise LabelFormatError(f"{where}: team {team!r} is not 'left', 'right' or 'not applicable'{hint}")
+
+
+def clip_team_targets(
+    event_frames: Sequence[int] | np.ndarray,
+    event_teams: Sequence[int] | np.ndarray,
+    start: int,
+    clip_len: int,
+    num_frames: int,
+    *,
+    dilate_len: int = 0,
+) -> np.ndarray:
+    """(T,) float32 team targets of frames ``start .. start + clip_len - 1``: an event with team ``k``
+    (0 left, 1 right, -1 none) at frame ``e`` sets frames ``e - dilate_len .. e + dilate_len`` to ``k``,
+    in the same order as ``sampling.clip_targets`` sets the class (frame order, the later event wins), so
+    each frame's team belongs to the event its class came from. Every other frame, and edge padding,
+    is -1 (no target: the BCE of ``losses.team_bce`` skips it), as sn-teamspotting's ``labels_team``.
+    """
+    frames = np.asarray(event_frames, dtype=np.int64).reshape(-1)  # (E,)
+    teams = np.asarray(event_teams, dtype=np.int64).reshape(-1)  # (E,)
+    if len(frames) != len(teams):
+        raise ConfigError(f"team targets: {len(frames)} event frames but {len(teams)} event teams")
+    out = np.full(clip_len, float(NO_TEAM_TARGET), dtype=np.float32)  # (T,)
+    for k in np.argsort(frames, kind="stable"):
+        lo = max(int(frames[k]) - dilate_len - start, 0)
+        hi = min(int(frames[k]) + dilate_len - start + 1, clip_len)
+        if lo < hi:
+            out[lo:hi] = teams[k]
+    frame_idx = start + np.arange(clip_len)
+    out[(frame_idx < 0) | (frame_idx >= num_frames)] = NO_TEAM_TARGET
+    return out
+
+
+def _index_videos(
+    labels: LabelSet, data_cfg: DataConfig, factory: ReaderFactory, team: bool = False
+) -> _VideoIndex:
     """Event frames and num_frames at ``data_cfg.fps``, re-timed by ``align.align_labels``.
 
     Videos whose ``num_frames`` is unknown are opened once to ask their reader. An event that lands
@@ -137,10 +187,18 @@ def _index_videos(labels: LabelSet, data_cfg: DataConfig, factory: ReaderFactory
         return (float(data_cfg.fps) if data_cfg.fps is not None else video.fps), n
 
     aligned = align_labels(labels, ".", data_cfg, source="training labels", probe=probe)
+    teams = []
+    if team:
+        teams = [np.asarray([_team_index(e.team, f"training labels: video '{v.video}', event #{i}")
+                             for i, e in enumerate(v.events)], dtype=np.int64) for v in aligned]
+        if not any((t >= 0).any() for t in teams):
+            raise ConfigError("clip dataset: team=True but no event has a 'left' or 'right' team; "
+                              "train the team head on labels with teams")
     return _VideoIndex(
         [int(v.num_frames) for v in aligned],
         [np.asarray([e.frame for e in v.events], dtype=np.int64) for v in aligned],
         [np.asarray([labels.class_id(e.label) for e in v.events], dtype=np.int64) for v in aligned],
+        teams,
     )
 
 
@@ -150,6 +208,9 @@ class ClipDataset(Dataset):
     ``fg_upsample`` is the probability of a foreground clip (see ``ClipSampler``); ``dilate_len`` and
     ``displacement_radius`` shape the targets (see ``clip_targets``); with ``mixup`` every item carries
     a second, independently drawn clip. ``train=False`` gives the same clips without mixup.
+    ``team=True`` adds the ``team`` target (see ``clip_team_targets``; events need a left / right team,
+    "not applicable" or none); a horizontal flip would swap the sides, so train the team head without
+    it (as the Team-BAS baseline) or swap the targets with the frames.
     Readers come from ``reader_factory(video_labels)`` (default: ``VideoFileReaderFactory(video_root,
     data_cfg)``) and are kept in a per-worker LRU of ``max_open_readers``.
     Edge padding (start < 0, or past the last frame) is explicit zero frames with ``valid`` False; a
@@ -172,6 +233,7 @@ class ClipDataset(Dataset):
         video_root: str | Path | None = None,
         pad: int = DEFAULT_PAD,
         max_open_readers: int = 8,
+        team: bool = False,
     ) -> None:
         if len(labels) == 0:
             raise ConfigError("clip dataset: the label set has no videos")
@@ -200,7 +262,8 @@ class ClipDataset(Dataset):
         self.train = bool(train)
         self.reader_factory = reader_factory
         self.max_open_readers = int(max_open_readers)
-        self._index = _index_videos(labels, data_cfg, reader_factory)
+        self.team = bool(team)
+        self._index = _index_videos(labels, data_cfg, reader_factory, team=self.team)
         self.sampler = ClipSampler(
             self._index.num_frames, self._index.event_frames, self.clip_len, fg_upsample=fg_upsample, pad=pad
         )
@@ -266,7 +329,7 @@ class ClipDataset(Dataset):
             dilate_len=self.dilate_len,
             displacement_radius=self.displacement_radius,
         )
-        return {
+        item = {
             "frames": torch.from_numpy(frames),
             "labels": torch.from_numpy(targets.labels),
             "displacement": torch.from_numpy(targets.displacement),
@@ -274,6 +337,12 @@ class ClipDataset(Dataset):
             "video_idx": torch.tensor(clip.video_idx, dtype=torch.int64),
             "start": torch.tensor(clip.start, dtype=torch.int64),
         }
+        if self.team:
+            item["team"] = torch.from_numpy(clip_team_targets(
+                self._index.event_frames[clip.video_idx], self._index.event_teams[clip.video_idx],
+                clip.start, self.clip_len, num_frames, dilate_len=self.dilate_len,
+            ))
+        return item
 
     def _reader(self, video_idx: int, video: VideoLabels) -> VideoReader:
         if self._cache is None or self._cache.pid != os.getpid():
@@ -307,6 +376,7 @@ class ValidationClips(ClipDataset):
         video_root: str | Path | None = None,
         pad: int = DEFAULT_PAD,
         max_open_readers: int = 8,
+        team: bool = False,
     ) -> None:
         if num_clips is None:
             num_clips = max(1, EPOCH_NUM_FRAMES // data_cfg.clip_len // 4)
@@ -324,6 +394,7 @@ class ValidationClips(ClipDataset):
             video_root=video_root,
             pad=pad,
             max_open_readers=max_open_readers,
+            team=team,
         )
         self.clips: list[ClipRef] = [super(ValidationClips, self).clips_at(i)[0] for i in range(num_clips)]
 

@@ -11,10 +11,41 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from e2espot.errors import LabelFormatError
+from e2espot.errors import ConfigError, LabelFormatError
 
 VISIBLE = "visible"
 NOT_SHOWN = "not shown"
+# VideoLabels.extra key: the split file a video was read from (spot label folders); writers never write it
+SPLIT_KEY = "_split"
+
+# Teams are the side of the frame a team plays on (SoccerNet-Ball, Team-BAS): "left" / "right";
+# "not applicable" (SoccerNet) or None when an event has no team. ``Event.extra[TEAM_SCORE_KEY]`` is the
+# model's probability of the team it names (predictions with a team head).
+LEFT, RIGHT, NO_TEAM = "left", "right", "not applicable"
+TEAMS: tuple[str, str] = (LEFT, RIGHT)
+TEAM_SCORE_KEY = "team_score"
+HOME_AWAY = ("home", "away")
+
+
+def parse_team(value: object, where: str, *, home_side: str | None = None) -> str | None:
+    """A label file's team field: None / "" -> None; "left" / "right" / "not applicable" as they are;
+    "home" / "away" mapped to a side when ``home_side`` ("left" or "right": the side the home team
+    plays on) is given, else kept as written (SoccerNet-v2 files use them; Team-mAP and the team head
+    then reject them). Other strings are kept (free team names). A non-string raises LabelFormatError."""
+    if home_side is not None and home_side not in TEAMS:
+        raise ConfigError(
+            f"home_side must be 'left' or 'right' (the home team's side), not {home_side!r}"
+        )
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise LabelFormatError(
+            f"{where}: team {value!r} is not a string; expected 'left', 'right' or 'not applicable'"
+        )
+    if home_side is not None and value in HOME_AWAY:
+        away_side = RIGHT if home_side == LEFT else LEFT
+        return home_side if value == "home" else away_side
+    return value
 
 
 @dataclass

@@ -3,7 +3,6 @@ root plus a splits file mapping split names to game folders."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from e2espot.data.labels import LabelSet
@@ -25,7 +24,12 @@ def read_split(labels_path: Path, split: str, *, fmt: str | None = None, splits:
             raise LabelFormatError(f"{labels_path}: split '{split}' lists games with no {label_file}: {missing[:5]}")
         out = LabelSet(classes or list(labels.classes), keep)
     else:
+        from e2espot.data.splits import split_candidates
+
         split_file = labels_path / f"{split}.json" if labels_path.is_dir() else labels_path
+        if labels_path.is_dir() and not split_file.exists():  # "valid.json" for val, as the SoccerNet devkit
+            split_file = next((labels_path / f"{n}.json" for n in split_candidates(split)
+                               if (labels_path / f"{n}.json").exists()), split_file)
         if not split_file.exists():
             raise LabelFormatError(f"{labels_path}: no {split}.json; expected an E2E-Spot label directory")
         out = read_labels(split_file, fmt)
@@ -35,7 +39,10 @@ def read_split(labels_path: Path, split: str, *, fmt: str | None = None, splits:
 
 
 def soccernet_games(root: Path, split: str, splits: Path | None) -> list[str]:
-    """Game folders of ``split`` from a splits JSON (default ``<root>/splits.json``)."""
+    """Game folders of ``split`` from a splits JSON, or T-DEED split lists (default ``<root>/splits.json``).
+
+    See ``splits.read_split_games``; a missing split raises LabelFormatError (training goes on without val).
+    """
     if splits is None:
         guess = root / "splits.json"
         if guess.exists():
@@ -45,10 +52,6 @@ def soccernet_games(root: Path, split: str, splits: Path | None) -> list[str]:
                 f"{root}: SoccerNet labels need --splits FILE.json mapping train/val/test to game folders "
                 "(e.g. from SoccerNet.utils.getListGames)"
             )
-    try:
-        mapping = json.loads(Path(splits).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--splits {splits}: cannot read: {exc}") from None
-    if split not in mapping:
-        raise ConfigError(f"--splits {splits}: no '{split}' entry; has {sorted(mapping)}")
-    return list(mapping[split])
+    from e2espot.data.splits import read_split_games
+
+    return read_split_games(splits, split)

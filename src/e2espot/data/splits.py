@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from e2espot.data.labels import LabelSet, VideoLabels
-from e2espot.errors import ConfigError
+from e2espot.errors import ConfigError, LabelFormatError
 
 SPLIT_NAMES = ("train", "val", "test")
+# The SoccerNet devkit spells the validation split "valid" (getListGames, OSL-ActionSpotting); both are read.
+SPLIT_ALIASES: dict[str, tuple[str, ...]] = {"val": ("val", "valid"), "valid": ("valid", "val")}
+
+
+def split_candidates(name: str) -> tuple[str, ...]:
+    """Names a split may be spelled with, preferred first: ``val`` -> ``(val, valid, Val, Valid)``.
+
+    Capitalised names are OSL-ActionSpotting's split files (``Valid.json``, ``Test.json``).
+    """
+    names = SPLIT_ALIASES.get(name, (name,))
+    return tuple(dict.fromkeys([*names, *(n.capitalize() for n in names)]))
+
+
+def pick_split(mapping: Mapping[str, Any], name: str) -> str | None:
+    """The key of ``mapping`` that holds split ``name`` (``val``/``valid`` are one split), else None."""
+    return next((k for k in split_candidates(name) if k in mapping), None)
 
 
 def group_key(video: VideoLabels) -> str:
@@ -79,3 +98,61 @@ def parse_fractions(text: str) -> tuple[float, ...]:
             f"split '{text}' needs 1 to {len(SPLIT_NAMES)} parts (train/val/test), e.g. 70/15/15"
         )
     return values
+
+
+def split_list_games(entries: Any, source: str) -> list[str]:
+    """Game (or video) ids of a split list in the T-DEED / AdaSpot style.
+
+    ``entries``: a JSON list of ``{"video": id, "num_frames": n}`` objects (``events`` optional), as
+    T-DEED's ``data/soccernet*/<split>.json``. SoccerNet half ids (``<game>/half1``, ``<game>/2``) give
+    their game; other ids are kept. Order of first appearance. Raises LabelFormatError naming the entry.
+    """
+    if not isinstance(entries, list):
+        raise LabelFormatError(f"{source}: a split list must be a JSON array of {{video, num_frames}} objects")
+    games: dict[str, None] = {}
+    for i, entry in enumerate(entries):
+        if isinstance(entry, str):
+            games[entry] = None
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("video"), str):
+            raise LabelFormatError(f"{source}: entry #{i}: expected an object with a string 'video', got {entry!r:.80}")
+        games[group_key(VideoLabels(entry["video"], None, None))] = None
+    return list(games)
+
+
+def read_split_games(splits: str | Path, split: str) -> list[str]:
+    """Games of ``split`` from a splits file or folder.
+
+    Accepted: a JSON object mapping split names to game lists (``{"train": [...], "valid": [...]}``;
+    ``val`` and ``valid`` name the same split); a folder holding ``<split>.json`` split lists (T-DEED,
+    AdaSpot: ``[{"video", "num_frames"}]``); or one such list file whose name is the split's.
+    Raises LabelFormatError when the split is absent (callers may then go on without it).
+    """
+    path = Path(splits)
+    if path.is_dir():
+        file = next((path / f"{n}.json" for n in split_candidates(split) if (path / f"{n}.json").is_file()), None)
+        if file is None:
+            present = sorted(p.stem for p in path.glob("*.json"))
+            raise LabelFormatError(f"--splits {path}: no '{split}.json' split list; has {present or 'none'}")
+        return split_list_games(_load(file), str(file))
+    data = _load(path)
+    if isinstance(data, list):
+        if path.stem not in split_candidates(split):
+            raise LabelFormatError(
+                f"--splits {path}: a split list for '{path.stem}', not for '{split}'; pass the folder holding "
+                f"{split}.json, or a JSON object mapping split names to games"
+            )
+        return split_list_games(data, str(path))
+    if not isinstance(data, dict):
+        raise LabelFormatError(f"--splits {path}: expected a JSON object mapping split names to games")
+    key = pick_split(data, split)
+    if key is None:
+        raise LabelFormatError(f"--splits {path}: no '{split}' entry; has {sorted(data)}")
+    return split_list_games(data[key], f"{path} ['{key}']")
+
+
+def _load(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--splits {path}: cannot read: {exc}") from None

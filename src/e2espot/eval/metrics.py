@@ -40,7 +40,9 @@ __all__ = [
     "class_matches",
     "confusion_summary",
     "e2e_map",
+    "greedy_nms",
     "precision_recall_f1",
+    "spot_nms",
     "subset_map",
 ]
 
@@ -497,3 +499,68 @@ def confusion_summary(
             wrong_class=int(np.count_nonzero(wrong & spurious_mask)),
         )
     return out
+
+
+# ----------------------------------------------------------------------------- eval NMS
+
+
+def _spot_nms_keep(frames: np.ndarray, scores: np.ndarray, window: int) -> np.ndarray:
+    """(n,) bool: event i survives unless another frame within ``±window`` scores strictly higher."""
+    if len(frames) == 0 or window <= 0:
+        return np.ones(len(frames), dtype=bool)
+    uniq, inverse = np.unique(frames, return_inverse=True)
+    best = np.full(len(uniq), -np.inf)
+    np.maximum.at(best, inverse, scores)  # highest score on each frame
+    neighbour = np.full(len(uniq), -np.inf)  # highest score on the *other* frames of the window
+    for d in range(1, window + 1):
+        for sign in (-1, 1):
+            pos = np.searchsorted(uniq, uniq + sign * d)
+            ok = pos < len(uniq)
+            ok[ok] &= uniq[pos[ok]] == uniq[ok] + sign * d
+            neighbour[ok] = np.maximum(neighbour[ok], best[pos[ok]])
+    return ~(scores < neighbour[inverse])
+
+
+def spot_nms(labels: LabelSet, window: int) -> LabelSet:
+    """jhong93/spot's evaluation NMS (``util/eval.py:non_maximum_supression``), exactly.
+
+    Per video and per label, an event is dropped only when another event of the same label at a
+    *different* frame within ``±window`` frames (inclusive) has a strictly higher score. It is a
+    local-maximum filter: equal scores and events on the same frame all survive, and in a chain
+    ``a < b < c`` one frame apart only ``c`` survives (greedy NMS would keep ``a`` and ``c``).
+    Survivors keep their score; each video's events come out grouped by label in first-appearance
+    order and then stably sorted by frame, as spot writes them. ``window`` <= 0 keeps everything.
+    Raises LabelFormatError for an event without a score.
+    """
+    if isinstance(window, bool) or int(window) != window:
+        raise ConfigError(f"NMS window {window!r} is not a whole number of frames")
+    videos = []
+    for v in labels.videos:
+        by_label: dict[str, list[int]] = {}
+        for i, e in enumerate(v.events):
+            if e.score is None:
+                raise LabelFormatError(
+                    f"predictions: video '{v.video}', event #{i}: no score; NMS needs scored predictions"
+                )
+            by_label.setdefault(e.label, []).append(i)
+        kept: list[int] = []
+        for idx in by_label.values():
+            frames = np.asarray([v.events[i].frame for i in idx], dtype=np.int64)
+            scores = np.asarray([v.events[i].score for i in idx], dtype=np.float64)
+            keep = _spot_nms_keep(frames, scores, int(window))
+            kept += [i for i, k in zip(idx, keep.tolist()) if k]
+        kept.sort(key=lambda i: v.events[i].frame)  # stable, as spot's events.sort(key=frame)
+        out = v.copy()
+        out.events = [out.events[i] for i in kept]
+        videos.append(out)
+    return LabelSet(list(labels.classes), videos)
+
+
+def greedy_nms(labels: LabelSet, window: int) -> LabelSet:
+    """Greedy hard NMS (T-DEED ``non_maximum_supression``): per class take the best, drop ``±window``.
+
+    Not spot's evaluation rule (see ``spot_nms``); it is what ``predict`` applies to its events.
+    """
+    from e2espot.infer.postprocess import nms_events
+
+    return nms_events(labels, window=window, nms="hard")

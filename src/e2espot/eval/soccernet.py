@@ -23,11 +23,18 @@ The official algorithm (SoccerNet 0.2.0), reproduced here on sparse arrays inste
 Differences, on purpose: labels not in the class list raise ``LabelFormatError`` instead of being
 dropped; pass ``on_unknown="ignore"`` to reproduce the official silent drop. A negative position
 raises (the official code would wrap it to the end of the grid through negative indexing).
+
+Same as the official, with a warning: events of halves other than 1 and 2 (e.g. half 3) are
+ignored (the official code fills two half grids only); ground truth without ``position`` is placed
+at its ``gameTime`` second (``framerate * (60 * mm + ss)``), and ``gameTime`` may lack zero padding
+(``"1 - 0:8"``, where the official slicing ``time[-5:-3]`` raises); classes without ground truth in
+the evaluated games count with AP 0 in the mean.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -48,6 +55,7 @@ __all__ = [
     "SOCCERNET_V2_CLASSES",
     "average_mAP",
     "closest_map",
+    "default_metric",
     "evaluate_soccernet",
     "grid_length",
     "metric_deltas",
@@ -66,9 +74,21 @@ BALL_CLASSES: tuple[str, ...] = (
     "BALL PLAYER BLOCK", "PLAYER SUCCESSFUL TACKLE", "FREE KICK", "GOAL",
 )
 
+log = logging.getLogger(__name__)
+_HALVES = (1, 2)  # the official evaluator's two half grids
 _THRESHOLDS = np.linspace(0, 1, 200)
 _RECALL_LEVELS = np.arange(11) / 10
 _UNSHOWN_FACTOR = 17 / 13
+
+
+def default_metric(label_file: str | None) -> tuple[int, str]:
+    """``(framerate, metric)`` the field reports for a SoccerNet label file.
+
+    ``Labels-ball.json`` (Ball Action Spotting): ``(25, "at1")``, the challenge's mAP@1 at 25 fps;
+    anything else (``Labels-v2.json``): ``(2, "tight")``, the SoccerNet-v2 tight average-mAP.
+    ``test`` and ``evaluate`` both use this, so the same files give the same number.
+    """
+    return (25, "at1") if label_file and "ball" in label_file.lower() else (2, "tight")
 
 
 def metric_deltas(metric: str) -> np.ndarray:
@@ -329,6 +349,11 @@ def _collect(
     out: dict[tuple[str, int], list[dict[int, float]]] = {}
     for v in labels.videos:
         key = _video_key(v, keys)
+        if key[1] not in _HALVES:
+            if v.events:
+                log.warning("%s: video '%s' is half %d: its %d event(s) are ignored, as the official SoccerNet "
+                            "evaluator ignores halves other than 1 and 2", source, v.video, key[1], len(v.events))
+            continue
         grids = out.setdefault(key, [{} for _ in class_index])
         for i, e in enumerate(v.events):
             c = class_index.get(e.label)
@@ -488,11 +513,13 @@ def _read_game_labels(data: Any, game: str, where: str) -> list[VideoLabels]:
         if not isinstance(a, dict) or "label" not in a or "gameTime" not in a:
             raise LabelFormatError(f"{w}: needs 'gameTime' and 'label'")
         game_time = str(a["gameTime"])
-        half = _int_field(game_time[:1], w, "gameTime")
+        half = _int_field(game_time[:1], w, "gameTime")  # the official int(time[0])
         if "position" in a:
             pos = _int_field(a["position"], w, "position")
-        else:
-            pos = (int(game_time[-2:]) + 60 * int(game_time[-5:-3])) * 1000
+        else:  # second precision, as the official; unpadded "1 - 0:8" is read too
+            from e2espot.data.formats.soccernet import parse_game_time
+
+            pos = parse_game_time(game_time, w)[1] * 1000
         video = halves.setdefault(half, VideoLabels(f"{game}/{half}", None, None, [],
                                                     extra={"game": game, "half": half}))
         video.events.append(Event(0, str(a["label"]), visibility=a.get("visibility"),

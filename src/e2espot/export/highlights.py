@@ -19,8 +19,8 @@ from e2espot.export.render import (
     audio_format,
     class_colors,
     decode_audio,
-    iter_frames,
     mux_audio,
+    open_for_events,
     probe_video,
 )
 
@@ -128,15 +128,24 @@ def write_highlight_reel(
 
     With ``audio`` and a source audio track, the cuts' audio is re-encoded to AAC (silence under
     title cards). Events at another fps than the video's are re-timed (``render.align_to_video``).
-    Raises ``VideoError`` when no event is selected.
+    Raises ``VideoError`` when no event is selected. Frames come from ``render.open_for_events``
+    (upright; a variable-frame-rate file resampled to the events' fps as ``predict`` read it).
     """
-    from e2espot.data.video.writer import VideoWriter
-
     video_path, out_path = Path(video_path), Path(out_path)
     info = probe_video(video_path)
-    fps = info.fps
+    with open_for_events(video_path, events.fps) as reader:
+        return _write_reel(reader, info.has_audio, video_path, events, out_path, classes=classes,
+                           min_score=min_score, pad_s=pad_s, title_s=title_s, audio=audio, progress=progress)
+
+
+def _write_reel(reader, has_audio: bool, video_path: Path, events: VideoLabels, out_path: Path, *, classes,
+                min_score: float, pad_s: float, title_s: float, audio: bool,
+                progress: ProgressFn | None) -> HighlightReel:
+    from e2espot.data.video.writer import VideoWriter
+
+    fps = reader.fps
     events = align_to_video(events, fps)
-    num_frames = info.num_frames or (events.num_frames or 0)
+    num_frames = reader.num_frames
     cuts = highlight_cuts(events.events, fps=fps, num_frames=num_frames, classes=classes,
                           min_score=min_score, pad_s=pad_s)
     if not cuts:
@@ -144,9 +153,9 @@ def write_highlight_reel(
             f"no events to cut from '{video_path}' (classes={list(classes) if classes else 'all'}, "
             f"min_score={min_score}); lower --min-score or choose other classes"
         )
-    width, height = info.width - info.width % 2, info.height - info.height % 2
+    width, height = reader.width - reader.width % 2, reader.height - reader.height % 2
     title_frames = max(0, int(round(title_s * fps)))
-    with_audio = audio and info.has_audio
+    with_audio = audio and has_audio
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.stem + ".noaudio.tmp.mp4") if with_audio else out_path
     total = sum(c.num_frames for c in cuts)
@@ -159,18 +168,12 @@ def write_highlight_reel(
                 for _ in range(title_frames):
                     writer.write(card)
                 written += title_frames
-                expected = cut.start_frame
-                for idx, frame in iter_frames(video_path, cut.start_frame, cut.end_frame):
-                    if idx != expected:
-                        raise VideoError(f"'{video_path}': expected frame {expected}, decoded frame {idx}; "
-                                         "re-encode the video at a constant frame rate")
-                    writer.write(np.ascontiguousarray(frame[:height, :width]))
-                    expected += 1
-                    done += 1
-                    if progress is not None and done % 25 == 0:
-                        progress("render", done / total)
-                # a header frame count may overshoot the real stream; shrink the cut to what exists
-                cut.end_frame = expected
+                for _, chunk in reader.iter_chunks(32, cut.start_frame, cut.end_frame):
+                    for frame in chunk:
+                        writer.write(np.ascontiguousarray(frame[:height, :width]))
+                        done += 1
+                        if progress is not None and done % 25 == 0:
+                            progress("render", done / total)
                 written += cut.num_frames
         if with_audio:
             rate, layout = audio_format(video_path)

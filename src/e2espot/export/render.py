@@ -1,7 +1,10 @@
 """Annotated videos: event labels burnt into the frames, a timeline bar, slow motion, audio kept.
 
-Also the small PyAV helpers the other export modules share (probe, frame-exact decoding with
-seeking, audio muxing) and the class colour palette the web app uses too.
+Also the helpers the other export modules share (opening a video the way ``predict`` reads it,
+audio muxing with PyAV) and the class colour palette the web app uses too. Frames are decoded by
+``e2espot.data.video`` only (the one decoder): upright for rotated phone footage, exact on B-frames
+and open GOPs, and on variable-frame-rate files resampled by timestamps to the events' fps, so
+render, highlights and review show the frames ``predict`` saw.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from e2espot.data.labels import Event, VideoLabels
-from e2espot.data.video.base import VideoInfo
+from e2espot.data.video.base import VideoInfo, VideoReader
 from e2espot.data.video.base import probe_video as _probe_video
 from e2espot.errors import VideoError
 
@@ -69,71 +72,64 @@ def _open(path: str | Path):
 
 
 def probe_video(path: str | Path) -> VideoInfo:
-    """Frame rate, frame count, size and audio of a video file (a known frame rate is required)."""
+    """Frame rate, frame count, upright size, rotation and audio of a video (a known frame rate is
+    required)."""
     info = _probe_video(path)
     if not info.fps:
         raise VideoError(f"'{path}': unknown frame rate; re-encode it at a constant frame rate")
     return info
 
-def iter_frames(
-    path: str | Path, start: int = 0, stop: int | None = None
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(frame_idx, RGB uint8 (H, W, 3))`` for frames in ``[start, stop)``.
 
-    From frame 0 frames are counted as decoded; with ``start > 0`` the reader seeks to the
-    keyframe before ``start`` and numbers frames by their timestamps (constant frame rate).
+def open_for_events(path: str | Path, events_fps: float | None = None) -> VideoReader:
+    """Open ``path`` with ``e2espot.data.video`` as ``predict`` reads it for events at ``events_fps``.
+
+    Constant-frame-rate files are read at their own rate (events at another fps are re-timed with
+    ``align_to_video``); variable-frame-rate files are resampled by timestamps to ``events_fps``
+    (when known), which is what ``predict`` decoded. Frames are upright (display rotation applied).
     """
-    with _open(path) as container:
-        if not container.streams.video:
-            raise VideoError(f"cannot decode '{path}': no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        fps = float(stream.average_rate or stream.guessed_rate)
-        tb = stream.time_base
-        t0 = stream.start_time or 0
-        if start > 0:
-            container.seek(int(t0 + start / fps / tb), stream=stream, backward=True, any_frame=False)
-        counter = 0
-        prev = -1
-        seeked = start > 0
-        for frame in container.decode(stream):
-            if seeked and frame.pts is not None:
-                idx = max(int(round(float((frame.pts - t0) * tb) * fps)), prev + 1)
-                if prev < 0 and idx > start:  # the seek overshot: decode from the beginning
-                    yield from _skip(path, start, stop)
-                    return
-            else:
-                idx = counter if not seeked else prev + 1
-            counter += 1
-            prev = idx
-            if idx < start:
-                continue
-            if stop is not None and idx >= stop:
-                break
-            yield idx, frame.to_ndarray(format="rgb24")
+    from e2espot.data.video import open_video
+
+    reader = open_video(path)
+    if events_fps and not getattr(reader, "is_constant_rate", True):
+        reader.close()
+        reader = open_video(path, fps=events_fps)
+    if not reader.fps:
+        reader.close()
+        raise VideoError(f"'{path}': unknown frame rate; re-encode it at a constant frame rate")
+    return reader
 
 
-def _skip(path: str | Path, start: int, stop: int | None) -> Iterator[tuple[int, np.ndarray]]:
-    for idx, frame in iter_frames(path, 0, stop):
-        if idx >= start:
-            yield idx, frame
+def iter_frames(
+    path: str | Path, start: int = 0, stop: int | None = None, *, fps: float | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(frame_idx, RGB uint8 (H, W, 3))`` for frames in ``[start, stop)`` (``stop`` past the end:
+    up to the last frame), decoded by ``e2espot.data.video`` (see ``open_for_events`` for ``fps``)."""
+    with open_for_events(path, fps) as reader:
+        stop = reader.num_frames if stop is None else min(stop, reader.num_frames)
+        if start >= stop:
+            return
+        for idx, chunk in reader.iter_chunks(32, start, stop):
+            for i, frame in enumerate(chunk):
+                yield idx + i, frame
 
 
-def read_frames(path: str | Path, indices: Sequence[int], *, max_gap: int = 50) -> dict[int, np.ndarray]:
-    """Decode the given frame indices (sorted into runs; each run is one seek)."""
-    wanted = sorted({i for i in indices if i >= 0})
+def read_frames(path: str | Path, indices: Sequence[int], *, max_gap: int = 50,
+                fps: float | None = None) -> dict[int, np.ndarray]:
+    """Decode the given frame indices (sorted into runs read as one clip each); indices outside the
+    video are left out."""
     frames: dict[int, np.ndarray] = {}
-    runs: list[list[int]] = []
-    for i in wanted:
-        if runs and i - runs[-1][-1] <= max_gap:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    for run in runs:
-        keep = set(run)
-        for idx, frame in iter_frames(path, run[0], run[-1] + 1):
-            if idx in keep:
-                frames[idx] = frame
+    with open_for_events(path, fps) as reader:
+        wanted = sorted({i for i in indices if 0 <= i < reader.num_frames})
+        runs: list[list[int]] = []
+        for i in wanted:
+            if runs and i - runs[-1][-1] <= max_gap:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        for run in runs:
+            clip = reader.read_clip(run[0], run[-1] + 1 - run[0])
+            for i in run:
+                frames[i] = clip[i - run[0]]
     return frames
 
 
@@ -490,7 +486,8 @@ def render_annotated(
     * Otherwise the source's audio stream is copied unchanged (re-encoded to AAC if it cannot go
       into an .mp4).
 
-    Frames are numbered as decoded (frame 0 = first frame), matching ``Event.frame``; events at
+    Frames are read by ``open_for_events`` (frame 0 = first frame, upright, a variable-frame-rate
+    file resampled to the events' fps as ``predict`` read it), matching ``Event.frame``; events at
     another fps than the video's are re-timed first (``align_to_video``). An odd width
     or height loses its last pixel column/row (H.264 4:2:0 needs even sizes).
     """
@@ -500,12 +497,14 @@ def render_annotated(
         raise VideoError(f"slowmo_factor {slowmo_factor} must be >= 1")
     video_path, out_path = Path(video_path), Path(out_path)
     info = probe_video(video_path)
-    fps = info.fps
+    reader = open_for_events(video_path, events.fps)
+    fps = reader.fps
     events, truth = align_to_video(events, fps), align_to_video(truth, fps)
-    num_frames = info.num_frames or (events.num_frames or 0)
-    width, height = info.width - info.width % 2, info.height - info.height % 2
+    num_frames = reader.num_frames
+    width, height = reader.width - reader.width % 2, reader.height - reader.height % 2
     if width < 2 or height < 2:
-        raise VideoError(f"'{video_path}' is {info.width}x{info.height}; too small to render")
+        reader.close()
+        raise VideoError(f"'{video_path}' is {reader.width}x{reader.height}; too small to render")
     preds = sorted(events.events, key=lambda e: (e.frame, e.label))
     truth_events = sorted(truth.events, key=lambda e: (e.frame, e.label)) if truth is not None else None
     hold = max(1, int(round(hold_s * fps)))
@@ -516,17 +515,19 @@ def render_annotated(
     tmp = out_path.with_name(out_path.stem + ".noaudio.tmp.mp4") if keep_audio else out_path
     n_in = n_out = 0
     try:
-        with VideoWriter(tmp, fps, width, height) as writer:
-            for idx, frame in iter_frames(video_path):
-                frame = np.array(frame[:height, :width])  # writable copy
-                overlay.apply(frame, idx)
-                repeats = slowmo_factor if idx < len(mask) and mask[idx] else 1
-                for _ in range(repeats):
-                    writer.write(frame)
-                n_in += 1
-                n_out += repeats
-                if progress is not None and num_frames and idx % 25 == 0:
-                    progress("render", min(1.0, idx / num_frames))
+        with reader, VideoWriter(tmp, fps, width, height) as writer:
+            for start, chunk in reader.iter_chunks(32):
+                for i, frame in enumerate(chunk):
+                    idx = start + i
+                    frame = np.array(frame[:height, :width])  # writable copy
+                    overlay.apply(frame, idx)
+                    repeats = slowmo_factor if idx < len(mask) and mask[idx] else 1
+                    for _ in range(repeats):
+                        writer.write(frame)
+                    n_in += 1
+                    n_out += repeats
+                    if progress is not None and num_frames and idx % 25 == 0:
+                        progress("render", min(1.0, idx / num_frames))
         if n_in == 0:
             raise VideoError(f"'{video_path}' has no decodable video frames")
         if keep_audio:

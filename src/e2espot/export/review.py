@@ -24,7 +24,7 @@ from e2espot.export.render import (
     class_colors,
     hex_color,
     match_events,
-    probe_video,
+    open_for_events,
     read_frames,
 )
 
@@ -86,8 +86,9 @@ def write_review(
     ``max_items`` entries per section carry thumbnails (highest scores / earliest first).
     """
     video_path, out_path = Path(video_path), Path(out_path)
-    info = probe_video(video_path)
-    fps = info.fps
+    predictions_fps = predictions.fps
+    with open_for_events(video_path, predictions_fps) as reader:  # the frames predict saw
+        fps, num_video_frames = reader.fps, reader.num_frames
     predictions, truth = align_to_video(predictions, fps), align_to_video(truth, fps)
     preds = sorted((e for e in predictions.events if e.score is None or e.score >= min_score),
                    key=lambda e: (e.frame, e.label))
@@ -107,10 +108,10 @@ def write_review(
          [(preds[i], _nearest(preds[i], gt, fps)) for i in by_score(m.spurious)]),
     ]
     reach = tolerance_frames + context_frames
-    limit = info.num_frames or (truth.num_frames or predictions.num_frames or 10**9)
+    limit = num_video_frames
     wanted = {f for _, _, _, items in sections for e, _ in items
               for f in range(e.frame - reach, e.frame + reach + 1) if 0 <= f < limit}
-    frames = read_frames(video_path, sorted(wanted))
+    frames = read_frames(video_path, sorted(wanted), fps=predictions_fps)
 
     counts = {"detected": len(m.pred_to_truth), "missed": len(m.missed),
               "duplicate": len(m.duplicates), "spurious": len(m.spurious)}

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from e2espot.data.labels import Event, LabelSet, VideoLabels, infer_classes
+from e2espot.data.labels import TEAM_SCORE_KEY, Event, LabelSet, VideoLabels, infer_classes
 from e2espot.data.timebase import frame_to_position_ms, frame_to_time_s, position_ms_to_game_time
 from e2espot.errors import ConfigError, LabelFormatError
 
@@ -103,19 +103,37 @@ def _fps(v: VideoLabels) -> float:
     return v.fps
 
 
+def _team_fields(e: Event) -> dict[str, Any]:
+    """``team`` and ``team_score`` of an event, when it has them (Team-BAS predictions)."""
+    out: dict[str, Any] = {}
+    if e.team is not None:
+        out["team"] = e.team
+    if e.extra.get(TEAM_SCORE_KEY) is not None:
+        out[TEAM_SCORE_KEY] = float(e.extra[TEAM_SCORE_KEY])
+    return out
+
+
 def write_csv(videos: Iterable[VideoLabels], path: str | Path) -> Path:
-    """One row per event: ``video,frame,time_s,label,score`` (time in seconds, 3 decimals; empty score
-    when unscored), videos in the given order, events by frame."""
+    """One row per event: ``video,frame,time_s,label,score[,team[,team_score]]`` (time in seconds,
+    3 decimals; empty score when unscored; the team columns only when some event has them), videos in
+    the given order, events by frame."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    videos = list(videos)
+    with_team = any(e.team is not None for v in videos for e in v.events)
+    with_team_score = any(e.extra.get(TEAM_SCORE_KEY) is not None for v in videos for e in v.events)
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(CSV_HEADER)
+        w.writerow(CSV_HEADER + ("team",) * with_team + (TEAM_SCORE_KEY,) * with_team_score)
         for v in videos:
             for e in sorted(v.events, key=lambda e: (e.frame, e.label)):
                 time_s = f"{frame_to_time_s(e.frame, v.fps):.3f}" if v.fps else ""
                 score = f"{e.score:.4f}" if e.score is not None else ""
-                w.writerow((v.video, e.frame, time_s, e.label, score))
+                team = _team_fields(e)
+                row = [v.video, e.frame, time_s, e.label, score]
+                row += [team.get("team", "")] * with_team
+                row += [f"{team[TEAM_SCORE_KEY]:.4f}" if TEAM_SCORE_KEY in team else ""] * with_team_score
+                w.writerow(row)
     return path
 
 
@@ -141,6 +159,7 @@ def soccernet_results(videos: Sequence[VideoLabels], *, game: str | None = None,
                 "position": position_ms,
                 "half": h,
                 "confidence": float(e.score if e.score is not None else 1.0),
+                **_team_fields(e),  # Team-BAS: the evaluator reads "team" (left / right)
             })
     predictions.sort(key=lambda p: (p["half"], p["position"], p["label"]))
     url = game or (videos[0].extra.get("game") if videos else None) or (videos[0].video if videos else "")
@@ -231,7 +250,7 @@ def write_prediction_json(video: VideoLabels, path: str | Path) -> Path:
     """Our per-video prediction file: ``[{"video","fps","num_frames","events":[{frame,label,score,time_s}]}]``."""
     fps = video.fps
     events = [{"frame": e.frame, "label": e.label, "score": e.score,
-               "time_s": round(frame_to_time_s(e.frame, fps), 6) if fps else None}
+               "time_s": round(frame_to_time_s(e.frame, fps), 6) if fps else None, **_team_fields(e)}
               for e in sorted(video.events, key=lambda e: (e.frame, e.label))]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

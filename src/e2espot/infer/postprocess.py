@@ -24,7 +24,10 @@ import numpy as np
 from e2espot.data.labels import Event, LabelSet, VideoLabels
 from e2espot.errors import ConfigError
 
-__all__ = ["NMS_MODES", "choose_thresholds", "hard_nms_1d", "nms_events", "scores_to_events", "soft_nms_1d"]
+__all__ = [
+    "NMS_MODES", "choose_thresholds", "hard_nms_1d", "nms_events", "scores_to_events", "soft_nms_1d",
+    "team_scores_to_events",
+]
 
 NMS_MODES = ("none", "hard", "soft")
 
@@ -284,3 +287,106 @@ def nms_events(
         events = [Event(e.frame, e.label, e.score, e.team, e.visibility, e.comment, dict(e.extra)) for e in kept]
         videos.append(VideoLabels(v.video, v.fps, v.num_frames, events, v.width, v.height, dict(v.extra)))
     return LabelSet(list(pred.classes), videos)
+
+
+TEAMS = ("left", "right")
+
+
+def _soft_nms_team(
+    frames: np.ndarray, scores: np.ndarray, window: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Soft-NMS of one action over its left and right candidates together (several per frame).
+
+    As T-DEED ``soft_non_maximum_supression`` run on Team-BAS events grouped by label without the team:
+    take the highest score (ties: the earlier candidate in (frame, left-before-right) order), stop below
+    ``threshold``, multiply every remaining candidate within ``±window`` frames by ``(Δ / window)²``, so
+    the other team's candidate on the same frame drops to 0. Returns (kept indices, kept scores) in taking
+    order. ``frames`` must be sorted with candidates of one frame in team order.
+    """
+    cur = np.asarray(scores, dtype=np.float64).tolist()
+    f_list = np.asarray(frames, dtype=np.int64).tolist()
+    heap = [(-s, i) for i, s in enumerate(cur)]  # index order = (frame, team) order: the tie-break
+    heapq.heapify(heap)
+    done = bytearray(len(cur))
+    keep: list[int] = []
+    keep_s: list[float] = []
+    while heap:
+        neg, i = heapq.heappop(heap)
+        if done[i] or -neg != cur[i]:
+            continue
+        if cur[i] < threshold:
+            break
+        done[i] = 1
+        keep.append(i)
+        keep_s.append(cur[i])
+        f = f_list[i]
+        lo = int(np.searchsorted(frames, f - window, side="left"))
+        hi = int(np.searchsorted(frames, f + window, side="right"))
+        for j in range(lo, hi):
+            if not done[j]:
+                # score * Δ² / w², in T-DEED's operation order (util/eval.py @ ec1ad55)
+                cur[j] = cur[j] * abs(f_list[j] - f) ** 2 / window**2 if window > 0 else 0.0
+                heapq.heappush(heap, (-cur[j], j))
+    return np.asarray(keep, dtype=np.int64), np.asarray(keep_s)
+
+
+def team_scores_to_events(
+    scores: np.ndarray,
+    classes: Sequence[str],
+    *,
+    threshold: float = 0.01,
+    nms: str = "soft",
+    window: int = 12,
+    fps: float | None = None,
+) -> list[Event]:
+    """Team events from a Team-BAS score matrix ``(N, 1 + 2K)``: column 2i+1 = class i left, 2i+2 = right.
+
+    Every (frame, column) with score >= ``threshold`` becomes an event with ``team`` left / right. ``nms``:
+    ``"none"`` keeps them all (sn-teamspotting's events before post-processing); ``"soft"`` is its SNMS
+    (``mAPevaluateTest(..., postprocessing='SNMS')``, window 12 rows, threshold 0.01), grouping left and right
+    of one action together; ``"hard"`` greedy NMS with the same grouping. Events are sorted by frame, then
+    class order, then team.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 2 or scores.shape[1] != 2 * len(classes) + 1:
+        raise ConfigError(
+            f"team scores must be (num_frames, {2 * len(classes) + 1}) for {len(classes)} classes x (left, "
+            f"right) plus background; got {scores.shape}"
+        )
+    if nms not in NMS_MODES:
+        raise ConfigError(f"unknown nms '{nms}'; expected one of {', '.join(NMS_MODES)}")
+    if isinstance(window, bool) or int(window) != window or window < 0:
+        raise ConfigError(f"nms window {window!r} must be a non-negative whole number of frames")
+    rows: list[tuple[int, int, int, float]] = []  # (frame, class, team, score)
+    for k in range(len(classes)):
+        pair = scores[:, 2 * k + 1 : 2 * k + 3]  # (N, 2): left, right
+        frame_idx, team_idx = np.nonzero(pair >= threshold)  # row-major: (frame, team) order
+        s = pair[frame_idx, team_idx].astype(np.float64)
+        if nms == "soft":
+            keep, s = _soft_nms_team(frame_idx, s, int(window), threshold)
+        elif nms == "hard":
+            keep = _hard_nms_team(frame_idx, s, int(window))
+            s = s[keep]
+        else:
+            keep = np.arange(len(s))
+        rows.extend(zip(frame_idx[keep].tolist(), [k] * len(keep), team_idx[keep].tolist(), s.tolist()))
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    return [
+        Event(frame=f, label=classes[c], score=s, team=TEAMS[t], extra={"time_s": f / fps} if fps else {})
+        for f, c, t, s in rows
+    ]
+
+
+def _hard_nms_team(frames: np.ndarray, scores: np.ndarray, window: int) -> np.ndarray:
+    """Greedy NMS over one action's left and right candidates together (ties: the earlier candidate)."""
+    if len(frames) == 0:
+        return np.zeros(0, dtype=np.int64)
+    suppressed = bytearray(int(frames.max()) + 2 * window + 1)
+    ones = b"\x01" * (2 * window + 1)
+    taken = []
+    for i in np.argsort(-scores, kind="stable").tolist():
+        f = int(frames[i]) + window
+        if not suppressed[f]:
+            taken.append(i)
+            suppressed[f - window : f + window + 1] = ones
+    return np.sort(np.asarray(taken, dtype=np.int64))

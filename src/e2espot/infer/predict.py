@@ -217,6 +217,14 @@ def predict_scores(
     streamed in chunks. ``model`` should be in eval mode (``load_run`` returns it so). ``stats``, when
     given, receives ``peak_frames`` (frames held in the ring), ``num_frames`` and ``num_windows``.
     """
+    windowing = getattr(cfg.data, "windowing", "e2espot")
+    if windowing == "tdeed":
+        return predict_scores_tdeed(
+            model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device, precision=precision,
+            progress=progress, chunk_len=chunk_len, prefetch_chunks=prefetch_chunks, stats=stats,
+        )
+    if windowing != "e2espot":
+        raise ConfigError(f"config.json data.windowing '{windowing}' is unknown; expected 'e2espot' or 'tdeed'")
     clip_len = cfg.data.clip_len
     overlap = _normalise_overlap(overlap, clip_len)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -301,6 +309,158 @@ def predict_scores(
     return acc.mean(num_frames)
 
 
+# --------------------------------------------------------------------------- T-DEED windowing
+
+TDEED_PAD_LEN = 5  # T-DEED dataset/frame.py DEFAULT_PAD_LEN: the first window starts 5 rows before the video
+
+
+def score_columns(cfg: RunConfig) -> list[str]:
+    """Names of the score matrix's foreground columns: the classes, or with a team head (Team-BAS)
+    ``<class>-left, <class>-right`` per class (sn-teamspotting's event_team class dict)."""
+    if getattr(cfg.model, "team_head", False):
+        return [f"{c}-{team}" for c in cfg.classes for team in ("left", "right")]
+    return list(cfg.classes)
+
+
+def tdeed_window_starts(num_frames: int, clip_len: int, overlap: int, pad_len: int = TDEED_PAD_LEN) -> list[int]:
+    """T-DEED's window starts in model frames (rows): ``range(-pad_len, max(0, N - overlap), clip_len - overlap)``.
+
+    ``ActionSpotVideoDataset`` (arturxe2/T-DEED ``dataset/frame.py`` @ ec1ad55) does this on raw frame indices
+    with every index multiplied by the stride; divided by the stride it is this range on rows.
+    """
+    return list(range(-pad_len, max(0, num_frames - overlap), clip_len - overlap))
+
+
+def split_team(probs: torch.Tensor, team_logits: torch.Tensor) -> torch.Tensor:
+    """Team-BAS ``process_predictionTeam``: (B, T, K+1) probabilities and (B, T) team logits → (B, T, 1+2K).
+
+    Column 0 = background, column 2i+1 = (1 - σ)·p_i (class i, left), 2i+2 = σ·p_i (class i, right), with σ
+    the sigmoid of the team logit at the same (target) row (sn-teamspotting ``model/modules.py`` @ 091fed2).
+    """
+    sigma = torch.sigmoid(team_logits.float()).unsqueeze(-1)  # (B, T, 1)
+    batch, length, num_outputs = probs.shape
+    out = probs.new_zeros(batch, length, 1 + 2 * (num_outputs - 1))
+    out[..., 0] = probs[..., 0]
+    out[..., 1::2] = (1 - sigma) * probs[..., 1:]
+    out[..., 2::2] = sigma * probs[..., 1:]
+    return out
+
+
+def tdeed_window_output(out: Any) -> torch.Tensor:
+    """T-DEED ``predict()`` on a batch of windows: softmax of the (first) class head, displacement max-combine
+    over the whole window (``process_double_head``), then the team split when the model has a team head."""
+    probs = out.logits.float().softmax(-1)  # (B, T, K+1)
+    if out.displacement is not None:
+        probs = decode_displacement(probs, out.displacement)
+    team = getattr(out, "team", None)
+    return probs if team is None else split_team(probs, team)
+
+
+def tdeed_overlap(cfg: RunConfig) -> int:
+    """T-DEED's default overlap: clip_len // 2 for SoccerNet-v2, else clip_len // 4 * 3 (evaluate_tdeed_challenge.py)."""
+    clip_len = cfg.data.clip_len
+    return clip_len // 2 if cfg.dataset.get("name") == "soccernet" else clip_len // 4 * 3
+
+
+def predict_scores_tdeed(
+    model: nn.Module,
+    reader: Any,
+    cfg: RunConfig,
+    *,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    precision: str = "auto",
+    progress: Progress | None = None,
+    chunk_len: int = CHUNK_LEN,
+    prefetch_chunks: int = PREFETCH_CHUNKS,
+    stats: dict[str, int] | None = None,
+) -> np.ndarray:
+    """Per-frame scores (N, K+1) float32, or (N, 1+2K) with a team head, as T-DEED's own inference.
+
+    Reproduces ``util/eval.py:evaluate`` (arturxe2/T-DEED @ ec1ad55) and sn-teamspotting's
+    ``mAPevaluateTest``: windows from ``tdeed_window_starts`` (default overlap ``tdeed_overlap``); frames
+    outside the video are black (uint8 0, normalised like any frame); each window's output is
+    ``tdeed_window_output``; rows of the video sum the window rows over them, and the support counts only
+    non-zero rows (a row no frame's displacement points to stays zero); support 0 becomes 1. Frames are
+    streamed as in ``predict_scores`` (memory flat in the video's length).
+    """
+    clip_len = cfg.data.clip_len
+    overlap = tdeed_overlap(cfg) if overlap is None else _normalise_overlap(overlap, clip_len)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size {batch_size!r} must be a positive integer")
+    step = clip_len - overlap
+    device = resolve_device(device)
+    if device.type == "cpu":
+        tune_cpu_allocator()
+    team = bool(getattr(cfg.model, "team_head", False))
+    num_outputs = 1 + len(cfg.classes) * (2 if team else 1)
+    expected = getattr(reader, "num_frames", None)
+    expected = expected if isinstance(expected, int) and expected > 0 else None
+
+    ring = FrameRing(clip_len + batch_size * step + chunk_len)
+    acc = ScoreAccumulator(num_outputs, expected)
+    pending: list[int] = []
+    next_start = -TDEED_PAD_LEN
+    num_windows = 0
+    amp = autocast(device, resolve_precision(precision, device))
+
+    def run_batch(starts: list[int], num_frames: int) -> None:
+        nonlocal num_windows
+        idx = np.asarray(starts)[:, None] + np.arange(clip_len)  # (B, T) absolute frame indices
+        real = (idx >= 0) & (idx < num_frames)
+        frames = np.zeros((len(starts), clip_len, *ring.frame_shape), dtype=np.uint8)  # black padding
+        frames[real] = ring.gather(idx[real])
+        x = torch.from_numpy(frames).to(device, non_blocking=True)
+        x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W) = T-DEED's x / 255
+        with amp:
+            out = model(x)
+        window_scores = tdeed_window_output(out).cpu().numpy()  # (B, T, C)
+        if window_scores.shape[-1] != num_outputs:
+            raise ConfigError(
+                f"model output has {window_scores.shape[-1]} columns, expected {num_outputs} "
+                f"({len(cfg.classes)} classes{' x 2 teams' if team else ''} + background); check config.json"
+            )
+        for i, start in enumerate(starts):
+            lo, hi = max(0, -start), min(clip_len, num_frames - start)
+            rows = window_scores[i, lo:hi]
+            acc.add(start + lo, rows, counted=rows.sum(axis=1) != 0)
+        num_windows += len(starts)
+
+    decoded = 0
+    with ChunkProducer(reader, chunk_len, prefetch_chunks) as producer, torch.inference_mode():
+        for start_idx, frames in producer:
+            ring.append(start_idx, _center_crop(frames, cfg.data.crop))
+            decoded = ring.end
+            if progress is not None and expected:
+                progress("decode", min(1.0, decoded / expected))
+            while next_start + clip_len <= decoded:  # such a window is in T-DEED's range whatever N is
+                pending.append(next_start)
+                next_start += step
+            while len(pending) >= batch_size:
+                run_batch(pending[:batch_size], decoded)
+                del pending[:batch_size]
+                if progress is not None and expected:
+                    progress("predict", min(1.0, max(0, pending[0] if pending else next_start) / expected))
+            ring.discard_before(min(pending[0] if pending else next_start, decoded - clip_len))
+
+        num_frames = decoded
+        if num_frames == 0:
+            raise VideoError(f"{getattr(reader, 'path', 'video')}: no frames could be decoded")
+        while next_start < max(0, num_frames - overlap):
+            pending.append(next_start)
+            next_start += step
+        for i in range(0, len(pending), batch_size):
+            run_batch(pending[i : i + batch_size], num_frames)
+
+    if progress is not None:
+        progress("decode", 1.0)
+        progress("predict", 1.0)
+    if stats is not None:
+        stats.update(peak_frames=ring.peak, num_frames=num_frames, num_windows=num_windows)
+    return acc.mean(num_frames, empty_rows="keep")
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -351,12 +511,17 @@ def scores_to_video_labels(
 ) -> VideoLabels:
     """Events of one video from its (N, K+1) score matrix (via ``postprocess.scores_to_events``);
     ``thresholds`` (per class) override ``threshold``."""
-    from e2espot.infer.postprocess import scores_to_events
+    from e2espot.infer.postprocess import scores_to_events, team_scores_to_events
 
-    events = scores_to_events(
-        scores, list(cfg.classes), threshold=threshold, nms=nms, window=nms_window, fps=fps,
-        thresholds=thresholds,
-    )
+    if getattr(cfg.model, "team_head", False):  # (N, 1 + 2K) Team-BAS columns: events carry left / right
+        events = team_scores_to_events(
+            scores, list(cfg.classes), threshold=threshold, nms=nms, window=nms_window, fps=fps
+        )
+    else:
+        events = scores_to_events(
+            scores, list(cfg.classes), threshold=threshold, nms=nms, window=nms_window, fps=fps,
+            thresholds=thresholds,
+        )
     events = sorted(events, key=lambda e: (e.frame, -(e.score or 0.0), e.label))
     return VideoLabels(video=video, fps=fps, num_frames=int(scores.shape[0]), events=events)
 
@@ -418,7 +583,7 @@ def predict_file(
         events_json=write_prediction_json([labels], cfg.classes, out_dir / f"{stem}.json"),
         recall_json=write_prediction_json([recall], cfg.classes, out_dir / f"{stem}.recall.json"),
         csv=write_prediction_csv([labels], cfg.classes, out_dir / f"{stem}.csv"),
-        scores_npz=write_npz(out_dir / f"{stem}.npz", scores, cfg.classes, fps),
+        scores_npz=write_npz(out_dir / f"{stem}.npz", scores, score_columns(cfg), fps),
         video_labels=labels,
     )
 
@@ -440,7 +605,11 @@ __all__ = [
     "load_run",
     "predict_file",
     "predict_scores",
+    "predict_scores_tdeed",
     "resolve_postprocess",
+    "score_columns",
     "scores_to_video_labels",
+    "split_team",
+    "tdeed_window_starts",
     "window_starts",
 ]

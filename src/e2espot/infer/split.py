@@ -55,6 +55,9 @@ class SplitPrediction:
     files: dict[str, Path] = dataclasses.field(default_factory=dict)
     result: Any = None  # e2espot.eval.metrics.MapResult of ``pred``
     recall_result: Any = None  # MapResult of ``recall`` (E2E-Spot's own test number: no NMS)
+    team_result: Any = None  # e2espot.eval.team.TeamMapResult of ``pred`` when truth and pred carry teams
+    team_note: str | None = None  # why Team-mAP@1 was not computed, when the truth has teams
+    team_accuracy: Any = None  # e2espot.eval.team.TeamAccuracy of ``pred`` at the largest tolerance
     parts_done: int = 0
     parts_total: int = 1
 
@@ -284,6 +287,28 @@ def _finish(
     if any(v.events for v in truth_videos):
         out.result = e2e_map(out.truth, out.pred, tolerances=tolerances)
         out.recall_result = e2e_map(out.truth, out.recall, tolerances=tolerances)
+        out.team_result, out.team_note = team_scores(out.truth, out.pred, classes)
+        if out.team_result is not None:
+            from e2espot.eval.team import team_accuracy
+
+            out.team_accuracy = team_accuracy(out.truth, out.pred, tolerance=max(tolerances))
     out.merged = True
     out.parts_done = out.parts_total
     return out
+
+
+def team_scores(truth: LabelSet, pred: LabelSet, classes: list[str]) -> tuple[Any, str | None]:
+    """Team-mAP@1 of ``pred`` (``e2espot.eval.team.team_map``, the official Team-BAS arithmetic) when
+    the truth has left/right teams and the predictions carry them; else ``(None, reason)`` (reason None
+    when the truth has no teams). Events without a team are left out of the team metric
+    (``missing_team="ignore"``; the result counts them); other label errors give ``(None, message)``."""
+    from e2espot.eval.team import has_team_labels, team_map
+
+    if not has_team_labels(truth):
+        return None, None
+    if not has_team_labels(pred):
+        return None, "the ground truth has teams but the predictions carry none (a model without a team head)"
+    try:
+        return team_map(truth, pred, actions=classes, missing_team="ignore"), None
+    except LabelFormatError as exc:
+        return None, f"Team-mAP@1 not computed: {exc}"

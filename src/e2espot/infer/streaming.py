@@ -117,6 +117,13 @@ class FrameRing:
     def __len__(self) -> int:
         return self.end - self.first
 
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """(H, W, 3) of the frames held; VideoError before the first append."""
+        if self._buf is None:
+            raise VideoError("no frames decoded")
+        return tuple(self._buf.shape[1:])
+
     def append(self, start_idx: int, frames: np.ndarray) -> None:
         n = len(frames)
         if start_idx != self.end:
@@ -166,8 +173,9 @@ class ScoreAccumulator:
         self.sums = np.zeros((size, num_outputs), dtype=np.float32)  # (N, K+1)
         self.support = np.zeros(size, dtype=np.int32)  # (N,)
 
-    def add(self, start: int, scores: np.ndarray) -> None:
-        """Add one window's (v, K+1) scores for frames ``[start, start + v)``."""
+    def add(self, start: int, scores: np.ndarray, counted: np.ndarray | None = None) -> None:
+        """Add one window's (v, K+1) scores for frames ``[start, start + v)``; ``counted`` (v,) bool, when
+        given, says which rows count towards the support (T-DEED counts only non-zero rows)."""
         stop = start + len(scores)
         if stop > len(self.support):
             new = max(stop, 2 * len(self.support))
@@ -175,10 +183,14 @@ class ScoreAccumulator:
             self.sums = np.concatenate([self.sums, grow])
             self.support = np.concatenate([self.support, np.zeros(new - len(self.support), np.int32)])
         self.sums[start:stop] += scores
-        self.support[start:stop] += 1
+        self.support[start:stop] += 1 if counted is None else counted.astype(np.int32)
 
-    def mean(self, num_frames: int) -> np.ndarray:
+    def mean(self, num_frames: int, empty_rows: str = "error") -> np.ndarray:
+        """Sums / support. ``empty_rows="error"`` raises on a frame with support 0; ``"keep"`` divides it
+        by 1 (T-DEED ``process_frame_predictions``: support 0 becomes 1, the row stays as summed)."""
         support = self.support[:num_frames]
+        if empty_rows == "keep":
+            support = np.maximum(support, 1)
         if num_frames and support.min() == 0:
             missing = int(np.flatnonzero(support == 0)[0])
             raise RuntimeError(f"internal error: frame {missing} is covered by no window")

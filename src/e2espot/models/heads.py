@@ -312,7 +312,11 @@ class SGPBlock(nn.Module):
 
 
 class SGPMixer(nn.Module):
-    """T-DEED SGP mixer: fuses a decoder input x (upsampled to the skip's length) with the skip z."""
+    """T-DEED SGP mixer: fuses a decoder input x (upsampled to the skip's length) with the skip z.
+
+    As T-DEED (``model/modules.py`` ``SGPMixer`` @ ec1ad55): z = LN1(z), x = upsample(LN2(x)) (linear,
+    align_corners=True, to z's length), then six branches concatenated → 1x1 conv → GELU → + MLP(GN16).
+    """
 
     def __init__(self, channels: int, kernel_size: int, r: float, init_std: float = 0.1) -> None:
         super().__init__()
@@ -330,7 +334,8 @@ class SGPMixer(nn.Module):
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:  # x: (B, C, T/2), z: (B, C, T)
         z = self.ln1(z)
-        x = self.ln2(F.interpolate(x, size=z.shape[-1], mode="linear", align_corners=True))
+        # LayerNorm before upsampling, as T-DEED's SGPMixer.forward (model/modules.py @ ec1ad55)
+        x = F.interpolate(self.ln2(x), size=z.shape[-1], mode="linear", align_corners=True)
         phi1 = F.relu(self.global_fc1(z.mean(-1, keepdim=True)))
         phi2 = F.relu(self.global_fc2(x.mean(-1, keepdim=True)))
         out = torch.cat([

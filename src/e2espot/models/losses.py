@@ -1,4 +1,5 @@
-"""Spotting losses: weighted cross-entropy (hard or soft targets), BCE, focal, SoftIC, displacement MSE.
+"""Spotting losses: weighted cross-entropy (hard or soft targets), BCE, focal, SoftIC, displacement MSE,
+and the Team-BAS team BCE.
 
 Targets: ``labels`` is either hard class ids (B, T) int64 (0 = background) or soft targets (B, T, K+1)
 (mixup). An optional ``valid`` mask (B, T) drops padded frames from every term.
@@ -104,6 +105,24 @@ def displacement_mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tens
     return ((pred.float() - target.float()).pow(2) * mask).sum() / mask.sum().clamp_min(1)
 
 
+def team_bce(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Team BCE of sn-teamspotting (``BCEWithLogitsLoss()(predT[labelT != -1], labelT[labelT != -1])``):
+    ``logits`` (B, T) team logits (sigmoid = P(right)), ``target`` (B, T) float 0 left / 1 right / -1 no
+    target (frames without an event, events without a team); the mean over target frames (and ``valid``
+    ones), or a zero that keeps the graph when a batch has none (the baseline then adds no term)."""
+    if logits.shape != target.shape or logits.ndim != 2:
+        raise ConfigError(
+            f"team loss: logits {tuple(logits.shape)} and team targets {tuple(target.shape)} must both "
+            "be (B, T)"
+        )
+    mask = target >= 0
+    if valid is not None:
+        mask = mask & valid.to(mask.device).bool()
+    if not bool(mask.any()):
+        return logits.sum() * 0.0
+    return F.binary_cross_entropy_with_logits(logits[mask].float(), target[mask].float())
+
+
 def soft_ic(z: torch.Tensor, y: torch.Tensor, bank_z: torch.Tensor, bank_y: torch.Tensor,
             temperature: float) -> torch.Tensor:
     """The SoftIC term on already projected, L2-normalised embeddings (before the loss weight).
@@ -192,14 +211,16 @@ class SpottingLoss(nn.Module):
     """Classification loss summed over head stages + SoftIC + displacement MSE.
 
     ``loss_fn(output, target)`` with ``output`` a SpotterOutput and ``target`` a dict with ``labels``
-    ((B, T) ids or (B, T, K+1) soft), optional ``displacement`` (B, T) and ``valid`` (B, T); a bare labels
+    ((B, T) ids or (B, T, K+1) soft), optional ``displacement`` (B, T), ``team`` (B, T) (see ``team_bce``;
+    needs ``output.team`` (B, T) logits, weighted by ``team_weight``) and ``valid`` (B, T); a bare labels
     tensor and an ``AugmentedBatch`` (soft ``targets`` when mixed, else hard ``labels``) also work.
     Returns the scalar total; ``last_parts`` holds the detached terms for logging.
     """
 
     def __init__(self, num_classes: int, kind: str = "ce", *, fg_weight: float = 5.0, focal_gamma: float = 2.0,
                  softic_weight: float = 0.0, softic_temperature: float = 0.1, feature_dim: int | None = None,
-                 displacement_weight: float = 1.0, softic_kwargs: Mapping[str, Any] | None = None) -> None:
+                 displacement_weight: float = 1.0, softic_kwargs: Mapping[str, Any] | None = None,
+                 team_weight: float = 1.0) -> None:
         super().__init__()
         self.classification = CLASSIFICATION_LOSSES.get(kind).factory
         self.kind = kind
@@ -208,6 +229,7 @@ class SpottingLoss(nn.Module):
         self.focal_gamma = focal_gamma
         self.softic_weight = softic_weight
         self.displacement_weight = displacement_weight
+        self.team_weight = team_weight
         self.softic: SoftICLoss | None = None
         if softic_weight > 0:
             if feature_dim is None:
@@ -222,7 +244,8 @@ class SpottingLoss(nn.Module):
         elif not isinstance(target, Mapping):  # an AugmentedBatch (e2espot.data.transforms)
             mixed = getattr(target, "lam", None) is not None
             target = {"labels": target.targets if mixed else target.labels,
-                      "displacement": target.displacement, "valid": target.valid}
+                      "displacement": target.displacement, "valid": target.valid,
+                      "team": getattr(target, "team", None)}
         labels, valid = target["labels"], target.get("valid")
         parts: dict[str, torch.Tensor] = {}
         stages = list(output.stage_logits) or [output.logits]
@@ -239,6 +262,13 @@ class SpottingLoss(nn.Module):
         elif self.displacement_weight > 0 and disp_target is not None and output.displacement is None:
             raise ConfigError("displacement targets given but the model has no displacement head; "
                               "build it with ModelConfig(displacement=True)")
+        team_target = target.get("team")
+        if self.team_weight > 0 and team_target is not None:
+            team_logits = getattr(output, "team", None)
+            if team_logits is None:
+                raise ConfigError("team targets given but the model has no team head; build it with a team "
+                                  "head, or leave the team targets out (ClipDataset(team=False))")
+            parts["team"] = self.team_weight * team_bce(team_logits, team_target, valid)
         total = sum(parts.values())
         self.last_parts = {k: float(v.detach()) for k, v in parts.items()}
         return total

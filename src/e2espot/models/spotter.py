@@ -21,6 +21,13 @@ class SpotterOutput(NamedTuple):
     stage_logits: list[torch.Tensor]  # every stage's (B, T, K+1); [logits] for single-stage heads
     displacement: torch.Tensor | None  # (B, T) per-frame offset in frames, or None
     features: torch.Tensor  # (B, T, D) backbone features (for SoftIC)
+    team: torch.Tensor | None = None  # (B, T) team logits, sigmoid = P(right); None without a team head
+    extra_logits: torch.Tensor | None = None  # (B, T, K2+1) second class head; None without one
+
+
+def _frame_linear(in_dim: int, out_dim: int) -> nn.Sequential:
+    """Dropout(0.5) → Linear(in_dim, out_dim), applied per frame (T-DEED ``FCLayers``)."""
+    return nn.Sequential(nn.Dropout(0.5), nn.Linear(in_dim, out_dim))
 
 
 def _count(module: nn.Module | None) -> int:
@@ -28,7 +35,14 @@ def _count(module: nn.Module | None) -> int:
 
 
 class Spotter(nn.Module):
-    """x (B, T, 3, H, W) float in [0, 1] → :class:`SpotterOutput`. ImageNet normalisation happens inside."""
+    """x (B, T, 3, H, W) float in [0, 1] → :class:`SpotterOutput`. ImageNet normalisation happens inside.
+
+    Optional per-frame heads on the temporal head's hidden sequence, each Dropout(0.5) + Linear as T-DEED's
+    ``FCLayers``: displacement (``cfg.displacement``), a second class head (``cfg.extra_num_classes``) and
+    the Team-BAS team head (``cfg.team_head``; sn-teamspotting ``_pred_team``, sigmoid = P(right)).
+    T-DEED takes 0..255 pixels and divides by 255 inside; feeding ``uint8.float() / 255`` here gives it
+    bit for bit (float32 ``(x01 - mean) / std`` equals its ``Normalize``).
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -43,9 +57,16 @@ class Spotter(nn.Module):
         )
         self.head = create_head(cfg.head, self.backbone.num_features, cfg.num_classes + 1, cfg.clip_len,
                                 **dict(cfg.head_kwargs))
-        self.displacement_head = (
-            nn.Sequential(nn.Dropout(0.5), nn.Linear(self.head.num_features, 1)) if cfg.displacement else None
-        )
+        if not isinstance(cfg.extra_num_classes, int) or cfg.extra_num_classes < 0:
+            raise ConfigError(
+                f"model config: extra_num_classes must be an int >= 0 (0 = no second class head), "
+                f"got {cfg.extra_num_classes!r}"
+            )
+        hidden_dim = self.head.num_features
+        # Per-frame Dropout(0.5) + Linear heads on the head's hidden sequence (T-DEED's FCLayers).
+        self.displacement_head = _frame_linear(hidden_dim, 1) if cfg.displacement else None
+        self.extra_head = _frame_linear(hidden_dim, cfg.extra_num_classes + 1) if cfg.extra_num_classes else None
+        self.team_head = _frame_linear(hidden_dim, 1) if cfg.team_head else None
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -79,10 +100,14 @@ class Spotter(nn.Module):
             frames = frames.contiguous()
         features = self.backbone(frames, num_frames=t).reshape(b, t, -1)  # (B, T, D)
         stages, hidden = self.head.forward_stages(features)
-        displacement = None
+        displacement = team = extra = None
         if self.displacement_head is not None:
             displacement = self.displacement_head(hidden).squeeze(-1)  # (B, T)
-        return SpotterOutput(stages[-1], stages, displacement, features)
+        if self.team_head is not None:
+            team = self.team_head(hidden).squeeze(-1)  # (B, T)
+        if self.extra_head is not None:
+            extra = self.extra_head(hidden)  # (B, T, K2+1)
+        return SpotterOutput(stages[-1], stages, displacement, features, team, extra)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
@@ -101,6 +126,10 @@ class Spotter(nn.Module):
         ]
         if self.displacement_head is not None:
             rows.append(("displacement head", _count(self.displacement_head)))
+        if self.extra_head is not None:
+            rows.append((f"second class head (K2+1={cfg.extra_num_classes + 1})", _count(self.extra_head)))
+        if self.team_head is not None:
+            rows.append(("team head", _count(self.team_head)))
         rows.append(("total", self.num_parameters()))
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name:<{width}}  {n / 1e6:8.3f} M  ({n:,})" for name, n in rows)

@@ -28,6 +28,7 @@ Predictor = Callable[[Path, Path, Path, ProgressFn], Mapping[str, Path]]
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 STATUSES = ("queued", "running", "done", "failed")
+STAGES = ("decode", "predict", "render")  # a job's stage only moves forward along these
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -45,6 +46,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     files TEXT NOT NULL DEFAULT '{}'
 )
 """
+# columns added after the first release: (name, SQL type and default); added to older databases on open
+_ADDED_COLUMNS = (("options", "TEXT NOT NULL DEFAULT '{}'"), ("started", "REAL"))
 
 
 @dataclass
@@ -63,6 +66,8 @@ class Job:
     error: str | None = None
     num_events: int | None = None
     files: dict[str, str] = field(default_factory=dict)  # kind -> file name inside the job's out/ folder
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. {"threshold": 0.3, "rerun_of": id}
+    started: float | None = None  # when a worker took it (for the ETA)
 
     @property
     def finished(self) -> bool:
@@ -70,7 +75,8 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("id", "status", "stage", "progress", "model", "video_name",
-                                               "created", "updated", "error", "num_events", "files")}
+                                               "created", "updated", "error", "num_events", "files",
+                                               "options", "started")}
 
 
 class JobStore:
@@ -86,6 +92,10 @@ class JobStore:
         self._lock = threading.Lock()
         with self._conn() as c:
             c.execute(_SCHEMA)
+            have = {r[1] for r in c.execute("PRAGMA table_info(jobs)")}
+            for name, decl in _ADDED_COLUMNS:
+                if name not in have:
+                    c.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -109,11 +119,13 @@ class JobStore:
     def job_dir(self, job_id: str) -> Path:
         return self.data_dir / "jobs" / job_id
 
-    def create(self, job_id: str, model: str, video_name: str, video_file: str) -> Job:
+    def create(self, job_id: str, model: str, video_name: str, video_file: str,
+               options: Mapping[str, Any] | None = None) -> Job:
         now = time.time()
         with self._conn() as c:
-            c.execute("INSERT INTO jobs (id, status, model, video_name, video_file, created, updated) "
-                      "VALUES (?, 'queued', ?, ?, ?, ?, ?)", (job_id, model, video_name, video_file, now, now))
+            c.execute("INSERT INTO jobs (id, status, model, video_name, video_file, created, updated, options) "
+                      "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
+                      (job_id, model, video_name, video_file, now, now, json.dumps(dict(options or {}))))
         job = self.get(job_id)
         assert job is not None  # just inserted
         return job
@@ -122,9 +134,42 @@ class JobStore:
         row = self._conn().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row else None
 
-    def list(self, limit: int = 200) -> list[Job]:
-        rows = self._conn().execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
+    def list(self, limit: int = 200, offset: int = 0, query: str = "") -> list[Job]:
+        """Jobs newest first; ``query`` matches the video name, model or status (case-insensitive)."""
+        where, args = self._where(query)
+        rows = self._conn().execute(f"SELECT * FROM jobs {where} ORDER BY created DESC LIMIT ? OFFSET ?",
+                                    (*args, limit, offset)).fetchall()
         return [_job(r) for r in rows]
+
+    def count(self, query: str = "") -> int:
+        where, args = self._where(query)
+        return int(self._conn().execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0])
+
+    @staticmethod
+    def _where(query: str) -> tuple[str, tuple[str, ...]]:
+        if not query:
+            return "", ()
+        like = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where = ("WHERE lower(video_name) LIKE ? ESCAPE '\\' OR lower(model) LIKE ? ESCAPE '\\' "
+                 "OR status LIKE ? ESCAPE '\\'")
+        return where, (like, like, like)
+
+    def delete(self, job_id: str) -> None:
+        """Remove the job's row, its edits and its folder (upload and results)."""
+        import shutil
+
+        with self._conn() as c:
+            c.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            if c.execute("SELECT name FROM sqlite_master WHERE name = 'edits'").fetchone():
+                c.execute("DELETE FROM edits WHERE job_id = ?", (job_id,))
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def expired(self, max_age_s: float, now: float | None = None) -> list[str]:
+        """Finished jobs created more than ``max_age_s`` seconds ago (the retention setting)."""
+        cutoff = (time.time() if now is None else now) - max_age_s
+        rows = self._conn().execute("SELECT id FROM jobs WHERE status IN ('done', 'failed') AND created < ?",
+                                    (cutoff,)).fetchall()
+        return [r["id"] for r in rows]
 
     def update(self, job_id: str, **fields: Any) -> None:
         if "files" in fields:
@@ -143,6 +188,7 @@ class JobStore:
 def _job(row: sqlite3.Row) -> Job:
     d = dict(row)
     d["files"] = json.loads(d.get("files") or "{}")
+    d["options"] = json.loads(d.get("options") or "{}")
     return Job(**d)
 
 
@@ -195,13 +241,17 @@ class JobRunner:
         job = self.store.get(job_id)
         if job is None or job.status != "queued":
             return
-        self.store.update(job_id, status="running", stage="decode", progress=0.0, error=None)
+        self.store.update(job_id, status="running", stage="decode", progress=0.0, error=None, started=time.time())
         job_dir = self.store.job_dir(job_id)
         out_dir = job_dir / "out"
         out_dir.mkdir(parents=True, exist_ok=True)
-        last = [0.0, ""]
+        last = [0.0, "decode"]
 
         def progress(stage: str, fraction: float) -> None:
+            # predict_file decodes ahead while the model runs and reports both; once "predict" has been
+            # reported, later "decode" reports are not shown, so the page lights the stage that runs
+            if stage in STAGES and last[1] in STAGES and STAGES.index(stage) < STAGES.index(last[1]):
+                return
             now = time.monotonic()
             if stage != last[1] or now - last[0] > 0.25 or fraction >= 1.0:
                 last[0], last[1] = now, stage
@@ -212,7 +262,7 @@ class JobRunner:
             if model_dir is None:
                 raise LookupError(f"model '{job.model}' is not configured on this server "
                                   f"(available: {', '.join(self.models)})")
-            produced = dict(self.predictor(job_dir / job.video_file, model_dir, out_dir, progress))
+            produced = dict(self._predict(job, model_dir, out_dir, progress))
             files = self._collect(produced, out_dir)
             from e2espot.export.writers import read_predictions
 
@@ -221,7 +271,30 @@ class JobRunner:
                               num_events=num_events)
         except Exception as exc:  # a failed job shows its error; the server keeps going
             log.warning("job %s failed: %s\n%s", job_id, exc, traceback.format_exc())
-            self.store.update(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+            self.store.update(job_id, status="failed", error=self.public_error(exc, job))
+
+    def _predict(self, job: Job, model_dir: Path, out_dir: Path, progress: ProgressFn) -> Mapping[str, Path]:
+        """Call the predictor; a job's ``threshold`` option goes to predictors that take ``threshold=``."""
+        import inspect
+
+        kwargs = {}
+        if job.options.get("threshold") is not None:
+            if "threshold" not in inspect.signature(self.predictor).parameters:
+                raise RuntimeError("this server's predictor takes no threshold; re-run without one")
+            kwargs["threshold"] = float(job.options["threshold"])
+        return self.predictor(self.store.job_dir(job.id) / job.video_file, model_dir, out_dir, progress, **kwargs)
+
+    def public_error(self, exc: BaseException, job: Job) -> str:
+        """``Type: message`` of a failed job as people see it: the upload's path becomes its name, the
+        model folders ``<model NAME>``, the job and data folders ``<job>`` / ``<data>``, other absolute
+        paths their last component, errno markers go (the full error is in the server log)."""
+        from e2espot.web.security import public_error
+
+        job_dir = self.store.job_dir(job.id)
+        replacements: dict[str | Path, str] = {job_dir / job.video_file: job.video_name, job_dir: "<job>",
+                                               self.store.data_dir: "<data>"}
+        replacements.update({d: f"<model {name}>" for name, d in self.models.items()})
+        return public_error(f"{type(exc).__name__}: {exc}", replacements)
 
     @staticmethod
     def _collect(produced: Mapping[str, Path], out_dir: Path) -> dict[str, str]:

@@ -43,8 +43,12 @@ def _options(func: Any) -> list[str]:
     return [p.name for p in inspect.signature(func).parameters.values() if p.kind is p.KEYWORD_ONLY]
 
 
-def detect_format(path: str | Path) -> str:
-    """Guess the format of a file or folder from its name, layout and content."""
+def detect_format(path: str | Path, *, option: str = "fmt=") -> str:
+    """Guess the format of a file or folder from its name, layout and content.
+
+    ``option`` is how the caller lets a user name the format (a CLI passes its flag, e.g. ``--from``);
+    error messages point to it.
+    """
     path = Path(path)
     if not path.exists():
         raise LabelFormatError(f"{path}: no such file or folder")
@@ -56,12 +60,12 @@ def detect_format(path: str | Path) -> str:
         return matches[0]
     if not matches:
         raise LabelFormatError(
-            f"{path}: cannot tell its label format; pass it explicitly (fmt=, CLI: --from), one of: "
+            f"{path}: cannot tell its label format; pass it explicitly ({option}), one of: "
             f"{', '.join(_FORMATS)}"
         )
     raise LabelFormatError(
         f"{path}: ambiguous label format, looks like {' and '.join(matches)}; "
-        "pass it explicitly (fmt=, CLI: --from)"
+        f"pass it explicitly ({option})"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,9 @@ from e2espot.data.labels import LabelSet, VideoLabels, infer_classes, validate_l
 from e2espot.errors import ConfigError, LabelFormatError
 
 ClassesOpt = Sequence[str] | str | Path | None
+
+log = logging.getLogger("e2espot.data.formats")
+EXAMPLES = 3  # how many examples a once-per-file warning names
 
 
 @dataclass(frozen=True)
@@ -93,11 +97,47 @@ def finish(
     videos: list[VideoLabels],
     sources: Sequence[str],
     root: str,
+    *,
+    strict: bool = False,
 ) -> LabelSet:
-    """Validate each video against the file it came from, then the whole set (duplicate ids)."""
+    """Validate each video against the file it came from, then the whole set (duplicate ids).
+
+    Events at or after ``num_frames`` are moved to the last frame (``num_frames - 1``) with one
+    warning per file naming the count and the first examples, as the reference tools keep them
+    (jhong93/spot's parsers keep them; the SoccerNet evaluator clips positions to the last cell of
+    its grid). ``strict=True`` makes them a LabelFormatError instead.
+    """
+    if not strict:
+        clamp_past_end(videos, sources)
     for video, source in zip(videos, sources):
         validate_labels(LabelSet(classes, [video]), source)
     return validate_labels(LabelSet(classes, videos), root)
+
+
+def warn_file(source: str, count: int, what: str, examples: Sequence[str], action: str) -> None:
+    """One warning for one file: ``count`` events ``what``, the first examples, and what was done."""
+    shown = "; ".join(examples[:EXAMPLES]) + (f"; ... ({count - EXAMPLES} more)" if count > EXAMPLES else "")
+    log.warning("%s: %d event%s %s (%s): %s", source, count, "" if count == 1 else "s", what, shown, action)
+
+
+def clamp_past_end(videos: Sequence[VideoLabels], sources: Sequence[str]) -> int:
+    """Move events at frame >= num_frames to the last frame; warn once per file. Returns the count."""
+    by_source: dict[str, list[str]] = {}
+    for video, source in zip(videos, sources):
+        n = video.num_frames
+        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+            continue  # unknown or invalid num_frames: validate_labels reports it
+        for i, e in enumerate(video.events):
+            if isinstance(e.frame, int) and not isinstance(e.frame, bool) and e.frame >= n:
+                by_source.setdefault(source, []).append(
+                    f"video '{video.video}' event #{i} ({e.label}) frame {e.frame} >= num_frames {n}"
+                )
+                e.frame = n - 1
+    for source, examples in by_source.items():
+        warn_file(source, len(examples), "at or after the last frame", examples,
+                  "moved to the last frame, as the reference evaluators do; "
+                  "pass strict=True (convert / evaluate: --strict) to make this an error")
+    return sum(len(x) for x in by_source.values())
 
 
 def require(obj: dict[str, Any], key: str, where: str) -> Any:

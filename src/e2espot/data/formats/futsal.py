@@ -4,7 +4,8 @@
      "events": [{"frame": 120, "label": "pass", "team": "left"}, ...]}
 
 Read: a ``.json`` file holding one such object or a list of them, or a folder of such files (``*.json``,
-not recursive, sorted by name; a ``class.txt`` in the folder gives the class order). Classes default to
+not recursive, sorted by name; a ``class.txt`` in the folder, or beside the file, gives the class order).
+Detected by ``video`` + ``num_frames`` + ``events`` and no ``fps`` (teams are optional). Classes default to
 the sorted labels used; option ``classes`` (list or class.txt path) overrides. The format carries no fps:
 an ``fps`` key is honoured when present, else option ``fps`` (default None = unknown); the writer does
 not write fps. Unknown keys are kept
@@ -29,8 +30,9 @@ from e2espot.data.formats._common import (
     load_json,
     require,
     resolve_classes,
+    write_class_file,
 )
-from e2espot.data.labels import Event, LabelSet, VideoLabels
+from e2espot.data.labels import SPLIT_KEY, Event, LabelSet, VideoLabels, parse_team
 from e2espot.errors import LabelFormatError
 
 CLASS_FILE = "class.txt"
@@ -48,7 +50,7 @@ def _parse_video(raw: Any, where: str, fps: float | None) -> VideoLabels:
         ewhere = f"{where}, event #{i}"
         expect_type(e, dict, "an event", ewhere)
         label = expect_type(require(e, "label", ewhere), str, "label", ewhere)
-        event = Event(frame=require(e, "frame", ewhere), label=label, team=e.get("team"))
+        event = Event(frame=require(e, "frame", ewhere), label=label, team=parse_team(e.get("team"), ewhere))
         event.comment = e.get("comment")
         event.visibility = e.get("visibility")
         if e.get("score") is not None:
@@ -69,7 +71,9 @@ def _parse_video(raw: Any, where: str, fps: float | None) -> VideoLabels:
     )
 
 
-def read(path: str | Path, *, classes: ClassesOpt = None, fps: float | None = None) -> LabelSet:
+def read(
+    path: str | Path, *, classes: ClassesOpt = None, fps: float | None = None, strict: bool = False
+) -> LabelSet:
     """Read a futsal JSON file (object or list) or a folder of them."""
     path = Path(path)
     if path.is_dir():
@@ -80,6 +84,8 @@ def read(path: str | Path, *, classes: ClassesOpt = None, fps: float | None = No
             classes = path / CLASS_FILE
     else:
         files = [path]
+        if classes is None and (path.parent / CLASS_FILE).is_file():
+            classes = path.parent / CLASS_FILE  # written beside by write(write_classes=True)
     videos: list[VideoLabels] = []
     sources: list[str] = []
     for file in files:
@@ -97,7 +103,7 @@ def read(path: str | Path, *, classes: ClassesOpt = None, fps: float | None = No
                 _parse_video(raw, f"{file}: entry #{i}" if isinstance(data, list) else str(file), fps)
             )
             sources.append(str(file))
-    return finish(resolve_classes(classes, videos), videos, sources, str(path))
+    return finish(resolve_classes(classes, videos), videos, sources, str(path), strict=strict)
 
 
 def _video_dict(v: VideoLabels) -> dict[str, Any]:
@@ -113,26 +119,37 @@ def _video_dict(v: VideoLabels) -> dict[str, Any]:
     for key in ("width", "height"):
         if getattr(v, key) is not None:
             out[key] = getattr(v, key)
-    out.update(v.extra)
+    out.update({k: val for k, val in v.extra.items() if k != SPLIT_KEY})
     return out
 
 
-def write(labels: LabelSet, path: str | Path, *, indent: int | None = 2) -> list[Path]:
-    """One ``.json`` file, or a folder with one file per video."""
+def write(
+    labels: LabelSet, path: str | Path, *, indent: int | None = 2, write_classes: bool = False
+) -> list[Path]:
+    """One ``.json`` file, or a folder with one file per video; ``write_classes``: ``class.txt`` beside
+    (the file's folder, or in the folder), which ``read`` picks up, so class order and empty classes survive."""
     path = Path(path)
     entries = [_video_dict(v) for v in labels.videos]
+    folder = path.parent if path.suffix == ".json" else path
     if path.suffix == ".json":
-        return [dump_json(entries[0] if len(entries) == 1 else entries, path, indent=indent)]
-    path.mkdir(parents=True, exist_ok=True)
-    return [dump_json(e, path / f"{e['video'].replace('/', '__')}.json", indent=indent) for e in entries]
+        written = [dump_json(entries[0] if len(entries) == 1 else entries, path, indent=indent)]
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = [dump_json(e, path / f"{e['video'].replace('/', '__')}.json", indent=indent) for e in entries]
+    if write_classes:
+        written.append(write_class_file(labels.classes, folder / CLASS_FILE))
+    return written
 
 
 def _looks_futsal(obj: Any) -> bool:
+    # {video, num_frames, events[frame, label]} and no fps (E2E-Spot entries always carry fps); teams optional,
+    # so e2espot's own futsal output (events without a team) is detected too
     return (
         isinstance(obj, dict)
         and {"video", "events", "num_frames"} <= obj.keys()
+        and "fps" not in obj
         and isinstance(obj["events"], list)
-        and all(isinstance(e, dict) and "team" in e for e in obj["events"])
+        and all(isinstance(e, dict) and "frame" in e and "label" in e for e in obj["events"])
     )
 
 

@@ -25,6 +25,13 @@ folder path below ``root`` (padded to ``league/season/game`` with the folders ab
 other than ``annotations`` go to ``extra["file_keys"]`` and the label file name to ``extra["label_file"]``;
 the writer puts them back, one file per game, positions as strings of ints, ``gameTime`` recomputed.
 Labels absent from an explicit class list raise (the official evaluator silently drops them).
+
+As found in the field, read like the official evaluator with one warning per file (count + first
+examples): ``gameTime`` without zero padding (``"1 - 0:8"``); a ``gameTime`` that disagrees with the
+position by more than 1 s (the position is used); annotations without ``position`` (placed at the
+``gameTime`` second); annotations in halves other than 1 and 2 (ignored; ``strict=True``: an error);
+annotations at or after ``num_frames`` (moved to the last frame; ``strict=True``: an error). A negative
+position is an error. ``class.txt`` at the top of the tree gives the class order (``write_classes``).
 """
 
 from __future__ import annotations
@@ -43,8 +50,10 @@ from e2espot.data.formats._common import (
     load_json,
     require,
     resolve_classes,
+    warn_file,
+    write_class_file,
 )
-from e2espot.data.labels import Event, LabelSet, VideoLabels
+from e2espot.data.labels import Event, LabelSet, VideoLabels, parse_team
 from e2espot.data.timebase import (
     frame_to_position_ms,
     num_frames_at,
@@ -54,6 +63,7 @@ from e2espot.data.timebase import (
 from e2espot.errors import ConfigError, LabelFormatError, VideoError
 
 LABEL_FILES = ("Labels-v2.json", "Labels-ball.json")
+CLASS_FILE = "class.txt"
 LAYOUTS = ("auto", "halves", "game")
 HALF_VIDEO_PATTERNS = (
     "{half}_224p.mkv",
@@ -64,7 +74,8 @@ HALF_VIDEO_PATTERNS = (
     "{half}.mp4",
 )
 GAME_VIDEOS = ("224p.mp4", "720p.mp4", "224p.mkv", "720p.mkv", "video.mp4", "video.mkv")
-_GAME_TIME = re.compile(r"^\s*(\d+)\s*-\s*(\d+):(\d{2})\s*$")
+_GAME_TIME = re.compile(r"^\s*(\d+)\s*-\s*(\d+):(\d{1,2})\s*$")  # "1 - 0:8" (no padding) is read too
+OFFICIAL_HALVES = (1, 2)  # the official evaluator fills two half grids and ignores any other half
 _ANNOTATION_KEYS = ("gameTime", "label", "position", "team", "visibility")
 
 # official class orders, for the ``classes`` option (default: sorted labels used, as jhong93/spot)
@@ -104,7 +115,7 @@ BALL_CLASSES = (
 
 
 def parse_game_time(value: Any, where: str) -> tuple[int, int]:
-    """``"H - mm:ss"`` -> (half, seconds into the half)."""
+    """``"H - mm:ss"`` -> (half, seconds into the half); ``"1 - 0:8"`` (no zero padding) is accepted."""
     match = _GAME_TIME.match(value) if isinstance(value, str) else None
     if match is None:
         raise LabelFormatError(
@@ -185,6 +196,51 @@ def check_event(event: Event, classes: set[str] | None, num_frames: int | None, 
         )
 
 
+def check_position(raw: dict[str, Any], where: str) -> None:
+    """A negative ``position`` is an error (the official evaluator would put it in cell 0 or, below
+    ``-1000 / framerate`` ms, wrap it to the end of its 2-hour grid through Python's negative indexing)."""
+    value = raw.get("position")
+    try:
+        negative = float(value) < 0
+    except (TypeError, ValueError):
+        return  # as_int reports it
+    if negative:
+        raise LabelFormatError(
+            f"{where}: position {value!r} ms is negative; positions are ms from the start of the half's video. "
+            "Fix the file (the official SoccerNet evaluator would misplace it: cell 0, or the end of its grid)"
+        )
+
+
+class FileNotes:
+    """Per-file tallies of bent rules, reported as one warning each (count + first examples)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.notes: dict[str, list[str]] = {}
+        self.actions: dict[str, str] = {}
+
+    def add(self, what: str, example: str, action: str) -> None:
+        self.notes.setdefault(what, []).append(example)
+        self.actions[what] = action
+
+    def emit(self) -> None:
+        for what, examples in self.notes.items():
+            warn_file(self.source, len(examples), what, examples, self.actions[what])
+
+
+def check_game_time(raw: dict[str, Any], half: int, position_ms: int, where: str, notes: FileNotes) -> None:
+    """Warn (via ``notes``) when ``gameTime`` disagrees with ``half`` or ``position`` by more than 1 s."""
+    if "gameTime" not in raw:
+        return
+    time_half, seconds = parse_game_time(raw["gameTime"], where)
+    if time_half != half or abs(seconds - position_ms / 1000) > 1.0:
+        notes.add(
+            "whose gameTime disagrees with half/position",
+            f"{where.rsplit(': ', 1)[-1]} gameTime {raw['gameTime']!r}, half {half}, position {position_ms}",
+            "position and half are used, as the official evaluator does",
+        )
+
+
 def _label_files(root: Path, label_file: str | None) -> list[Path]:
     if root.is_file():
         return [root]
@@ -222,15 +278,24 @@ def _layout(layout: str, data: dict[str, Any], halves: set[int], game_dir: Path,
     return "halves" if file.name == "Labels-v2.json" else "game"
 
 
-def _parse_annotation(raw: Any, where: str, fps: float) -> tuple[int, Event]:
+def _parse_annotation(
+    raw: Any, where: str, fps: float, notes: FileNotes, home_side: str | None = None
+) -> tuple[int, Event]:
     expect_type(raw, dict, "an annotation", where)
-    half, _ = parse_game_time(require(raw, "gameTime", where), where)
+    half, seconds = parse_game_time(require(raw, "gameTime", where), where)
     label = expect_type(require(raw, "label", where), str, "label", where)
-    position_ms = as_int(require(raw, "position", where), "position", where)
+    if "position" in raw:
+        check_position(raw, where)
+        position_ms = as_int(raw["position"], "position", where)
+        check_game_time(raw, half, position_ms, where, notes)
+    else:  # as the official evaluator: second precision from gameTime
+        position_ms = seconds * 1000
+        notes.add("without position", f"{where.rsplit(': ', 1)[-1]} gameTime {raw['gameTime']!r}",
+                  "placed at the gameTime second, as the official evaluator does")
     event = Event(
         frame=position_ms_to_frame(position_ms, fps),
         label=label,
-        team=raw.get("team"),
+        team=parse_team(raw.get("team"), where, home_side=home_side),
         visibility=raw.get("visibility"),
         extra={"position_ms": position_ms, **{k: v for k, v in raw.items() if k not in _ANNOTATION_KEYS}},
     )
@@ -245,8 +310,11 @@ def read(
     layout: str = "auto",
     classes: ClassesOpt = None,
     probe_videos: bool = True,
+    strict: bool = False,
+    home_side: str | None = None,
 ) -> LabelSet:
-    """Read every game below ``path`` (or one label file)."""
+    """Read every game below ``path`` (or one label file). ``home_side`` ("left" / "right"): map the
+    SoccerNet-v2 teams "home" / "away" to sides (default: kept as written); see ``labels.parse_team``."""
     root = Path(path)
     fixed = None if classes is None else resolve_classes(classes, [])
     known = None if fixed is None else set(fixed)
@@ -257,12 +325,14 @@ def read(
         if not isinstance(data, dict):
             raise LabelFormatError(f"{file}: top level must be a JSON object, got {type(data).__name__}")
         annotations = expect_type(require(data, "annotations", str(file)), list, "annotations", str(file))
-        parsed = [_parse_annotation(a, f"{file}: annotation #{i}", fps) for i, a in enumerate(annotations)]
+        notes = FileNotes(str(file))
+        parsed = [_parse_annotation(a, f"{file}: annotation #{i}", fps, notes, home_side)
+                  for i, a in enumerate(annotations)]
         game_dir = file.parent
         game = game_id(root, game_dir)
         kind = _layout(layout, data, {h for h, _ in parsed}, game_dir, file)
         file_keys = {k: v for k, v in data.items() if k != "annotations"}
-        halves = (1, 2) if kind == "halves" else (1,)
+        halves: tuple[int, ...] = (1, 2) if kind == "halves" else (1,)
         by_half: dict[int, VideoLabels] = {}
         for half in halves:
             video_path = find_video(game_dir, half if kind == "halves" else None) if probe_videos else None
@@ -274,6 +344,10 @@ def read(
             )
         for i, (half, event) in enumerate(parsed):
             where = f"{file}: annotation #{i} (gameTime {annotations[i]['gameTime']!r})"
+            if half not in OFFICIAL_HALVES and not strict:
+                notes.add(f"in half {half}", f"annotation #{i} ({event.label})",
+                          "ignored, as the official evaluator ignores halves other than 1 and 2")
+                continue
             if half not in by_half:
                 expected = (
                     "1 or 2" if kind == "halves" else "1 (one video per game: every annotation is in half 1)"
@@ -281,12 +355,15 @@ def read(
                 raise LabelFormatError(
                     f"{where}: half {half} is not valid in the '{kind}' layout; expected {expected}"
                 )
-            check_event(event, known, by_half[half].num_frames, where)
+            check_event(event, known, by_half[half].num_frames if strict else None, where)
             by_half[half].events.append(event)
+        notes.emit()
         videos.extend(by_half.values())
         sources.extend([str(file)] * len(by_half))
+    if fixed is None and root.is_dir() and (root / CLASS_FILE).is_file():
+        fixed = resolve_classes(root / CLASS_FILE, [])  # written by write(write_classes=True)
     names = fixed if fixed is not None else resolve_classes(None, videos)
-    return finish(names, videos, sources, str(root))
+    return finish(names, videos, sources, str(root), strict=strict)
 
 
 def write(
@@ -296,8 +373,14 @@ def write(
     label_file: str | None = None,
     fps: float | None = None,
     indent: int | None = 4,
+    write_classes: bool = False,
 ) -> list[Path]:
-    """One ``<path>/<game>/<label file>`` per game; ``fps`` is used for videos without one."""
+    """One ``<path>/<game>/<label file>`` per game; ``fps`` is used for videos without one.
+
+    The label file is ``label_file``, else the one the game was read from, else ``Labels-ball.json`` for
+    a game that is one video (id = game, the 2024+ layout) and ``Labels-v2.json`` for halves, so ``read``
+    finds the same layout again. ``write_classes``: ``<path>/class.txt``, which ``read`` picks up.
+    """
     root = Path(path)
     games: dict[str, list[tuple[int, VideoLabels]]] = {}
     for v in labels.videos:
@@ -327,15 +410,22 @@ def write(
                         out[key] = getattr(e, key)
                 out.update({k: val for k, val in e.extra.items() if k != "position_ms"})
                 annotations.append(out)
-        name = label_file or first.extra.get("label_file") or LABEL_FILES[0]
+        one_video = len(halves) == 1 and first.video == game
+        name = label_file or first.extra.get("label_file") or LABEL_FILES[1 if one_video else 0]
         written.append(
             dump_json({**file_keys, "annotations": annotations}, root / game / name, indent=indent)
         )
+    if write_classes:
+        written.append(write_class_file(labels.classes, root / CLASS_FILE))
     return written
 
 
 def sniff(path: Path, data: Any) -> bool:
     if path.is_dir():
+        if (path / "class.txt").is_file() and any(
+            (path / f"{s}.json").is_file() for s in ("train", "val", "valid", "test", "challenge")
+        ):
+            return False  # an E2E-Spot label folder (e.g. `e2espot synth`'s, with soccernet/ inside)
         return any(next(path.rglob(name), None) for name in LABEL_FILES)
     return path.name in LABEL_FILES or (isinstance(data, dict) and "annotations" in data)
 

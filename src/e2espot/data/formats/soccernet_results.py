@@ -4,15 +4,21 @@
                                          "half": "1", "confidence": "0.0066"}, ...]}
 
 Read: a folder, a zip (member names start with ``league/season/game/``, as the official evaluator wants)
-or one file. ``position``, ``half`` and ``confidence`` may be strings or numbers; ``gameTime`` is optional
-(the evaluator ignores it) but checked when present. ``frame = position_ms_to_frame(position, fps)``
+or one file. ``position``, ``half`` and ``confidence`` may be strings or numbers (a fractional number
+position is truncated, as the official ``int(position)``); ``gameTime`` is optional (the evaluator ignores
+it); when present it may lack zero padding (``"1 - 0:8"``) and a disagreement with ``half`` or
+``position`` (> 1 s) is one warning per file. Predictions in halves other than 1 and 2 are ignored with a
+warning, as the official evaluator ignores them (``strict=True``: an error); a negative position is an
+error. A ``class.txt`` at the top of the folder or zip gives the class order. ``frame = position_ms_to_frame(position, fps)``
 (option ``fps``, default 25.0), ``score = confidence``, the exact position in ``extra["position_ms"]``.
 Layout (option ``layout``): ``auto`` uses one video per half (ids ``<game>/<half>``, both halves present)
 when any prediction in the set is in half 2, else one video per game (id ``<game>``).
 
 Write: one file per game (or a ``.zip`` when ``path`` ends with it) with ``UrlLocal`` and predictions
-``{"gameTime": "H - mm:ss", "label", "position": int ms, "half": int, "confidence": float}``. Events
-without a score are written with confidence 1.0.
+``{"gameTime": "H - mm:ss", "label", "position": int ms, "half": int, "confidence": float}``, plus
+``"team"`` ("left" / "right", as the Team-BAS evaluator reads it) when the event has one; other
+``Event.extra`` keys (e.g. ``team_score``) follow. Events without a score are written with confidence 1.0.
+Read: ``team`` goes to ``Event.team`` (not ``extra``).
 """
 
 from __future__ import annotations
@@ -35,21 +41,26 @@ from e2espot.data.formats._common import (
     loads_json,
     require,
     resolve_classes,
+    write_class_file,
 )
 from e2espot.data.formats.soccernet import (
+    CLASS_FILE,
     LAYOUTS,
+    OFFICIAL_HALVES,
+    FileNotes,
     check_event,
+    check_game_time,
+    check_position,
     game_and_half,
     game_id,
-    parse_game_time,
     resolve_position_ms,
 )
-from e2espot.data.labels import Event, LabelSet, VideoLabels
+from e2espot.data.labels import Event, LabelSet, VideoLabels, parse_team
 from e2espot.data.timebase import position_ms_to_frame, position_ms_to_game_time
 from e2espot.errors import ConfigError, LabelFormatError
 
 PREDICTION_FILE = "results_spotting.json"
-_PREDICTION_KEYS = ("gameTime", "label", "position", "half", "confidence")
+_PREDICTION_KEYS = ("gameTime", "label", "position", "half", "confidence", "team")
 
 
 def _load_games(root: Path, prediction_file: str) -> list[tuple[str, str, Any]]:
@@ -79,21 +90,24 @@ def _load_games(root: Path, prediction_file: str) -> list[tuple[str, str, Any]]:
     return [(game_id(root, f.parent), str(f), load_json(f)) for f in files]
 
 
-def _parse_prediction(raw: Any, where: str, fps: float) -> tuple[int, Event]:
+def _parse_prediction(raw: Any, where: str, fps: float, notes: FileNotes) -> tuple[int, Event]:
     expect_type(raw, dict, "a prediction", where)
     label = expect_type(require(raw, "label", where), str, "label", where)
-    position_ms = as_int(require(raw, "position", where), "position", where)
+    require(raw, "position", where)
+    check_position(raw, where)
+    position = raw["position"]
+    if isinstance(position, float) and position >= 0:
+        position = int(position)  # a JSON number like 754000.7: truncated, as the official int(position)
+    position_ms = as_int(position, "position", where)
     half = as_int(require(raw, "half", where), "half", where)
     if half < 1:
         raise LabelFormatError(f"{where}: half {half} must be >= 1")
-    if "gameTime" in raw:
-        time_half, _ = parse_game_time(raw["gameTime"], where)
-        if time_half != half:
-            raise LabelFormatError(f"{where}: gameTime {raw['gameTime']!r} disagrees with half {half}")
+    check_game_time(raw, half, position_ms, where, notes)  # the official evaluator ignores gameTime
     event = Event(
         frame=position_ms_to_frame(position_ms, fps),
         label=label,
         score=as_float(require(raw, "confidence", where), "confidence", where),
+        team=parse_team(raw.get("team"), where),
         extra={"position_ms": position_ms, **{k: v for k, v in raw.items() if k not in _PREDICTION_KEYS}},
     )
     return half, event
@@ -106,6 +120,7 @@ def read(
     layout: str = "auto",
     classes: ClassesOpt = None,
     prediction_file: str = PREDICTION_FILE,
+    strict: bool = False,
 ) -> LabelSet:
     """Read predictions from a folder, a zip or one file."""
     if layout not in LAYOUTS:
@@ -118,7 +133,18 @@ def read(
         if not isinstance(data, dict):
             raise LabelFormatError(f"{source}: top level must be a JSON object, got {type(data).__name__}")
         preds = expect_type(require(data, "predictions", source), list, "predictions", source)
-        parsed = [_parse_prediction(p, f"{source}: prediction #{i}", fps) for i, p in enumerate(preds)]
+        notes = FileNotes(source)
+        parsed = [_parse_prediction(p, f"{source}: prediction #{i}", fps, notes) for i, p in enumerate(preds)]
+        if not strict:
+            kept = []
+            for i, (half, event) in enumerate(parsed):
+                if half in OFFICIAL_HALVES:
+                    kept.append((half, event))
+                else:
+                    notes.add(f"in half {half}", f"prediction #{i} ({event.label})",
+                              "ignored, as the official evaluator ignores halves other than 1 and 2")
+            parsed = kept
+        notes.emit()
         file_keys = {k: v for k, v in data.items() if k != "predictions"}
         parsed_games.append((game, source, file_keys, parsed))
     if layout == "auto":
@@ -143,8 +169,15 @@ def read(
             by_half[half].events.append(event)
         videos.extend(by_half.values())
         sources.extend([source] * len(by_half))
+    if fixed is None and root.is_dir() and (root / CLASS_FILE).is_file():
+        fixed = resolve_classes(root / CLASS_FILE, [])  # written by write(write_classes=True)
+    elif fixed is None and root.suffix == ".zip":
+        with zipfile.ZipFile(root) as archive:
+            if CLASS_FILE in archive.namelist():
+                text = archive.read(CLASS_FILE).decode("utf-8")
+                fixed = [line.strip() for line in text.splitlines() if line.strip()]
     names = fixed if fixed is not None else resolve_classes(None, videos)
-    return finish(names, videos, sources, str(root))
+    return finish(names, videos, sources, str(root), strict=strict)
 
 
 def _game_files(labels: LabelSet, fps: float | None) -> dict[str, dict[str, Any]]:
@@ -168,6 +201,7 @@ def _game_files(labels: LabelSet, fps: float | None) -> dict[str, dict[str, Any]
                     "position": position_ms,
                     "half": half,
                     "confidence": float(1.0 if e.score is None else e.score),
+                    **({"team": e.team} if e.team is not None else {}),
                     **{k: val for k, val in e.extra.items() if k != "position_ms"},
                 }
             )
@@ -181,8 +215,12 @@ def write(
     fps: float | None = None,
     prediction_file: str = PREDICTION_FILE,
     indent: int | None = 2,
+    write_classes: bool = False,
 ) -> list[Path]:
-    """One ``<game>/results_spotting.json`` per game under ``path``, or a zip when ``path`` ends in .zip."""
+    """One ``<game>/results_spotting.json`` per game under ``path``, or a zip when ``path`` ends in .zip.
+
+    ``write_classes``: ``class.txt`` at the top of the folder or zip, which ``read`` picks up.
+    """
     root = Path(path)
     games = _game_files(labels, fps)
     if root.suffix == ".zip":
@@ -192,9 +230,15 @@ def write(
             for game, data in games.items():
                 info = zipfile.ZipInfo(f"{game}/{prediction_file}", date_time=(1980, 1, 1, 0, 0, 0))
                 archive.writestr(info, json.dumps(data, indent=indent), zipfile.ZIP_DEFLATED)
+            if write_classes:
+                info = zipfile.ZipInfo(CLASS_FILE, date_time=(1980, 1, 1, 0, 0, 0))
+                archive.writestr(info, "\n".join(labels.classes), zipfile.ZIP_DEFLATED)
         root.write_bytes(buffer.getvalue())
         return [root]
-    return [dump_json(data, root / game / prediction_file, indent=indent) for game, data in games.items()]
+    written = [dump_json(data, root / game / prediction_file, indent=indent) for game, data in games.items()]
+    if write_classes:
+        written.append(write_class_file(labels.classes, root / CLASS_FILE))
+    return written
 
 
 def sniff(path: Path, data: Any) -> bool:

@@ -8,6 +8,9 @@ classes are the sorted labels used). Each entry::
     {"video", "num_frames", "num_events", "events": [{"frame", "label", "comment"}], "fps", "width", "height"}
 
 ``fps: -1`` means unknown (FineDiving) and reads as ``fps=None``; option ``fps`` fills unknown fps.
+T-DEED / AdaSpot split lists (entries ``{"video", "num_frames"}`` without ``events``) read as videos
+without events. ``valid.json`` is read for split ``val`` (the SoccerNet devkit's spelling). Events at
+or after ``num_frames`` move to the last frame with a warning (option ``strict=True``: an error).
 Prediction events carry ``score``; our own prediction files also carry ``time_s`` per event, which is
 derived from ``frame`` and therefore dropped on read and regenerated on write. Unknown per-video keys
 (FineGym/FineDiving ``_source_info``) go to ``VideoLabels.extra``, unknown per-event keys to
@@ -41,11 +44,11 @@ from e2espot.data.formats._common import (
     resolve_classes,
     write_class_file,
 )
-from e2espot.data.labels import Event, LabelSet, VideoLabels
+from e2espot.data.labels import SPLIT_KEY, Event, LabelSet, VideoLabels, parse_team
 from e2espot.data.timebase import frame_to_time_s
 from e2espot.errors import ConfigError, LabelFormatError
 
-SPLITS = ("train", "val", "test", "challenge")
+SPLITS = ("train", "val", "valid", "test", "challenge")
 CLASS_FILE = "class.txt"
 _VIDEO_KEYS = ("video", "num_frames", "num_events", "events", "fps", "width", "height")
 _EVENT_KEYS = ("frame", "label", "comment", "score", "team", "visibility", "time_s")
@@ -53,17 +56,21 @@ UNKNOWN_FPS = -1
 
 
 def _split_files(root: Path, split: str | list[str] | tuple[str, ...] | None) -> list[Path]:
-    present = [s for s in SPLITS if (root / f"{s}.json").is_file()]
+    from e2espot.data.splits import split_candidates
+
+    present = [s for s in SPLITS if (root / f"{s}.json").is_file() or (root / f"{s.capitalize()}.json").is_file()]
     if split is None:
         if not present:
             raise LabelFormatError(
                 f"{root}: no split file found; expected some of {', '.join(s + '.json' for s in SPLITS)}"
             )
-        return [root / f"{s}.json" for s in present]
+        return [root / f"{s}.json" if (root / f"{s}.json").is_file() else root / f"{s.capitalize()}.json"
+                for s in present]
     names = [split] if isinstance(split, str) else list(split)
     files = []
     for name in names:
-        file = root / f"{name}.json"
+        file = next((root / f"{n}.json" for n in split_candidates(name) if (root / f"{n}.json").is_file()),
+                    root / f"{name}.json")  # val.json or valid.json (SoccerNet devkit spelling)
         if not file.is_file():
             raise LabelFormatError(
                 f"{root}: split '{name}' not found ({file.name} missing); "
@@ -90,7 +97,7 @@ def _parse_event(raw: Any, where: str) -> Event:
         event.comment = raw["comment"]
     if raw.get("score") is not None:
         event.score = as_float(raw["score"], "score", where)
-    event.team = raw.get("team")
+    event.team = parse_team(raw.get("team"), where)
     event.visibility = raw.get("visibility")
     event.extra = {k: v for k, v in raw.items() if k not in _EVENT_KEYS}
     return event
@@ -101,7 +108,10 @@ def _parse_video(raw: Any, where: str, default_fps: float | None) -> VideoLabels
     video = require(raw, "video", where)
     expect_type(video, str, "video", where)
     where = f"{where} (video '{video}')"
-    events_raw = expect_type(require(raw, "events", where), list, "events", where)
+    if "events" not in raw and "num_frames" in raw:
+        events_raw = []  # a T-DEED / AdaSpot split list entry: {"video", "num_frames"}, events elsewhere
+    else:
+        events_raw = expect_type(require(raw, "events", where), list, "events", where)
     events = [_parse_event(e, f"{where}, event #{i}") for i, e in enumerate(events_raw)]
     fps = _parse_fps(raw.get("fps"), where)
     labels = VideoLabels(
@@ -124,6 +134,7 @@ def read(
     split: str | list[str] | tuple[str, ...] | None = None,
     classes: ClassesOpt = None,
     fps: float | None = None,
+    strict: bool = False,
 ) -> LabelSet:
     """Read a label dir or one split/prediction JSON (see the module docstring)."""
     path = Path(path)
@@ -144,9 +155,11 @@ def read(
         for i, raw in enumerate(data):
             videos.append(_parse_video(raw, f"{file}: entry #{i}", fps))
             sources.append(str(file))
+            if len(files) > 1:  # several splits concatenated: keep each video's, so they can be written back
+                videos[-1].extra[SPLIT_KEY] = file.stem
     if classes is None and class_file.is_file():
         classes = class_file
-    return finish(resolve_classes(classes, videos), videos, sources, str(path))
+    return finish(resolve_classes(classes, videos), videos, sources, str(path), strict=strict)
 
 
 def _event_dict(e: Event, fps: float | None, with_time_s: bool) -> dict[str, Any]:
@@ -167,7 +180,7 @@ def _event_dict(e: Event, fps: float | None, with_time_s: bool) -> dict[str, Any
 
 def video_dict(v: VideoLabels, *, num_events: bool = True, time_s: bool = True) -> dict[str, Any]:
     """One E2E-Spot entry, keys in schema order (``sort_keys`` at dump time gives spot's order)."""
-    extra = dict(v.extra)
+    extra = {k: val for k, val in v.extra.items() if k != SPLIT_KEY}
     out: dict[str, Any] = {"video": v.video}
     if v.num_frames is not None:
         out["num_frames"] = v.num_frames
@@ -221,12 +234,14 @@ def json_style(path: str | Path) -> dict[str, Any]:
 
 def sniff(path: Path, data: Any) -> bool:
     if path.is_dir():
-        return any((path / f"{s}.json").is_file() for s in SPLITS)
+        return any((path / f"{s}.json").is_file() or (path / f"{s.capitalize()}.json").is_file() for s in SPLITS)
     if not isinstance(data, list):
         return False
     if not data:
-        return path.name.split(".")[0] in SPLITS or path.name.startswith("pred-")
+        return path.name.split(".")[0].lower() in SPLITS or path.name.startswith("pred-")
     entries = [e for e in data if isinstance(e, dict)]
+    if len(entries) == len(data) and all(set(e) == {"video", "num_frames"} for e in entries):
+        return True  # a T-DEED / AdaSpot split list
     return (
         len(entries) == len(data)
         and all("video" in e and "events" in e for e in entries)

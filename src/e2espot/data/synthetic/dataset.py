@@ -126,7 +126,8 @@ def generate_dataset(
 ) -> SyntheticDataset:
     """Simulate and render ``num_videos`` matches to ``out_dir``; deterministic for a given ``seed``.
 
-    Writes ``videos/<id>.mp4`` (H.264, GOP 25), ``class.txt`` and ``{train,val,test}.json`` (E2E-Spot),
+    Writes ``videos/<id>.mp4`` (H.264, GOP 25), ``class.txt`` and ``{train,val,test}.json`` (E2E-Spot,
+    every event with ``team``: "left" / "right", the side of the frame of the team that acted),
     ``ground_truth/<id>.json`` (per-frame ball position in metres and pixels, camera offsets, events)
     and, with ``soccernet``, ``soccernet/synthetic/2026-2027/<id>/{Labels-ball.json,224p.mp4}`` plus
     ``soccernet/splits.json`` (split -> game ids). ``tiny`` renders 64x48 videos of 48 frames for unit tests.
@@ -210,7 +211,10 @@ def _spot_entry(v: VideoLabels) -> dict:
         "video": v.video,
         "num_frames": v.num_frames,
         "num_events": len(v.events),
-        "events": [{"frame": e.frame, "label": e.label, "comment": e.comment or ""} for e in v.events],
+        # team: the side of the frame the acting team plays on ("left" defends the left goal), as in
+        # SoccerNet-Ball; comment keeps it too for tools that read only E2E-Spot's keys
+        "events": [{"frame": e.frame, "label": e.label, "comment": e.comment or "", "team": e.team}
+                   for e in v.events],
         "fps": _json_fps(v.fps),
         "width": v.width,
         "height": v.height,

@@ -30,7 +30,12 @@ _TIME_EPS_S = 1e-6
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """Cheap facts about a video (from container metadata; ``num_frames`` may be an estimate)."""
+    """Cheap facts about a video (from container metadata; ``num_frames`` may be an estimate).
+
+    ``width`` / ``height`` are the displayed (upright) size; ``rotation`` is the display rotation in
+    degrees counter-clockwise (0, 90, 180, 270) that readers apply to the stored frames, ``mirrored``
+    a left-right flip applied after it (both from the stream's display matrix).
+    """
 
     fps: float | None
     num_frames: int
@@ -38,6 +43,8 @@ class VideoInfo:
     height: int
     duration_s: float | None
     has_audio: bool
+    rotation: int = 0
+    mirrored: bool = False
 
 
 class VideoReader(abc.ABC):
@@ -92,6 +99,14 @@ class VideoReader(abc.ABC):
         self._check_range(start, max(0, stop - start))
         for idx in range(start, stop, chunk_len):
             yield idx, self.read_clip(idx, min(chunk_len, stop - idx))
+
+    @property
+    def frame_times_s(self) -> np.ndarray:
+        """(num_frames,) float64: presentation time in seconds of each frame returned (``k / fps`` here;
+        the PyAV backend gives true timestamps for variable-frame-rate files read at native rate)."""
+        if not self.fps:
+            raise VideoError(f"'{self.path}': unknown frame rate, so frame times are unknown; pass fps")
+        return np.arange(self.num_frames, dtype=np.float64) / self.fps
 
     def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         """Yield frames ``[start, stop)`` one by one as (H, W, 3) uint8 arrays, sequentially decoded."""

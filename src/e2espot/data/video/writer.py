@@ -14,7 +14,9 @@ class VideoWriter:
     """Encode RGB uint8 frames (H, W, 3) to an H.264 .mp4 at a constant frame rate.
 
     ``gop`` is the keyframe interval (short GOPs make random seeks cheap); ``crf`` the quality;
-    ``bframes`` the number of consecutive B-frames (0: none, the default).
+    ``bframes`` the number of consecutive B-frames (0: none, the default); ``rotation`` a display
+    rotation in degrees counter-clockwise stored in the stream's display matrix (as phones do; frames
+    are written as given and players, and e2espot's readers, turn them by ``rotation``).
     """
 
     def __init__(
@@ -30,6 +32,7 @@ class VideoWriter:
         codec: str = "libx264",
         threads: int = 0,
         bframes: int = 0,
+        rotation: int = 0,
     ) -> None:
         import av
 
@@ -45,6 +48,10 @@ class VideoWriter:
         self._stream.pix_fmt = "yuv420p"
         self._stream.codec_context.gop_size = gop
         self._stream.codec_context.thread_count = threads
+        if rotation % 360:
+            if rotation % 90:
+                raise VideoError(f"cannot encode {path}: rotation {rotation} is not a multiple of 90 degrees")
+            self._stream.set_display_rotation(rotation)
         self._stream.options = {"crf": str(crf), "preset": preset, "g": str(gop), "keyint_min": str(gop),
                                 "sc_threshold": "0", "bf": str(int(bframes))}
         self.num_frames = 0

@@ -20,6 +20,15 @@ function fmtTime(s) {
   return m + ":" + (sec < 10 ? "0" : "") + sec.toFixed(2);
 }
 
+// the per-server token that state-changing requests carry (the server refuses them without it)
+const CSRF_TOKEN = (document.querySelector("meta[name='csrf-token']") || {}).content || "";
+
+// a banner while the server does not answer (polling goes on; the banner goes when it answers again)
+function serverReachable(ok) {
+  const n = document.getElementById("offline-notice");
+  if (n) n.hidden = ok;
+}
+
 function el(tag, attrs, text) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -58,9 +67,12 @@ function el(tag, attrs, text) {
     if (!file) return;
     const data = new FormData();
     data.append("model", document.getElementById("model-select").value);
+    const th = document.getElementById("threshold-input");
+    if (th && th.value !== "") data.append("threshold", th.value);
     data.append("file", file, file.name);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/jobs");
+    xhr.setRequestHeader("X-CSRF-Token", CSRF_TOKEN);
     xhr.responseType = "json";
     bar.hidden = false; start.disabled = true; status.textContent = "Uploading…";
     xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; });
@@ -74,7 +86,7 @@ function el(tag, attrs, text) {
       }
     });
     xhr.addEventListener("error", () => {
-      errEl.textContent = "Network error during upload."; errEl.hidden = false; bar.hidden = true; start.disabled = false;
+      errEl.textContent = "The server could not be reached during the upload; is e2espot serve still running?"; errEl.hidden = false; bar.hidden = true; start.disabled = false;
     });
     xhr.send(data);
   });
@@ -84,179 +96,69 @@ function el(tag, attrs, text) {
   });
 })();
 
-// ------------------------------------------------------------------ job page
-(function jobPage() {
-  const root = document.getElementById("job");
-  if (!root) return;
-  const jobId = root.dataset.jobId;
-  const views = {
-    progress: document.getElementById("progress-view"),
-    failed: document.getElementById("failed-view"),
-    result: document.getElementById("result-view"),
-  };
-  const STAGES = ["upload", "decode", "predict", "render"];
-  const FILE_LABELS = {
-    events: "Events (JSON)", csv: "Events (CSV)", annotated: "Annotated video (MP4)",
-    highlights: "Highlight reel (MP4)", scores: "Per-frame scores (NPZ)",
-  };
+// ------------------------------------------------------------------ past jobs (upload page)
+(function jobsList() {
+  const box = document.getElementById("jobs");
+  if (!box) return;
+  const rowsEl = document.getElementById("job-rows");
+  const search = document.getElementById("job-search");
+  const prev = document.getElementById("page-prev");
+  const next = document.getElementById("page-next");
+  const info = document.getElementById("page-info");
+  const countEl = document.getElementById("job-count");
+  const none = document.getElementById("no-jobs");
+  const size = parseInt(box.dataset.pageSize, 10) || 25;
+  let offset = 0, timer = null, lastKey = "";
 
-  function show(name) { for (const [k, v] of Object.entries(views)) v.hidden = k !== name; }
-
-  function setStatus(job) {
-    const badge = document.getElementById("job-status");
-    badge.textContent = job.status; badge.className = "badge " + job.status;
+  const sel = document.getElementById("model-select");
+  const desc = document.getElementById("model-description");
+  if (sel && desc && sel.tagName === "SELECT") {
+    sel.addEventListener("change", () => { desc.textContent = sel.selectedOptions[0].dataset.description || ""; });
   }
 
-  async function poll() {
-    let job;
+  function row(j) {
+    const tr = el("tr", { "data-job": j.id });
+    const name = el("td"); name.append(el("a", { href: j.urls.page }, j.video_name));
+    const st = el("td"); st.append(el("span", { class: "badge " + j.status }, j.status));
+    if (j.status === "failed" && j.error) st.append(el("div", { class: "small error job-error" }, j.error));
+    if (j.status === "running") st.append(el("div", { class: "small muted" }, j.stage + " " + Math.round(100 * j.progress) + "%" + (j.eta_s !== null ? " · ~" + Math.ceil(j.eta_s) + " s left" : "")));
+    const when = el("td", {}, new Date(j.created * 1000).toLocaleString());
+    const act = el("td");
+    if (j.status !== "running") {
+      const del = el("button", { type: "button", class: "link-btn danger", "data-delete": j.id, title: "Delete the job and its files" }, "Delete");
+      del.addEventListener("click", async () => {
+        if (!window.confirm("Delete '" + j.video_name + "', its results and its edits?")) return;
+        const r = await fetch("/api/jobs/" + j.id, { method: "DELETE", headers: { "X-CSRF-Token": CSRF_TOKEN } });
+        if (r.ok) refresh(true);
+      });
+      act.append(del);
+    }
+    tr.append(name, el("td", {}, j.model_display), st, el("td", {}, j.num_events === null ? "–" : String(j.num_events)), when, act);
+    return tr;
+  }
+
+  async function refresh(force) {
+    let data;
     try {
-      const r = await fetch("/api/jobs/" + jobId, { cache: "no-store" });
-      job = await r.json();
-    } catch (e) { setTimeout(poll, 1500); return; }
-    setStatus(job);
-    if (job.status === "done") { show("result"); loadResult(job); return; }
-    if (job.status === "failed") {
-      show("failed"); document.getElementById("job-error").textContent = job.error || "unknown error"; return;
+      const q = new URLSearchParams({ offset: String(offset), limit: String(size), q: search.value.trim() });
+      const r = await fetch("/api/jobs?" + q, { cache: "no-store" });
+      if (r.status >= 500) throw new Error("HTTP " + r.status);
+      data = await r.json();
+    } catch (e) { serverReachable(false); return; }
+    serverReachable(true);
+    const key = JSON.stringify(data.jobs.map((j) => [j.id, j.status, j.progress, j.num_events])) + data.total;
+    if (key !== lastKey || force) {
+      lastKey = key;
+      rowsEl.replaceChildren(...data.jobs.map(row));
     }
-    show("progress");
-    const idx = STAGES.indexOf(job.stage);
-    document.querySelectorAll(".stages li").forEach((li, i) => {
-      li.classList.toggle("done", job.status === "running" ? i < Math.max(idx, 1) : i === 0);
-      li.classList.toggle("active", job.status === "running" && i === idx);
-    });
-    document.getElementById("job-progress").value = job.progress || 0;
-    document.getElementById("progress-text").textContent = job.status === "queued"
-      ? "Waiting in the queue…" : (job.stage || "starting") + " – " + Math.round(100 * (job.progress || 0)) + "%";
-    setTimeout(poll, 700);
+    none.hidden = data.total > 0;
+    countEl.textContent = data.total + " jobs";
+    info.textContent = data.total ? (offset + 1) + "–" + Math.min(offset + size, data.total) + " of " + data.total : "";
+    prev.disabled = offset === 0; next.disabled = offset + size >= data.total;
   }
-
-  async function loadResult(job) {
-    const data = await (await fetch(job.urls.api_events)).json();
-    const video = document.getElementById("player");
-    const timeline = document.getElementById("timeline");
-    const playhead = document.getElementById("playhead");
-    const tooltip = document.getElementById("tooltip");
-    const slider = document.getElementById("score-slider");
-    const sliderOut = document.getElementById("score-value");
-    const countEl = document.getElementById("event-count");
-    const tbody = document.querySelector("#event-table tbody");
-    const hidden = new Set();
-    let sortKey = "time_s", sortDir = 1;
-
-    // sources: the upload when the browser can play it, and the annotated render
-    const sourceSel = document.getElementById("source-select");
-    const sources = [];
-    if (job.browser_playable) sources.push(["Original", job.urls.video]);
-    if (job.urls.files.annotated) sources.push(["Annotated", job.urls.files.annotated]);
-    if (!sources.length) sources.push(["Original", job.urls.video]);
-    for (const [label, url] of sources) sourceSel.append(el("option", { value: url }, label));
-    sourceSel.parentElement.hidden = sources.length < 2;
-    video.src = sources[0][1];
-    sourceSel.addEventListener("change", () => {
-      const t = video.currentTime; video.src = sourceSel.value;
-      video.addEventListener("loadedmetadata", () => { video.currentTime = t; }, { once: true });
-    });
-
-    function duration() {
-      return data.duration_s || (isFinite(video.duration) && video.duration) ||
-        Math.max(1, ...data.events.map((e) => e.time_s || 0));
-    }
-    function visible(e) { return !hidden.has(e.label) && (e.score === null || e.score >= parseFloat(slider.value)); }
-    function seek(e) { video.currentTime = e.time_s; }
-
-    // markers
-    const markers = data.events.map((e, i) => {
-      const m = el("button", {
-        class: "marker", type: "button", "data-index": i, "data-label": e.label, "data-time": e.time_s,
-        "aria-label": e.label + " at " + fmtTime(e.time_s), style: "background:" + data.colors[e.label],
-      });
-      m.addEventListener("click", (ev) => { ev.stopPropagation(); seek(e); });
-      m.addEventListener("mouseenter", () => {
-        tooltip.textContent = e.label + " · " + fmtTime(e.time_s) + (e.score !== null ? " · score " + e.score.toFixed(3) : "");
-        const r = m.getBoundingClientRect();
-        tooltip.hidden = false;
-        tooltip.style.left = Math.max(4, r.left - 20) + "px"; tooltip.style.top = (r.top - 30) + "px";
-      });
-      m.addEventListener("mouseleave", () => { tooltip.hidden = true; });
-      timeline.append(m);
-      return m;
-    });
-    function placeMarkers() {
-      const d = duration();
-      data.events.forEach((e, i) => { markers[i].style.left = (100 * e.time_s / d) + "%"; });
-    }
-    timeline.addEventListener("click", (ev) => {  // click on the bar: seek there
-      const r = timeline.getBoundingClientRect();
-      video.currentTime = duration() * (ev.clientX - r.left) / r.width;
-    });
-
-    // class filters
-    const filters = document.getElementById("class-filters");
-    for (const c of data.classes) {
-      const n = data.events.filter((e) => e.label === c).length;
-      const chip = el("label", { class: "chip" });
-      const box = el("input", { type: "checkbox", "data-class": c });
-      box.checked = true;
-      box.addEventListener("change", () => { if (box.checked) hidden.delete(c); else hidden.add(c); refresh(); });
-      chip.append(box, el("span", { class: "sw", style: "background:" + data.colors[c] }), document.createTextNode(c + " (" + n + ")"));
-      filters.append(chip);
-    }
-    slider.addEventListener("input", () => { sliderOut.textContent = parseFloat(slider.value).toFixed(2); refresh(); });
-
-    // sortable table
-    document.querySelectorAll("#event-table th[data-sort]").forEach((th) => {
-      th.addEventListener("click", () => {
-        const key = th.dataset.sort;
-        sortDir = key === sortKey ? -sortDir : (key === "score" ? -1 : 1);
-        sortKey = key;
-        document.querySelectorAll("#event-table th").forEach((h) => h.classList.remove("sorted", "asc", "desc"));
-        th.classList.add("sorted", sortDir > 0 ? "asc" : "desc");
-        refresh();
-      });
-    });
-
-    function refresh() {
-      let shown = 0;
-      data.events.forEach((e, i) => { const v = visible(e); markers[i].hidden = !v; if (v) shown++; });
-      countEl.textContent = shown + " of " + data.events.length + " events";
-      const rows = data.events.map((e, i) => [e, i]).filter(([e]) => visible(e));
-      rows.sort(([a, ia], [b, ib]) => {
-        let x = a[sortKey], y = b[sortKey];
-        if (x === null) x = -Infinity; if (y === null) y = -Infinity;
-        return (x < y ? -1 : x > y ? 1 : ia - ib) * sortDir;
-      });
-      tbody.replaceChildren(...rows.map(([e, i]) => {
-        const tr = el("tr", { "data-index": i });
-        const cls = el("td"); cls.append(el("span", { class: "sw", style: "background:" + data.colors[e.label] }), document.createTextNode(e.label));
-        tr.append(el("td", {}, fmtTime(e.time_s)), el("td", {}, String(e.frame)), cls,
-          el("td", {}, e.score === null ? "–" : e.score.toFixed(3)));
-        tr.addEventListener("click", () => seek(e));
-        return tr;
-      }));
-    }
-
-    function tick() {
-      const d = duration();
-      playhead.style.left = (100 * Math.min(video.currentTime / d, 1)) + "%";
-      let cur = -1;  // highlight the latest event at or before the playhead
-      data.events.forEach((e, i) => { if (e.time_s <= video.currentTime + 1e-3 && visible(e)) cur = i; });
-      markers.forEach((m, i) => m.classList.toggle("current", i === cur));
-    }
-    video.addEventListener("timeupdate", tick);
-    video.addEventListener("seeked", tick);
-    video.addEventListener("loadedmetadata", () => { placeMarkers(); tick(); });
-
-    // downloads
-    const dl = document.getElementById("downloads");
-    for (const [kind, name] of Object.entries(job.files)) {
-      const li = el("li");
-      li.append(el("a", { href: job.urls.files[kind], download: name }, FILE_LABELS[kind] || kind), document.createTextNode(" "),
-        el("span", { class: "muted small" }, name));
-      dl.append(li);
-    }
-    placeMarkers(); refresh(); tick();
-    root.dataset.ready = "1";
-  }
-
-  poll();
+  prev.addEventListener("click", () => { offset = Math.max(0, offset - size); refresh(true); });
+  next.addEventListener("click", () => { offset += size; refresh(true); });
+  search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => { offset = 0; refresh(true); }, 200); });
+  refresh(true);
+  setInterval(() => { if (!document.hidden) refresh(false); }, 3000);  // the history refreshes itself
 })();

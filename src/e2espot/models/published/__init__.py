@@ -1,0 +1,1 @@
+"""Published reference models (placeholder on branch tdeed-import; the real package comes from spot-import)."""
