@@ -23,9 +23,9 @@ CLIP_LEN = 8
 
 
 def tiny_cfg(module: str | None, head: str, *, displacement: bool = False, backbone: str = "test_tiny",
-             height: int = 32, width: int = 48) -> RunConfig:
+             height: int = 32, width: int = 48, **heads) -> RunConfig:
     model = ModelConfig(num_classes=3, backbone=backbone, temporal_module=module, head=head,
-                        clip_len=CLIP_LEN, displacement=displacement)
+                        clip_len=CLIP_LEN, displacement=displacement, **heads)
     return RunConfig(model=model, data=DataConfig(height=height, width=width, clip_len=CLIP_LEN),
                      classes=("a", "b", "c"))
 
@@ -44,10 +44,12 @@ def check_parity(cfg: RunConfig, path: Path, frame_hw: tuple[int, int] = (40, 64
     assert got.logits.shape == ref.logits.shape == (3, CLIP_LEN, 4)
     np.testing.assert_allclose(got.logits.numpy(), ref.logits.numpy(), atol=1e-4, rtol=1e-4)
     assert torch.equal(got.logits.argmax(-1), ref.logits.argmax(-1))
-    if cfg.model.displacement:
-        np.testing.assert_allclose(got.displacement.numpy(), ref.displacement.numpy(), atol=1e-4, rtol=1e-4)
-    else:
-        assert got.displacement is None
+    for name in ("displacement", "team", "extra_logits"):
+        if getattr(ref, name) is None:
+            assert getattr(got, name) is None, name
+        else:
+            np.testing.assert_allclose(getattr(got, name).numpy(), getattr(ref, name).numpy(), atol=1e-4,
+                                       rtol=1e-4, err_msg=name)
 
 
 # the default run: every temporal module once, paired with different heads (the full grid is 'slow')
@@ -74,6 +76,13 @@ def test_export_parity_full_grid(module, head, tmp_path):
 def test_export_parity_timm_backbones(backbone, module, tmp_path):
     check_parity(tiny_cfg(module, "gru", backbone=backbone, height=64, width=64), tmp_path / "m.onnx",
                  frame_hw=(64, 96))
+
+
+def test_export_parity_team_and_second_class_head(tmp_path):
+    """The Team-BAS layout: displacement, team (sigmoid = P(right)) and a second class head."""
+    cfg = tiny_cfg("gsf", "gru", displacement=True, team_head=True, extra_num_classes=2)
+    check_parity(cfg, tmp_path / "m.onnx")
+    assert OnnxSpotter(tmp_path / "m.onnx").output_names == ("logits", "displacement", "team", "extra_logits")
 
 
 def test_export_refuses_a_differing_model_and_writes_nothing(tmp_path):

@@ -46,27 +46,32 @@ class OnnxExport:
     path: Path
     exporter: str  # "torchscript" or "dynamo"
     clip_len: int
-    outputs: tuple[str, ...]  # "logits", then "displacement" when the model has that head
+    outputs: tuple[str, ...]  # "logits", then those of OPTIONAL_OUTPUTS the model has
     max_abs_diff: dict[str, float]  # per output, ONNX Runtime vs PyTorch fp32 on the check clip
 
 
-class _ExportWrapper(nn.Module):
-    """The Spotter with tensor outputs only (ONNX has no NamedTuple)."""
+OPTIONAL_OUTPUTS = ("displacement", "team", "extra_logits")  # SpotterOutput fields exported when present
 
-    def __init__(self, model: nn.Module) -> None:
+
+class _ExportWrapper(nn.Module):
+    """The Spotter with tensor outputs only (ONNX has no NamedTuple): logits, then the optional heads
+    the model has, in ``OPTIONAL_OUTPUTS`` order."""
+
+    def __init__(self, model: nn.Module, names: tuple[str, ...]) -> None:
         super().__init__()
         self.model = model
+        self.names = names
 
     def forward(self, x: torch.Tensor):
         out = self.model(x)
-        if out.displacement is None:
-            return (out.logits,)
-        return out.logits, out.displacement
+        return tuple(getattr(out, name) for name in self.names)
 
 
-def _output_names(model: nn.Module) -> tuple[str, ...]:
-    has_displacement = getattr(model, "displacement_head", None) is not None
-    return ("logits", "displacement") if has_displacement else ("logits",)
+def _output_names(model: nn.Module, x: torch.Tensor) -> tuple[str, ...]:
+    """``logits`` plus every optional head this model answers with (probed on the check clip)."""
+    with torch.inference_mode():
+        out = model(x[:1])
+    return ("logits", *(name for name in OPTIONAL_OUTPUTS if getattr(out, name, None) is not None))
 
 
 def _frame_size(cfg: RunConfig, height: int | None, width: int | None) -> tuple[int, int]:
@@ -148,11 +153,11 @@ def export_onnx(
         raise ConfigError(f"clip_len {clip_len} must be >= 1")
     path = Path(path)
     model = model.float().eval()
-    wrapper = _ExportWrapper(model).eval()
-    names = _output_names(model)
     h, w = _frame_size(cfg, height, width)
     generator = torch.Generator().manual_seed(seed)
     x = torch.rand(2, clip_len, 3, h, w, generator=generator)  # (B, T, 3, H, W)
+    names = _output_names(model, x)
+    wrapper = _ExportWrapper(model, names).eval()
     with torch.inference_mode():
         expected = [t.float().numpy() for t in wrapper(x)]
 
@@ -199,7 +204,8 @@ class OnnxSpotter:
     """An exported Spotter run by ONNX Runtime on the CPU; called like the PyTorch model.
 
     ``spotter(x)`` with ``x`` (B, T, 3, H, W) float in [0, 1] (torch tensor) returns a ``SpotterOutput``
-    (``logits`` (B, T, K+1), ``displacement`` (B, T) or None; ``features`` is not exported: None).
+    (``logits`` (B, T, K+1); ``displacement`` (B, T), ``team`` (B, T), ``extra_logits`` (B, T, K2+1) or
+    None as the exported model has them; ``features`` is not exported: None).
     """
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
@@ -226,11 +232,10 @@ class OnnxSpotter:
         from e2espot.models.spotter import SpotterOutput
 
         frames = x.detach().float().contiguous().cpu().numpy()
-        outputs = dict(zip(self.output_names, self.session.run(None, {"frames": frames}), strict=True))
-        logits = torch.from_numpy(outputs["logits"])
-        displacement = outputs.get("displacement")
-        displacement = None if displacement is None else torch.from_numpy(displacement)
-        return SpotterOutput(logits, [logits], displacement, None)
+        arrays = self.session.run(None, {"frames": frames})
+        outputs = {name: torch.from_numpy(a) for name, a in zip(self.output_names, arrays, strict=True)}
+        logits = outputs.pop("logits")
+        return SpotterOutput(logits, [logits], features=None, **{n: outputs.get(n) for n in OPTIONAL_OUTPUTS})
 
 
 def load_engine(
