@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "synth -> train -> predict -> evaluate -> render, on CPU, no data needed"),
     "bench": ("bench", "run the throughput and memory benchmarks"),
     "download": ("download", "download SoccerNet / Team-BAS data (SoccerNet package, Hugging Face Hub)"),
+    "import-model": ("import_model", "convert a published model (E2E-Spot, OpenSportsLib, hf://) into a run directory"),
 }
 
 

@@ -46,6 +46,9 @@ class ModelConfig:
     team_head: bool = False  # Team-BAS baseline team head: one logit per frame, sigmoid = P(right)
     head_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: bool | str = False  # True: timm/torchvision ImageNet weights; str: local weight file
+    modality: str = "rgb"  # input channels + normalisation (models.spotter.MODALITIES): "rgb", "flow"
+    pad_to_clip_len: bool = False  # E2E-Spot: clips shorter than clip_len are zero-padded (after
+    #                                normalisation) to clip_len inside the model, features cut back to T
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -64,9 +67,8 @@ class DataConfig:
     width: int | None = None  # fixed width; None = keep aspect
     crop: int | None = None  # square random crop (train) / centre crop (eval); None = full frame
     clip_len: int = 100
-    # Inference windows: "e2espot" (ours: from frame 0, last window end-aligned, padding masked) or "tdeed"
-    # (T-DEED's evaluate: from -5 frames, black padding, support on non-zero rows; infer.predict_scores_tdeed)
-    windowing: str = "e2espot"
+    # inference windows (infer.predict.WINDOWINGS): "aligned" (ours), "spot" (jhong93/spot test), "tdeed"
+    windowing: str = "aligned"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

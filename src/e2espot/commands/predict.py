@@ -38,8 +38,9 @@ def add_inference_arguments(parser: argparse.ArgumentParser, *, default_threshol
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="video files or frame folders")
     parser.add_argument("--model", "-m", type=Path, required=True, metavar="SAVE_DIR",
-                        help="run directory written by 'e2espot train' (config.json + best.pt), or a "
-                             ".onnx file written by 'e2espot export-model'")
+                        help="run directory written by 'e2espot train' (config.json + best.pt), a published "
+                             "model folder (E2E-Spot, OpenSportsLib, T-DEED), hf://OWNER/REPO[/SUBDIR][@REV], "
+                             "or a .onnx file written by 'e2espot export-model'")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT_DIR", help="where to write")
     parser.add_argument("--engine", choices=ENGINES, default="torch",
                         help="what runs the network: torch (PyTorch), or onnxruntime (CPU; uses "

@@ -31,6 +31,13 @@ DEFAULT_THRESHOLD = 0.5  # events shown to people; the high-recall list is what 
 DEFAULT_NMS_WINDOW = {"hard": 1, "soft": 3, "none": 0}  # frames; E2E-Spot eval.py / T-DEED PES defaults
 CHUNK_LEN = 32  # frames per decoded chunk
 PREFETCH_CHUNKS = 4  # chunks the decode thread may read ahead
+# DataConfig.windowing: "aligned" = ours (windows from frame 0, the last aligned to the end, black frames
+# past the end); "spot" = jhong93/spot test_e2e.py (ActionSpotVideoDataset: windows from -SPOT_PAD_LEN
+# every clip_len - overlap frames while start < N - overlap; frames outside the video are zero after
+# normalisation; CenterCrop offsets rounded as torchvision does); "tdeed" = T-DEED's evaluate
+# (``predict_scores_tdeed``: from -5 frames, black padding, support on non-zero rows)
+WINDOWINGS = ("aligned", "spot", "tdeed")
+SPOT_PAD_LEN = 5  # jhong93/spot dataset/frame.py DEFAULT_PAD_LEN
 
 
 # --------------------------------------------------------------------------- loading
@@ -52,11 +59,23 @@ def load_run(
 
     ``checkpoint`` is ``"best"``, ``"last"`` or a path to a ``.pt`` file. The model comes back in
     eval mode (channels_last when the backbone prefers it), on ``device``. Missing or corrupt files raise ``CheckpointError``.
+
+    ``run_dir`` may also be a published model as its project distributes it (an E2E-Spot folder, an
+    OpenSportsLib checkpoint; ``e2espot.models.published``), detected automatically and converted in
+    memory, or ``hf://OWNER/REPO[/SUBDIR][@REV]`` (Hugging Face Hub, through its cache). For those,
+    ``checkpoint`` "best" means the reference's own choice; anything else picks another checkpoint.
     """
     from e2espot.models import create_spotter
+    from e2espot.models.published import build_model, detect_reference, import_reference
+    from e2espot.models.published.hub import resolve_model_ref
     from e2espot.train.checkpoint import load_checkpoint
 
-    run_dir = Path(run_dir)
+    run_dir = resolve_model_ref(run_dir)
+    kind = detect_reference(run_dir)
+    if kind is not None:
+        imported = import_reference(run_dir, kind=kind, checkpoint=None if str(checkpoint) == "best" else str(checkpoint))
+        model = build_model(imported).to(resolve_device(device))
+        return (channels_last(model) if model.prefers_channels_last else model), imported.run_config
     if not run_dir.is_dir():
         raise CheckpointError(
             f"{run_dir}: not a run directory (missing). Pass the SAVE_DIR that 'e2espot train' wrote"
@@ -155,8 +174,9 @@ def decode_displacement(
     return out.scatter_reduce(1, dst.unsqueeze(-1).expand(-1, -1, num_outputs), votes, reduce="amax")
 
 
-def _center_crop(frames: np.ndarray, crop: int | None) -> np.ndarray:
-    """Square centre crop of (n, H, W, 3) frames (a view)."""
+def _center_crop(frames: np.ndarray, crop: int | None, rounded: bool = False) -> np.ndarray:
+    """Square centre crop of (n, H, W, 3) frames (a view). ``rounded``: offsets
+    ``int(round((size - crop) / 2))`` as torchvision ``CenterCrop`` (E2E-Spot), else floor."""
     if crop is None:
         return frames
     height, width = frames.shape[1:3]
@@ -165,6 +185,8 @@ def _center_crop(frames: np.ndarray, crop: int | None) -> np.ndarray:
             f"crop {crop} is larger than the {width}x{height} frames; lower data.crop or raise data.height"
         )
     top, left = (height - crop) // 2, (width - crop) // 2
+    if rounded:
+        top, left = int(round((height - crop) / 2.0)), int(round((width - crop) / 2.0))
     return frames[:, top : top + crop, left : left + crop]
 
 
@@ -213,23 +235,30 @@ def predict_scores(
     Sliding windows of ``cfg.data.clip_len`` frames start every ``clip_len - overlap`` frames (the
     last one aligned to the end); each frame's softmax is averaged over the windows covering it.
     With a displacement head, each window's probabilities are first decoded (``decode_displacement``).
+    ``cfg.data.windowing == "spot"`` places and pads windows as jhong93/spot's test code does
+    (``WINDOWINGS``); the model reads the channels of ``cfg.model.modality`` (flow: G, B of the frames).
     ``reader`` is an opened video (``e2espot.data.video.open_video``) at the run's fps and size; it is
     streamed in chunks. ``model`` should be in eval mode (``load_run`` returns it so). ``stats``, when
     given, receives ``peak_frames`` (frames held in the ring), ``num_frames`` and ``num_windows``.
     """
-    windowing = getattr(cfg.data, "windowing", "e2espot")
+    windowing = getattr(cfg.data, "windowing", "aligned")
+    if windowing not in WINDOWINGS:
+        raise ConfigError(f"data.windowing '{windowing}' is unknown; expected one of {', '.join(WINDOWINGS)}")
     if windowing == "tdeed":
         return predict_scores_tdeed(
             model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device, precision=precision,
             progress=progress, chunk_len=chunk_len, prefetch_chunks=prefetch_chunks, stats=stats,
         )
-    if windowing != "e2espot":
-        raise ConfigError(f"config.json data.windowing '{windowing}' is unknown; expected 'e2espot' or 'tdeed'")
     clip_len = cfg.data.clip_len
     overlap = _normalise_overlap(overlap, clip_len)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size {batch_size!r} must be a positive integer")
     step = clip_len - overlap
+    spot = windowing == "spot"
+    from e2espot.models.spotter import get_modality
+
+    modality = get_modality(cfg.model.modality)
+    channels = list(modality.channels) if list(modality.channels) != [0, 1, 2] else None
     device = resolve_device(device)
     if device.type == "cpu":
         tune_cpu_allocator()  # large activations: no mmap/munmap page-fault storm per layer
@@ -240,7 +269,7 @@ def predict_scores(
     ring = FrameRing(clip_len + batch_size * step + chunk_len)
     acc = ScoreAccumulator(num_outputs, expected)
     pending: list[int] = []  # starts of windows whose frames are all decoded, not yet run
-    next_start = 0  # next regular window start
+    next_start = -SPOT_PAD_LEN if spot else 0  # next regular window start
     last_covered = 0  # end of the furthest window queued so far
     num_windows = 0
 
@@ -249,11 +278,17 @@ def predict_scores(
         offsets = np.arange(clip_len)
         idx = np.asarray(starts)[:, None] + offsets  # (B, T) absolute frame indices
         valid = np.minimum(num_frames - np.asarray(starts), clip_len)  # (B,) real frames per window
-        frames = ring.gather(np.minimum(idx, num_frames - 1))  # (B, T, H, W, 3) uint8
-        if (valid < clip_len).any():
+        frames = ring.gather(np.clip(idx, 0, num_frames - 1))  # (B, T, H, W, 3) uint8
+        if channels is not None:
+            frames = frames[..., channels]  # (B, T, H, W, C) the modality's channels
+        if not spot and (valid < clip_len).any():
             frames[offsets[None, :] >= valid[:, None]] = 0  # zero padding past the end (masked below)
         x = torch.from_numpy(frames).to(device, non_blocking=True)
-        x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W) in [0, 1], channels_last strides
+        x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, C, H, W) in [0, 1], channels_last strides
+        inside = (idx >= 0) & (idx < num_frames)  # (B, T)
+        if spot and not inside.all():  # E2E-Spot: frames outside the video are 0 after normalisation
+            mean = torch.tensor(modality.mean, device=device).view(1, 1, -1, 1, 1)
+            x = torch.where(torch.from_numpy(inside).to(device)[:, :, None, None, None], x, mean)
         with amp:
             out = model(x)
         logits = out.logits  # (B, T, K+1)
@@ -270,14 +305,18 @@ def predict_scores(
             probs = decode_displacement(probs, displacement, valid_t)
         probs_np = probs.cpu().numpy()
         for i, start in enumerate(starts):
-            acc.add(start, probs_np[i, : valid[i]])
+            if spot:  # rows of frames inside the video only
+                lo, hi = max(0, start), min(num_frames, start + clip_len)
+                acc.add(lo, probs_np[i, lo - start : hi - start])
+            else:
+                acc.add(start, probs_np[i, : valid[i]])
         num_windows += len(starts)
 
     amp = autocast(device, resolve_precision(precision, device))
     decoded = 0
     with ChunkProducer(reader, chunk_len, prefetch_chunks) as producer, torch.inference_mode():
         for start_idx, frames in producer:
-            ring.append(start_idx, _center_crop(frames, cfg.data.crop))
+            ring.append(start_idx, _center_crop(frames, cfg.data.crop, rounded=spot))
             decoded = ring.end
             if progress is not None and expected:
                 progress("decode", min(1.0, decoded / expected))
@@ -289,14 +328,18 @@ def predict_scores(
                 run_batch(pending[:batch_size], decoded)
                 del pending[:batch_size]
                 if progress is not None and expected:
-                    progress("predict", min(1.0, (pending[0] if pending else next_start) / expected))
+                    progress("predict", max(0.0, min(1.0, (pending[0] if pending else next_start) / expected)))
             # keep what pending windows and a possible end-aligned last window may still need
             ring.discard_before(min(pending[0] if pending else next_start, decoded - clip_len))
 
         num_frames = decoded
         if num_frames == 0:
             raise VideoError(f"{getattr(reader, 'path', 'video')}: no frames could be decoded")
-        if last_covered < num_frames:
+        if spot:  # ActionSpotVideoDataset: starts in range(-pad, max(0, N - overlap), step)
+            while next_start < max(0, num_frames - overlap):
+                pending.append(next_start)
+                next_start += step
+        elif last_covered < num_frames:
             pending.append(max(0, num_frames - clip_len))
         for i in range(0, len(pending), batch_size):
             run_batch(pending[i : i + batch_size], num_frames)
@@ -564,6 +607,12 @@ def predict_file(
     class_thresholds = None if threshold is not None else (cfg.train.get("postprocess") or {}).get("thresholds")
     nms, nms_window, threshold = resolve_postprocess(cfg, nms, nms_window, threshold)
     video_path = Path(video_path)
+    if cfg.model.modality == "flow" and not video_path.is_dir():
+        raise ConfigError(
+            f"{video_path}: this model reads optical flow, not RGB video. Give a folder of flow frames "
+            "(jhong93/spot external/extract_raft_frames.py: %06d.jpg holding (dx, dy, 128) as BGR); spotting "
+            "on a raw video needs an optical-flow model (RAFT) run first, which e2espot does not include"
+        )
     stem = video_path.stem if video_path.suffix else video_path.name
     video = video_id or stem
     with open_video(video_path, fps=cfg.data.fps, height=cfg.data.height, width=cfg.data.width) as reader:

@@ -119,11 +119,11 @@ def load_weights(parts: BackboneParts, path: str | Path, name: str) -> None:
 # ---- factories -----------------------------------------------------------------------------------------
 
 
-def _timm(model_name: str, pretrained: bool, stages_of) -> BackboneParts:
+def _timm(model_name: str, pretrained: bool, stages_of, in_chans: int = 3) -> BackboneParts:
     import timm
 
     try:
-        net = timm.create_model(model_name, pretrained=pretrained, num_classes=0)
+        net = timm.create_model(model_name, pretrained=pretrained, num_classes=0, in_chans=in_chans)
     except Exception as exc:
         if not pretrained:
             raise
@@ -156,33 +156,33 @@ def _efficientnet_stages(net: nn.Module) -> list[Stage]:
 
 
 @register_backbone("rny002")
-def rny002(pretrained: bool = False) -> BackboneParts:
-    return _timm("regnety_002", pretrained, _regnet_stages)
+def rny002(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("regnety_002", pretrained, in_chans=in_chans, stages_of=_regnet_stages)
 
 
 @register_backbone("rny008")
-def rny008(pretrained: bool = False) -> BackboneParts:
-    return _timm("regnety_008", pretrained, _regnet_stages)
+def rny008(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("regnety_008", pretrained, in_chans=in_chans, stages_of=_regnet_stages)
 
 
 @register_backbone("rn18")
-def rn18(pretrained: bool = False) -> BackboneParts:
-    return _timm("resnet18", pretrained, _resnet_stages)
+def rn18(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("resnet18", pretrained, in_chans=in_chans, stages_of=_resnet_stages)
 
 
 @register_backbone("rn50")
-def rn50(pretrained: bool = False) -> BackboneParts:
-    return _timm("resnet50", pretrained, _resnet_stages)
+def rn50(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("resnet50", pretrained, in_chans=in_chans, stages_of=_resnet_stages)
 
 
 @register_backbone("effb0")
-def effb0(pretrained: bool = False) -> BackboneParts:
-    return _timm("efficientnet_b0", pretrained, _efficientnet_stages)
+def effb0(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("efficientnet_b0", pretrained, in_chans=in_chans, stages_of=_efficientnet_stages)
 
 
 @register_backbone("convnextt")
-def convnextt(pretrained: bool = False) -> BackboneParts:
-    return _timm("convnext_tiny", pretrained, _convnext_stages)
+def convnextt(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("convnext_tiny", pretrained, in_chans=in_chans, stages_of=_convnext_stages)
 
 
 class _ConvBnAct(nn.Sequential):
@@ -218,9 +218,9 @@ class TinyNet(nn.Module):
 
     num_features = 64
 
-    def __init__(self) -> None:
+    def __init__(self, in_chans: int = 3) -> None:
         super().__init__()
-        self.stem = _ConvBnAct(3, 16, 3, stride=2)
+        self.stem = _ConvBnAct(in_chans, 16, 3, stride=2)
         self.s1 = nn.Sequential(TinyBlock(16, 16, 2), TinyBlock(16, 16))
         self.s2 = nn.Sequential(TinyBlock(16, 32, 2), TinyBlock(32, 32))
 
@@ -230,10 +230,10 @@ class TinyNet(nn.Module):
 
 
 @register_backbone("test_tiny", channels_last=False)  # few channels: NCHW is faster on CPU, bf16 most
-def test_tiny(pretrained: bool = False) -> BackboneParts:
+def test_tiny(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
     if pretrained:
         raise ConfigError("backbone 'test_tiny' has no ImageNet weights; use pretrained=False or a local file")
-    net = TinyNet()
+    net = TinyNet(in_chans)
     return BackboneParts(net, net.num_features, [_blocks(net.s1, "conv1"), _blocks(net.s2, "conv1")])
 
 
@@ -246,6 +246,7 @@ def create_backbone(
     temporal_module: str | None = None,
     temporal_stages: Sequence[int] | None = None,
     clip_len: int | None = None,
+    in_chans: int = 3,
 ) -> Backbone:
     """Build a registered backbone.
 
@@ -256,15 +257,17 @@ def create_backbone(
         temporal_module: registry key (``list_temporal_modules()``) or None.
         temporal_stages: 1-based stage numbers that get the module (None = all stages).
         clip_len: default T when ``forward`` is called without ``num_frames``.
+        in_chans: input channels of the stem (3 for RGB, 2 for E2E-Spot's optical flow; timm adapts
+            ImageNet weights to other counts).
     """
     entry = BACKBONES.get(name)
     if temporal_module is not None:
         TEMPORAL_MODULES.get(temporal_module)
     if isinstance(pretrained, (str, Path)):
-        parts = entry.factory(pretrained=False)
+        parts = entry.factory(pretrained=False, in_chans=in_chans)
         load_weights(parts, pretrained, name)
     else:
-        parts = entry.factory(pretrained=bool(pretrained))
+        parts = entry.factory(pretrained=bool(pretrained), in_chans=in_chans)
     num_stages = len(parts.stages)
     stages = tuple(range(1, num_stages + 1)) if temporal_stages is None else tuple(temporal_stages)
     bad = [s for s in stages if not (isinstance(s, int) and 1 <= s <= num_stages)]

@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from e2espot.config import DataConfig, ModelConfig, RunConfig
 from e2espot.errors import CheckpointError, ConfigError
+from e2espot.models.published import ImportedModel
 
 KIND = "tdeed"
 CHECKPOINT_NAME = "checkpoint_best.pt"
@@ -90,16 +91,6 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 PAD_LEN = 5  # dataset/frame.py DEFAULT_PAD_LEN: windows start 5 rows before the video
-
-
-@dataclass
-class ImportedModel:
-    """A converted reference model (same fields as ``e2espot.models.published.ImportedModel``)."""
-
-    run_config: RunConfig
-    state_dict: dict[str, Any]  # our key names; loads strictly into create_spotter(run_config.model)
-    provenance: dict[str, Any] = field(default_factory=dict)
-    num_parameters: int = 0
 
 
 # --------------------------------------------------------------------------- detection
