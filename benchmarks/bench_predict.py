@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=4,
                         help="windows per forward pass (predict default 4)")
     parser.add_argument("--seconds", type=float, default=None, help="video length (default 12 s, quick 2 s)")
+    parser.add_argument("--height", type=int, default=None,
+                        help="frame height of the full run, 16:9 width (default 224: 398x224)")
     parser.add_argument("--engines", action=argparse.BooleanOptionalAction, default=None,
                         help="also measure torch.compile and ONNX Runtime (default: on, off with --quick)")
     args = parser.parse_args(argv)
@@ -63,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         model_cfg = ModelConfig(num_classes=5, backbone="test_tiny", temporal_module="gsm", head="gru",
                                 clip_len=clip_len)
     else:
-        width, height, seconds, clip_len = 398, 224, args.seconds or 12.0, 100
+        height = args.height or 224
+        width, seconds, clip_len = int(round(height * 16 / 9 / 2)) * 2, args.seconds or 12.0, 100
         model_cfg = ModelConfig(num_classes=5, backbone="rny002", temporal_module="gsm", head="gru",
                                 clip_len=clip_len)
     repeats = args.repeats or (1 if args.quick else 3)
