@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny inputs: a smoke run in seconds")
     parser.add_argument("--device", default=None,
                         help="cpu or cuda for the model benchmarks (default: each benchmark's, cpu)")
+    parser.add_argument("--compare-threads", action="store_true",
+                        help="train only: 1 compute thread + 1 loader worker vs 2 threads + in-process loader")
     parser.add_argument("--benchmarks-dir", type=Path, default=None,
                         help="folder with bench_*.py (default: benchmarks/ of this checkout)")
 
@@ -43,12 +45,15 @@ def find_benchmarks_dir(explicit: Path | None = None) -> Path:
     )
 
 
-def benchmark_command(root: Path, name: str, *, quick: bool, device: str | None) -> list[str]:
+def benchmark_command(root: Path, name: str, *, quick: bool, device: str | None,
+                      compare_threads: bool = False) -> list[str]:
     import sys
 
     cmd = [sys.executable, str(root / f"bench_{name}.py")]
     if quick:
         cmd.append("--quick")
+    if compare_threads and name == "train":
+        cmd.append("--compare-threads")
     if device is not None and name in TAKES_DEVICE:
         cmd += ["--device", device]
     return cmd
@@ -72,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     env.setdefault("HF_HUB_OFFLINE", "1")
     failed = []
     for name in names:
-        proc = subprocess.run(benchmark_command(root, name, quick=args.quick, device=args.device),
+        proc = subprocess.run(benchmark_command(root, name, quick=args.quick, device=args.device,
+                                                compare_threads=args.compare_threads),
                               stdout=subprocess.PIPE, text=True, env=env)  # stderr (progress) passes through
         lines = [line for line in proc.stdout.splitlines() if line.strip()]
         if proc.returncode != 0 or not lines:

@@ -541,6 +541,55 @@ def resolve_postprocess(
     return nms, nms_window, float(threshold)
 
 
+@dataclass(frozen=True)
+class AppliedPostprocess:
+    """The post-processing a command applies, and where each part comes from (printed by predict/test)."""
+
+    nms: str
+    nms_window: int
+    threshold: float  # classes without a per-class threshold
+    thresholds: dict[str, float] | None  # per class (chosen on validation), or None
+    nms_source: str
+    threshold_source: str
+
+    def describe(self) -> list[str]:
+        """Two lines: the NMS, then the thresholds, each with its source."""
+        frames = "frame" if self.nms_window == 1 else "frames"
+        nms = "no NMS" if self.nms == "none" else f"{self.nms} NMS, window {self.nms_window} {frames}"
+        if self.thresholds:
+            values = ", ".join(f"{c} {t:.3f}" for c, t in self.thresholds.items())
+            thr = f"per-class thresholds {values}"
+        else:
+            thr = f"threshold {self.threshold:g} for every class"
+        return [f"post-processing: {nms} ({self.nms_source})", f"score thresholds: {thr} ({self.threshold_source})"]
+
+
+def applied_postprocess(
+    cfg: RunConfig, nms: str | None = None, nms_window: int | None = None, threshold: float | None = None,
+    *, run_label: str = "the run's config.json",
+) -> AppliedPostprocess:
+    """``resolve_postprocess`` plus the per-class thresholds (used when no ``threshold`` is given) and
+    the source of each setting: the flag, the run (``run_label``), or the documented default."""
+    rec = cfg.train.get("postprocess") or {}
+    nms_, window, thr = resolve_postprocess(cfg, nms, nms_window, threshold)
+    nms_source = "--nms" if nms is not None else (run_label if rec.get("nms") else "default")
+    if nms_window is not None:
+        nms_source += "; window from --nms-window"
+    per_class = None if threshold is not None else rec.get("thresholds")
+    if threshold is not None:
+        thr_source = "--threshold"
+    elif per_class:
+        tol = rec.get("f1_tolerance_frames")
+        at = f" at {tol} frame{'' if tol == 1 else 's'}" if tol is not None else ""
+        thr_source = (f"{run_label}: best F1{at} on {rec.get('chosen_on', 'validation')}, chosen at the end of "
+                      "training; --threshold T overrides")
+    elif "threshold" in rec:
+        thr_source = f"{run_label}; --threshold T overrides"
+    else:
+        thr_source = f"default {DEFAULT_THRESHOLD:g}: the run recorded no thresholds"
+    return AppliedPostprocess(nms_, window, thr, dict(per_class) if per_class else None, nms_source, thr_source)
+
+
 def scores_to_video_labels(
     scores: np.ndarray,
     cfg: RunConfig,
@@ -604,8 +653,8 @@ def predict_file(
     device = resolve_device(device)
     model, cfg = _as_loaded(run, device, checkpoint)
     # per-class thresholds chosen on the validation split at the end of training, unless overridden
-    class_thresholds = None if threshold is not None else (cfg.train.get("postprocess") or {}).get("thresholds")
-    nms, nms_window, threshold = resolve_postprocess(cfg, nms, nms_window, threshold)
+    post = applied_postprocess(cfg, nms, nms_window, threshold)
+    nms, nms_window, threshold, class_thresholds = post.nms, post.nms_window, post.threshold, post.thresholds
     video_path = Path(video_path)
     if cfg.model.modality == "flow" and not video_path.is_dir():
         raise ConfigError(
@@ -646,7 +695,9 @@ def count_by_class(events: list[Event], classes: tuple[str, ...] | list[str]) ->
 
 
 __all__ = [
+    "AppliedPostprocess",
     "PredictionFiles",
+    "applied_postprocess",
     "channels_last",
     "count_by_class",
     "decode_displacement",
