@@ -11,6 +11,8 @@ from typing import Any
 
 from e2espot.errors import ConfigError
 
+ENGINES = ("torch", "onnxruntime")  # what runs the network at inference (e2espot.infer.engines)
+
 
 def _from_dict(cls, data: dict[str, Any], where: str):
     names = {f.name for f in dataclasses.fields(cls)}
