@@ -81,3 +81,9 @@ def test_cache_is_the_default_only_without_temporal_modules():
         predict_scores(model, RandomReader(reader_frames), cfg, feature_cache=True)
     with pytest.raises(ConfigError, match="per-frame features are not defined"):
         model.frame_features(torch.rand(2, 3, 24, 32))
+
+
+def test_clip_backbones_are_never_cached():
+    """X3D mixes neighbouring frames in its 3D convolutions: no per-frame features."""
+    model_cfg = ModelConfig(num_classes=2, backbone="x3d_xs", temporal_module=None, head="fc", clip_len=8)
+    assert not create_spotter(model_cfg).has_frame_features
