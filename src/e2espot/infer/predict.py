@@ -9,6 +9,7 @@ buffer, so memory does not grow with the video's length (only the (N, K+1) score
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,13 @@ def load_run(
         cfg = RunConfig.load(config_path)
     elif isinstance(state.get("config"), dict):
         cfg = RunConfig.from_dict(state["config"])
+        post = cfg.train.get("postprocess") or {}
+        used = (f"per-class thresholds {post['thresholds']}" if post.get("thresholds")
+                else f"threshold {post.get('threshold', DEFAULT_THRESHOLD)} for every class")
+        logging.getLogger("e2espot").warning(
+            "%s: not found; using the config saved in %s, whose post-processing may predate the per-class "
+            "thresholds chosen on val at the end of training: %s. Restore config.json or pass --threshold",
+            config_path, ckpt_path.name, used)
     else:
         raise CheckpointError(
             f"{config_path}: not found and {ckpt_path.name} holds no config; the run directory is incomplete"
