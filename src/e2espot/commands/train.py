@@ -187,8 +187,8 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         clip_len=args.clip_len, displacement=args.displacement > 0, pretrained=pretrained,
         backbone_kwargs={} if args.trainable_stages is None else {"trainable_stages": args.trainable_stages},
     )
-    data_cfg = DataConfig(fps=args.fps, height=args.height, width=args.width, crop=args.crop,
-                          clip_len=args.clip_len)
+    data_cfg = DataConfig(fps=args.fps or labels_fps(train_labels), height=args.height, width=args.width,
+                          crop=args.crop, clip_len=args.clip_len)
     opts = TrainOptions(
         num_epochs=args.num_epochs, epoch_clips=args.epoch_clips, batch_size=args.batch_size,
         acc_grad=args.acc_grad, lr=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
@@ -215,6 +215,24 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
 def _saved_config(save_dir: Path) -> RunConfig | None:
     path = save_dir / "config.json"
     return RunConfig.load(path) if path.is_file() else None
+
+
+def labels_fps(labels: Any) -> float | None:
+    """The frame rate the labels count frames at, recorded as the run's fps when ``--fps`` is not given
+    (never null when the labels agree), so ``predict`` resamples any video, variable frame rate included,
+    to the rate the model was trained at and ``time_s`` are true times. None when the labels state no fps
+    or several (each video is then read at its own rate, with a warning)."""
+    import logging
+
+    rates = {float(v.fps) for v in labels.videos if v.fps}
+    if len(rates) == 1:
+        return rates.pop()
+    if rates:
+        logging.getLogger("e2espot").warning(
+            "the train videos' labels are at %d different frame rates (%s): the run records no fps, so "
+            "predict reads each video at its own rate; pass --fps to train (and predict) at one rate",
+            len(rates), ", ".join(f"{r:g}" for r in sorted(rates)))
+    return None
 
 
 def _source_height(labels: Any, videos: Path) -> int:
