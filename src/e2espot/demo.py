@@ -47,7 +47,7 @@ class DemoOptions:
     head: str = "gru"
     clip_len: int = 32
     batch_size: int = 8
-    epochs: int = 50
+    epochs: int = 60
     epoch_clips: int = 160  # clips per epoch: epoch_clips / batch_size optimiser steps
     val_epochs: int = 3  # validation mAP (best-epoch selection) on the last val_epochs epochs only
     lr: float = 3e-3

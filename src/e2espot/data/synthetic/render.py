@@ -26,6 +26,7 @@ SHIRT_COLOURS = np.array([
 KEEPER_COLOURS = np.array([(60, 60, 70), (150, 150, 155), (200, 90, 220), (40, 170, 90)], np.float32)
 # run-off area around the court (not yellow, not green): terracotta, slate blue, grey-brown
 SURROUND_COLOURS = np.array([(170, 85, 60), (70, 95, 140), (120, 105, 95)], np.float64)
+SHOT_SWING = 1.4  # a shot's kicking leg reaches this much further than a pass's
 FOLLOW_GAIN = 0.3  # camera pan: fraction of the remaining distance to the ball closed per frame
 
 
@@ -109,6 +110,8 @@ class Renderer:
         A kick is visible as in real footage: the leg swings back at ``f - 1`` (opposite to the new ball
         direction) and follows through at ``f`` and ``f + 1`` (along it); ``f`` is the labelled frame.
         A RECEIVE shows the receiver's foot reaching towards the incoming ball at ``f - 1`` and ``f``.
+        A SHOT is struck with a fuller swing: its leg reaches ``SHOT_SWING`` times as far from the body.
+        The vector's length is that reach factor.
         """
         m = self.match
         poses: dict[int, list[tuple[int, np.ndarray]]] = {}
@@ -128,7 +131,7 @@ class Renderer:
             norm = float(np.linalg.norm(direction))
             if norm == 0.0:
                 continue
-            unit = direction / norm
+            unit = direction / norm * (SHOT_SWING if ev.label == "SHOT" else 1.0)
             for frame, sign in ((f - 1, -1.0), (f, 1.0), (f + 1, 1.0)):
                 if 0 <= frame < m.num_frames:
                     poses.setdefault(frame, []).append((kicker, sign * unit))
@@ -272,7 +275,7 @@ class Renderer:
             team = int(m.player_team[i])
             colour = keeper_colours[team] if m.player_is_keeper[i] else team_colours[team]
             layers = [(sh, sh, pr, shadow, 0.3), (0.0, 0.0, pr, colour, 1.0), (0.0, 0.0, hr, head, 1.0)]
-            if i in legs:  # the kicking leg, a light sock/boot just outside the body
+            if i in legs:  # the kicking leg, a light sock/boot just outside the body (further for a shot)
                 ux, uy = legs[i]
                 reach = pr + 0.6 * br
                 layers.insert(1, (float(ux * reach), float(uy * reach), max(1.0, 0.5 * pr), leg_colour, 1.0))
