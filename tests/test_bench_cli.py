@@ -26,7 +26,7 @@ def test_quick_lines_are_labelled_smoke_figures():
     line = smoke_line(json.dumps({"bench": "predict", "quick": True, "ratio": 0.93}))
     record = json.loads(line)
     assert record["smoke"] is True and record["ratio"] == 0.93 and "measure nothing" in record["note"]
-    assert list(record)[0] == "smoke"
+    assert next(iter(record)) == "smoke"
     assert smoke_line("not json") == "not json"
 
 

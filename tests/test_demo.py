@@ -11,8 +11,9 @@ from e2espot.demo import DemoOptions, expected_seconds, random_baseline_map, run
 
 
 def _tiny(out: Path, **kw) -> DemoOptions:
-    base = dict(out_dir=out, num_videos=4, seconds=3.0, width=64, height=48, clip_len=16, batch_size=4,
-                epochs=2, epoch_clips=8, val_epochs=1, num_workers=0, device="cpu", display_height=96)
+    base = {"out_dir": out, "num_videos": 4, "seconds": 3.0, "width": 64, "height": 48, "clip_len": 16,
+            "batch_size": 4, "epochs": 2, "epoch_clips": 8, "val_epochs": 1, "num_workers": 0, "device": "cpu",
+            "display_height": 96}
     return DemoOptions(**{**base, **kw})
 
 

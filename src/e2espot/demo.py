@@ -141,14 +141,10 @@ def _display_video(opts: DemoOptions, data_dir: Path, video: VideoLabels, index:
     if opts.display_height <= opts.height:
         return source
     scale = opts.display_height / opts.height
-    width = int(round(opts.width * scale / 2)) * 2
+    width = round(opts.width * scale / 2) * 2
     render_video(out, seed=opts.seed, index=index, num_frames=video.num_frames, fps=video.fps, width=width,
                  height=opts.display_height, zoom=opts.zoom)
     return out
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -> dict[str, Any]:
@@ -162,7 +158,7 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
     from e2espot.data.sources import read_split
     from e2espot.data.synthetic import generate_dataset, split_counts
     from e2espot.eval.report import format_map
-    from e2espot.export.plots import plot_class_ap, plot_timeline, plot_training_curves
+    from e2espot.export.plots import count_noun, plot_class_ap, plot_timeline, plot_training_curves
     from e2espot.export.render import render_annotated
     from e2espot.infer.split import predict_split
     from e2espot.models import parse_arch
@@ -172,12 +168,12 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
     out.mkdir(parents=True, exist_ok=True)
     data_dir, run_dir = out / "data", out / "run"
     _, num_val, num_test = split_counts(opts.num_videos, (0.5, 0.25, 0.25))  # generate_dataset's default
-    frames_per_video = int(round(opts.seconds * FPS))
+    frames_per_video = round(opts.seconds * FPS)
     frames = {"val": num_val * frames_per_video, "test": num_test * frames_per_video}
     ref_synth_s = opts.num_videos * frames_per_video * REF_SYNTH_S_PER_FRAME * (
         opts.width * opts.height / (128 * 72))
     ref = expected_seconds(opts, num_val_frames=frames["val"], num_test_frames=frames["test"])
-    log(f"demo: fixed work ({_plural(opts.num_videos, 'video')}, {opts.steps} training steps, seed {opts.seed}); "
+    log(f"demo: fixed work ({count_noun(opts.num_videos, 'video')}, {opts.steps} training steps, seed {opts.seed}); "
         f"expected: about {(ref_synth_s + ref['total_after_synth']) / 60:.1f} min on a quiet 2-core CPU")
 
     # 1. data
@@ -186,7 +182,7 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
                                width=opts.width, height=opts.height, zoom=opts.zoom, fps=FPS, soccernet=False)
     synth_s = time.perf_counter() - t0
     counts = dataset.event_counts()
-    log(f"[1/5] synthetic data: {_plural(opts.num_videos, 'video')} x {opts.seconds:g} s at "
+    log(f"[1/5] synthetic data: {count_noun(opts.num_videos, 'video')} x {opts.seconds:g} s at "
         f"{opts.width}x{opts.height} in {synth_s:.0f} s; events {counts}")
 
     # 2. train
@@ -208,8 +204,8 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
     speed = min(1.0, ref_synth_s / max(synth_s, 1e-6))  # < 1: this machine is slower (or busier) now
     here = expected_seconds(opts, num_val_frames=frames["val"], num_test_frames=frames["test"], speed=speed)
     steps_per_epoch = opts.epoch_clips // opts.batch_size
-    log(f"[2/5] training {opts.arch} + {opts.head}: {_plural(opts.epochs, 'epoch')} x "
-        f"{_plural(steps_per_epoch, 'step')} of {opts.batch_size} clips x {opts.clip_len} frames "
+    log(f"[2/5] training {opts.arch} + {opts.head}: {count_noun(opts.epochs, 'epoch')} x "
+        f"{count_noun(steps_per_epoch, 'step')} of {opts.batch_size} clips x {opts.clip_len} frames "
         f"({opts.steps} steps, seed {opts.seed})")
     log(f"      expected: about {ref['total_after_synth'] / 60:.1f} min to the end on a quiet 2-core CPU; "
         f"about {here['total_after_synth'] / 60:.1f} min here at the speed the rendering ran")
@@ -232,7 +228,7 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
     # 3. predict + 4. evaluate the held-out test videos
     t0 = time.perf_counter()
     split = predict_split(run_dir, "test", videos_root=videos_root, device=opts.device)
-    log(f"[3/5] predicted {_plural(len(split.videos), 'test video')} in {time.perf_counter() - t0:.0f} s")
+    log(f"[3/5] predicted {count_noun(len(split.videos), 'test video')} in {time.perf_counter() - t0:.0f} s")
     recall = split.recall_result
     random_map = random_baseline_map(split.truth)
     log("[4/5] test split, E2E-Spot AP (%) by tolerance in frames (high-recall list, no NMS):")
@@ -256,7 +252,7 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
         display.unlink()
     timeline = plot_timeline(shown, out / f"{first.video}_timeline.png", truth=first, classes=list(classes))
     ap_chart = plot_class_ap(recall.ap[2], out / "class_ap.png", title="test AP @ 2 frames")
-    log(f"[5/5] wrote {annotated} ({_plural(len(shown.events), 'event')} at or above the run's thresholds "
+    log(f"[5/5] wrote {annotated} ({count_noun(len(shown.events), 'event')} at or above the run's thresholds "
         f"{', '.join(f'{c} {t:.2f}' for c, t in thresholds.items())}), {timeline}, {ap_chart}, run dir {run_dir}")
     summary = {
         "units": "mAP and AP in percent",

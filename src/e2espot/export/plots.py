@@ -25,7 +25,8 @@ def _figure(width_in: float, height_in: float):
     return fig
 
 
-def _count(n: int, word: str) -> str:
+def count_noun(n: int, word: str) -> str:
+    """``"1 event"``, ``"3 events"``: a count with its noun in the right number (regular plurals)."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
@@ -82,8 +83,8 @@ def plot_timeline(
     ax.set_ylim(-0.7, max(len(names), 1) - 0.3)
     ax.invert_yaxis()
     ax.set_xlabel("time (s)")
-    ax.set_title(f"{predictions.video}: {_count(len(preds), 'prediction')}" +
-                 (f", {_count(len(truth.events), 'ground-truth event')}" if truth else ""))
+    ax.set_title(f"{predictions.video}: {count_noun(len(preds), 'prediction')}" +
+                 (f", {count_noun(len(truth.events), 'ground-truth event')}" if truth else ""))
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, out_path)
 

@@ -4,7 +4,13 @@
 SoccerNet-Ball layouts. Event frame definitions live in :mod:`e2espot.data.synthetic.physics`.
 """
 
-from e2espot.data.synthetic.dataset import SPLITS, SyntheticDataset, generate_dataset, render_video, split_counts
+from e2espot.data.synthetic.dataset import (
+    SPLITS,
+    SyntheticDataset,
+    generate_dataset,
+    render_video,
+    split_counts,
+)
 from e2espot.data.synthetic.physics import CLASSES, Match, Pitch, SimEvent, simulate_match
 from e2espot.data.synthetic.render import Camera, Renderer
 
