@@ -41,12 +41,13 @@ class Cut:
 def select_events(
     events: Sequence[Event], *, classes: Sequence[str] | None = None, min_score: float = 0.0
 ) -> list[Event]:
-    """Events of ``classes`` (all when None) with score >= ``min_score`` (unscored events pass), by frame."""
+    """Events of ``classes`` (all when None) with score >= ``min_score`` (unscored events pass), by frame
+    (stable: events of one frame keep their order, so an export keeps predict's order)."""
     wanted = set(classes) if classes else None
     return sorted(
         (e for e in events
          if (wanted is None or e.label in wanted) and (e.score is None or e.score >= min_score)),
-        key=lambda e: (e.frame, e.label),
+        key=lambda e: e.frame,
     )
 
 

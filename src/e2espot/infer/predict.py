@@ -648,7 +648,8 @@ def predict_file(
     ``resolve_postprocess``.
     """
     from e2espot.data.video import open_video
-    from e2espot.infer.outputs import write_npz, write_prediction_csv, write_prediction_json
+    from e2espot.data.formats.predictions import write_prediction_csv, write_prediction_json
+    from e2espot.infer.outputs import write_npz
 
     device = resolve_device(device)
     model, cfg = _as_loaded(run, device, checkpoint)
@@ -678,9 +679,9 @@ def predict_file(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return PredictionFiles(
-        events_json=write_prediction_json([labels], cfg.classes, out_dir / f"{stem}.json"),
-        recall_json=write_prediction_json([recall], cfg.classes, out_dir / f"{stem}.recall.json"),
-        csv=write_prediction_csv([labels], cfg.classes, out_dir / f"{stem}.csv"),
+        events_json=write_prediction_json([labels], out_dir / f"{stem}.json", classes=cfg.classes),
+        recall_json=write_prediction_json([recall], out_dir / f"{stem}.recall.json", classes=cfg.classes),
+        csv=write_prediction_csv([labels], out_dir / f"{stem}.csv", classes=cfg.classes),
         scores_npz=write_npz(out_dir / f"{stem}.npz", scores, score_columns(cfg), fps),
         video_labels=labels,
     )

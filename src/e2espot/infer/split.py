@@ -267,7 +267,8 @@ def _finish(
 ) -> SplitPrediction:
     from e2espot.data.formats import write_labels
     from e2espot.eval.metrics import e2e_map, precision_recall_f1
-    from e2espot.infer.outputs import write_prediction_json, write_split_npz
+    from e2espot.data.formats.predictions import write_prediction_json
+    from e2espot.infer.outputs import write_split_npz
 
     split = out.split
     truth_videos, pred_videos, recall_videos, ranked_videos = [], [], [], []
@@ -295,9 +296,9 @@ def _finish(
     out.ranked = LabelSet(classes, ranked_videos)
     out.postprocess = post
 
-    out.files["events"] = write_prediction_json(pred_videos, classes, run_dir / f"pred-{split}.json")
+    out.files["events"] = write_prediction_json(pred_videos, run_dir / f"pred-{split}.json", classes=classes)
     recall_path = run_dir / f"pred-{split}.recall.json.gz"
-    out.files["recall"] = write_prediction_json(recall_videos, classes, recall_path)
+    out.files["recall"] = write_prediction_json(recall_videos, recall_path, classes=classes)
     out.files["scores"] = write_split_npz(run_dir / f"pred-{split}.scores.npz", scores, classes, fps_by_video)
     if fmt == "soccernet":
         results_dir = run_dir / f"results-{split}"
