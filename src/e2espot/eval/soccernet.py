@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from e2espot.constants import DEFAULT_SOCCERNET_LABEL_FILE
 from e2espot.data.labels import NOT_SHOWN, Event, LabelSet, VideoLabels
 from e2espot.data.timebase import frame_to_position_ms
 from e2espot.errors import ConfigError, LabelFormatError
@@ -555,7 +556,7 @@ def evaluate_soccernet(
     games: Sequence[str] | None = None,
     *,
     classes: Sequence[str] = SOCCERNET_V2_CLASSES,
-    label_file: str = "Labels-v2.json",
+    label_file: str = DEFAULT_SOCCERNET_LABEL_FILE,
     prediction_file: str = "results_spotting.json",
     framerate: float = 2,
     metric: str = "loose",

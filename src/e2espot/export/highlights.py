@@ -21,7 +21,7 @@ from e2espot.export.render import (
     decode_audio,
     mux_audio,
     open_for_events,
-    probe_video,
+    probe_with_rate,
 )
 
 
@@ -133,7 +133,7 @@ def write_highlight_reel(
     (upright; a variable-frame-rate file resampled to the events' fps as ``predict`` read it).
     """
     video_path, out_path = Path(video_path), Path(out_path)
-    info = probe_video(video_path)
+    info = probe_with_rate(video_path)
     with open_for_events(video_path, events.fps) as reader:
         return _write_reel(reader, info.has_audio, video_path, events, out_path, classes=classes,
                            min_score=min_score, pad_s=pad_s, title_s=title_s, audio=audio, progress=progress)

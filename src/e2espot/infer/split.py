@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from e2espot.config import RunConfig
+from e2espot.constants import DEFAULT_SOCCERNET_LABEL_FILE, DEFAULT_TOLERANCES
 from e2espot.data.labels import LabelSet, VideoLabels
 from e2espot.errors import ConfigError, LabelFormatError
 from e2espot.infer.predict import (
@@ -46,7 +47,6 @@ from e2espot.infer.predict import (
 )
 from e2espot.infer.sharding import Shard
 
-DEFAULT_TOLERANCES = (0, 1, 2, 4)
 RANKED_THRESHOLD = HIGH_RECALL_THRESHOLD  # the ranked list for mAP keeps NMSed events down to 0.01, as T-DEED
 
 
@@ -74,7 +74,7 @@ class SplitPrediction:
     parts_total: int = 1
 
 
-def split_labels(
+def read_split_labels(
     cfg: RunConfig,
     split: str,
     *,
@@ -100,7 +100,7 @@ def split_labels(
     kwargs: dict[str, Any] = {"fmt": fmt, "classes": list(cfg.classes)}
     if fmt == "soccernet":
         kwargs["splits"] = Path(splits) if splits else None
-        kwargs["label_file"] = label_file or ds.get("label_file") or "Labels-v2.json"
+        kwargs["label_file"] = label_file or ds.get("label_file") or DEFAULT_SOCCERNET_LABEL_FILE
     labels = Path(labels)
     where = labels / f"{split}.json" if fmt != "soccernet" and labels.is_dir() else labels
     return read_split(labels, split, **kwargs), fmt, f"{where} ({split} split)"
@@ -156,7 +156,7 @@ def predict_split(
     model, cfg = load_run(run_dir, device=device, checkpoint=checkpoint)
     # fail early on bad post-processing options, before hours of prediction
     post = applied_postprocess(cfg, nms, nms_window, threshold)
-    truth_raw, fmt, source = split_labels(
+    truth_raw, fmt, source = read_split_labels(
         cfg, split, labels=labels, fmt=fmt, splits=splits, label_file=label_file
     )
     videos_root = videos_root or cfg.dataset.get("videos")
