@@ -219,8 +219,8 @@ def predict_split(
 def prf_tolerance(cfg: RunConfig, tolerances: tuple[int, ...]) -> int:
     """The tolerance (frames) of test's P/R/F1: the one the run's thresholds maximised F1 at
     (``postprocess.f1_tolerance_frames``), else the middle of ``tolerances``."""
-    recorded = (cfg.train.get("postprocess") or {}).get("f1_tolerance_frames")
-    if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded >= 0:
+    recorded = cfg.postprocess.f1_tolerance_frames  # validated by config.PostprocessConfig
+    if recorded is not None:
         return recorded
     ordered = sorted(tolerances)
     return ordered[len(ordered) // 2]
