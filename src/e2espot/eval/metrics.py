@@ -31,7 +31,6 @@ from e2espot.constants import DEFAULT_TOLERANCES
 from e2espot.data.labels import LabelSet
 from e2espot.errors import ConfigError, LabelFormatError
 
-
 __all__ = [
     "DEFAULT_TOLERANCES",
     "ClassConfusion",

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from e2espot.data.labels import Event, VideoLabels
-from e2espot.data.video.base import VideoInfo, VideoReader
-from e2espot.data.video.base import probe_video
+from e2espot.data.video.base import VideoInfo, VideoReader, probe_video
 from e2espot.errors import VideoError
 
 log = logging.getLogger(__name__)

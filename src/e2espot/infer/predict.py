@@ -648,8 +648,8 @@ def predict_file(
     the model's fps (``cfg.data.fps``, or the video's own when None). Post-processing defaults: see
     ``resolve_postprocess``.
     """
-    from e2espot.data.video import open_video
     from e2espot.data.formats.predictions import write_prediction_csv, write_prediction_json
+    from e2espot.data.video import open_video
     from e2espot.infer.outputs import write_npz
 
     device = resolve_device(device)

@@ -37,8 +37,8 @@ from e2espot.errors import ConfigError, LabelFormatError
 from e2espot.infer.predict import (
     HIGH_RECALL_THRESHOLD,
     AppliedPostprocess,
-    applied_postprocess,
     Progress,
+    applied_postprocess,
     high_recall_labels,
     load_run,
     predict_scores,
@@ -266,8 +266,8 @@ def _finish(
     tolerances: tuple[int, ...],
 ) -> SplitPrediction:
     from e2espot.data.formats import write_labels
-    from e2espot.eval.metrics import e2e_map, precision_recall_f1
     from e2espot.data.formats.predictions import write_prediction_json
+    from e2espot.eval.metrics import e2e_map, precision_recall_f1
     from e2espot.infer.outputs import write_split_npz
 
     split = out.split

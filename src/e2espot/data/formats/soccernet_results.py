@@ -26,8 +26,8 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from pathlib import Path, PurePosixPath
 from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from e2espot.data.formats._common import (
