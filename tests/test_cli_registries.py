@@ -64,3 +64,12 @@ def test_registry_factories_resolve():
     for n in EXPORT_TARGETS.names():
         got = EXPORT_TARGETS.get(n).factory()
         assert all(callable(f) for f in (got if isinstance(got, tuple) else (got,)))
+
+
+def test_nms_choices_are_the_config_kinds(commands):
+    from e2espot.config import NMS_KINDS
+    from e2espot.infer.predict import DEFAULT_NMS_WINDOW
+
+    for name in ("predict", "test"):
+        assert tuple(_action(commands[name], "--nms").choices) == NMS_KINDS
+    assert tuple(DEFAULT_NMS_WINDOW) == NMS_KINDS

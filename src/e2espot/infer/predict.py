@@ -28,7 +28,8 @@ Progress = Callable[[str, float], None]
 
 HIGH_RECALL_THRESHOLD = 0.01  # E2E-Spot / T-DEED: every (frame, class) >= 0.01 goes to the mAP list
 DEFAULT_THRESHOLD = 0.5  # events shown to people; the high-recall list is what mAP is computed on
-DEFAULT_NMS_WINDOW = {"hard": 1, "soft": 3, "none": 0}  # frames; E2E-Spot eval.py / T-DEED PES defaults
+# frames, one per config.NMS_KINDS; E2E-Spot eval.py / T-DEED PES defaults
+DEFAULT_NMS_WINDOW = {"hard": 1, "soft": 3, "none": 0}
 CHUNK_LEN = 32  # frames per decoded chunk
 PREFETCH_CHUNKS = 4  # chunks the decode thread may read ahead
 # DataConfig.windowing: "aligned" = ours (windows from frame 0, the last aligned to the end, black frames
