@@ -6,7 +6,7 @@
 Read: a folder, a zip (member names start with ``league/season/game/``, as the official evaluator wants)
 or one file. ``position``, ``half`` and ``confidence`` may be strings or numbers (a fractional number
 position is truncated, as the official ``int(position)``); ``gameTime`` is optional (the evaluator ignores
-it); when present it may lack zero padding (``"1 - 0:8"``) and a disagreement with ``half`` or
+it; an empty string counts as absent); when present it may lack zero padding (``"1 - 0:8"``) and a disagreement with ``half`` or
 ``position`` (> 1 s) is one warning per file. Predictions in halves other than 1 and 2 are ignored with a
 warning, as the official evaluator ignores them (``strict=True``: an error); a negative position is an
 error. A ``class.txt`` at the top of the folder or zip gives the class order. ``frame = position_ms_to_frame(position, fps)``
@@ -103,7 +103,8 @@ def _parse_prediction(raw: Any, where: str, fps: float, notes: FileNotes) -> tup
     half = as_int(require(raw, "half", where), "half", where)
     if half < 1:
         raise LabelFormatError(f"{where}: half {half} must be >= 1")
-    check_game_time(raw, half, position_ms, where, notes)  # the official evaluator ignores gameTime
+    if raw.get("gameTime") != "":  # the official evaluator ignores gameTime; "" (T-DEED writes none) = absent
+        check_game_time(raw, half, position_ms, where, notes)
     event = Event(
         frame=position_ms_to_frame(position_ms, fps),
         label=label,
