@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from e2espot.config import DataConfig, ModelConfig, RunConfig
+from e2espot.constants import DEFAULT_TOLERANCES
 from e2espot.data.labels import Event, LabelSet, VideoLabels
 from e2espot.train.loop import TrainOptions
 
@@ -66,7 +67,7 @@ class DemoOptions:
         return self.epochs * (self.epoch_clips // self.batch_size)
 
 
-def random_baseline_map(truth: LabelSet, tolerances=(0, 1, 2, 4), *, seed: int = 0) -> dict[int, float]:
+def random_baseline_map(truth: LabelSet, tolerances=DEFAULT_TOLERANCES, *, seed: int = 0) -> dict[int, float]:
     """mAP (0..1) of uniformly random scores for every (frame, class): what "not learned" looks like."""
     from e2espot.eval.metrics import e2e_map
 
