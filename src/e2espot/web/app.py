@@ -694,7 +694,7 @@ def create_app(
     @app.get("/api/jobs/{job_id}/export", summary="Corrected events as labels: fmt spot | soccernet | csv")
     def export_labels(job_id: str, fmt: str = "spot", scope: str = "all"):
         """``spot``: a zip with ``train.json`` + ``class.txt`` (an E2E-Spot label dir for ``e2espot train``);
-        ``soccernet``: a zip with ``<video>/Labels-v2.json``; ``csv``: one CSV. Written by
+        ``soccernet``: a zip with ``<video>/Labels-ball.json`` (one video per game); ``csv``: one CSV. Written by
         ``e2espot.data.formats.write_labels``."""
         import tempfile
 
