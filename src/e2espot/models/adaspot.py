@@ -354,27 +354,37 @@ class AdaSpot(nn.Module):
                 f"AdaSpot: clips of {t} frames, but the model is built for clip_len={self.config.clip_len} "
                 "(its GSF layers and temp_enc are fixed to it); feed windows of clip_len frames"
             )
-        frames = ((x.reshape(b * t, c, h, w) - self.mean) / self.std).contiguous()
-        x_hr = center_crop(resize(frames, self.hr_dim), self.hr_crop)
-        x_lr = center_crop(resize(frames, self.lr_dim), self.lr_crop).contiguous()
+        x_lr, x_hr = self.inputs(x)
         lowres_feat, maps = self._pooled(self.lowres_backbone, x_lr, t)
         maps = maps.reshape(b, t, *maps.shape[1:])
         centers, sizes = select_rois(maps.detach(), self.roi_size, self.hr_crop, self.threshold)
         boxes = roi_boxes(centers, sizes, self.hr_crop)
-        x_hr = x_hr.reshape(b, t, c, *x_hr.shape[-2:])
         rois = crop_rois(x_hr, boxes, self.roi_size)
         highres_feat, _ = self._pooled(self.highres_backbone, rois.reshape(b * t, c, *self.roi_size).contiguous(), t)
-        lowres_feat = lowres_feat.reshape(b, t, -1)
-        highres_feat = highres_feat.reshape(b, t, -1)
+        out = {
+            "x_lr": x_lr, "x_hr": x_hr, "lowres_maps": maps, "roi_centers": centers, "roi_sizes": sizes,
+            "roi_box": boxes, "rois": rois,
+        }
+        out.update(self.fuse(lowres_feat.reshape(b, t, -1), highres_feat.reshape(b, t, -1)))
+        return out
+
+    def inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, 3, H, W) in [0, 1] → (low-res (B·T, 3, lh, lw), high-res (B, T, 3, Hc, Wc)), both
+        ImageNet-normalised at input resolution first, then resized (antialiased) and centre-cropped."""
+        b, t, c, h, w = x.shape
+        frames = ((x.reshape(b * t, c, h, w) - self.mean) / self.std).contiguous()
+        x_hr = center_crop(resize(frames, self.hr_dim), self.hr_crop)
+        x_lr = center_crop(resize(frames, self.lr_dim), self.lr_crop).contiguous()
+        return x_lr, x_hr.reshape(b, t, c, *x_hr.shape[-2:])
+
+    def fuse(self, lowres_feat: torch.Tensor, highres_feat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Pooled features (B, T, D) of both branches → projections, max fusion + ``temp_enc``, BiGRU heads."""
+        b = lowres_feat.shape[0]
         lr_proj = self.lowres_linear(lowres_feat)
         hr_proj = self.highres_linear(highres_feat)
         enc = self.temp_enc.expand(b, -1, -1)
         fused = torch.maximum(lr_proj, hr_proj)
-        out = {
-            "x_lr": x_lr, "x_hr": x_hr, "lowres_maps": maps, "lowres_feat": lowres_feat,
-            "roi_centers": centers, "roi_sizes": sizes, "roi_box": boxes, "rois": rois,
-            "highres_feat": highres_feat, "features": fused, "fused": fused + enc,
-        }
+        out = {"lowres_feat": lowres_feat, "highres_feat": highres_feat, "features": fused, "fused": fused + enc}
         out["logits"] = self.head(out["fused"])
         if self.aux_highres is not None and self.aux_lowres is not None:
             out["logits_aux_highres"] = self.aux_highres(hr_proj + enc)
