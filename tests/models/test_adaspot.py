@@ -283,3 +283,29 @@ def test_tiny_adaspot_trains_one_step_and_predicts():
         model(torch.rand(1, 4, 3, 48, 80))
     with pytest.raises(ConfigError, match="unknown keys"):
         create_spotter(dataclasses.replace(cfg, head_kwargs={"roi": 3}))
+
+
+@pytest.mark.slow
+def test_train_cli_adaspot_small_tiny_then_predict(tmp_path):
+    """``e2espot train -m adaspot_small`` at tiny size (64×112 frames, clip 8): a run directory whose
+    config rebuilds AdaSpot, and ``load_run`` + ``predict_scores`` give per-frame scores."""
+    from e2espot.cli import main
+    from e2espot.data.synthetic import generate_dataset
+    from e2espot.data.video import open_video
+    from e2espot.infer.predict import load_run, predict_scores
+
+    data = tmp_path / "data"
+    generate_dataset(data, num_videos=3, seed=3, tiny=True, soccernet=False)
+    run = tmp_path / "run"
+    code = main(["train", str(data), str(data / "videos"), "-s", str(run), "-m", "adaspot_small",
+                 "--clip_len", "8", "--height", "64", "--width", "112", "--epoch-clips", "2", "--batch-size", "2",
+                 "--num-epochs", "1", "-j", "0", "--device", "cpu", "--precision", "fp32",
+                 "--start-val-epoch", "5", "--no-mixup"])
+    assert code == 0
+    model, cfg = load_run(run, device="cpu")
+    assert isinstance(model, AdaSpot) and cfg.model.head == "adaspot"
+    assert tuple(cfg.model.head_kwargs["lr_dim"]) == (32, 56) and tuple(cfg.model.head_kwargs["roi_size"]) == (16, 16)
+    video = sorted((data / "videos").iterdir())[0]
+    with open_video(video, height=cfg.data.height, width=cfg.data.width) as reader:
+        scores = predict_scores(model, reader, cfg, precision="fp32")
+    assert scores.shape[1] == len(cfg.classes) + 1 and np.allclose(scores.sum(1), 1, atol=1e-5)

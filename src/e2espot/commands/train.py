@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-file", default="Labels-ball.json", help="SoccerNet label file name")
     m = p.add_argument_group("model")
     m.add_argument("-m", "--feature-arch", "--feature_arch", dest="arch", default="rny002_gsm",
-                   help="backbone[_module], e.g. rny002_gsm, rny008_gsf, rn50_tsm, test_tiny (default rny002_gsm)")
+                   help="backbone[_module], e.g. rny002_gsm, rny008_gsf, rn50_tsm, test_tiny (default rny002_gsm), "
+                        "or adaspot_small / adaspot_big (AdaSpot; -t is ignored)")
     m.add_argument("-t", "--temporal-arch", "--temporal_arch", dest="head", default="gru",
                    help="temporal head: fc, gru, deeper_gru, lstm, mstcn, transformer, asformer, edsgp")
     m.add_argument("--temporal-stages", type=int, nargs="+", default=None,
@@ -125,18 +126,25 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
     from e2espot.models import parse_arch
 
     args = load_toml_defaults(args)
-    backbone, module = parse_arch(args.arch)
+    from e2espot.models.adaspot import PRESETS as ADASPOT_PRESETS
+
+    backbone, module = (None, None) if args.arch in ADASPOT_PRESETS else parse_arch(args.arch)
     pretrained: bool | str = False
     if args.pretrained:
         pretrained = True if args.pretrained == "imagenet" else str(Path(args.pretrained).resolve())
     train_labels = read_split(Path(args.labels), "train", fmt=args.format, splits=args.splits,
                               label_file=args.label_file)
     classes = tuple(train_labels.classes)
-    model_cfg = ModelConfig(
-        num_classes=len(classes), backbone=backbone, temporal_module=module,
-        temporal_stages=tuple(args.temporal_stages) if args.temporal_stages else None, head=args.head,
-        clip_len=args.clip_len, displacement=args.displacement > 0, pretrained=pretrained,
-    )
+    if backbone is None:  # -m adaspot_small / adaspot_big (e2espot.models.adaspot.training_config)
+        from e2espot.models.adaspot import training_config
+
+        model_cfg = training_config(args.arch, len(classes), args.clip_len, args.height, args.width, pretrained)
+    else:
+        model_cfg = ModelConfig(
+            num_classes=len(classes), backbone=backbone, temporal_module=module,
+            temporal_stages=tuple(args.temporal_stages) if args.temporal_stages else None, head=args.head,
+            clip_len=args.clip_len, displacement=args.displacement > 0, pretrained=pretrained,
+        )
     data_cfg = DataConfig(fps=args.fps, height=args.height, width=args.width, crop=args.crop,
                           clip_len=args.clip_len)
     opts = TrainOptions(
@@ -202,7 +210,7 @@ def run_training(job: TrainJob, *, quiet: bool = False) -> int:
 
     result = train(cfg, train_labels, val_labels, job.save_dir, job.opts, resume=job.resume,
                    on_epoch_end=on_epoch_end, progress=progress)
-    if result.best_epoch is not None and not quiet:
+    if result.best_epoch is not None and result.best_score is not None and not quiet:
         print(f"best epoch {result.best_epoch} (score {result.best_score:.4f}); run dir {job.save_dir}")
     return 0
 

@@ -17,6 +17,7 @@ head_kwargs={...})``; ``create_spotter`` dispatches here. ``head_kwargs`` (defau
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -414,6 +415,23 @@ def preset_config(name: str, num_classes: int, clip_len: int = 100, **head_kwarg
                        temporal_stages=None, head="adaspot", clip_len=clip_len, head_kwargs=dict(head_kwargs))
 
 
+def training_config(name: str, num_classes: int, clip_len: int, height: int, width: int | None,
+                    pretrained: bool | str = False) -> ModelConfig:
+    """``train -m adaspot_small``: frames arrive at ``height`` × ``width`` (width None: 16:9, even); the
+    high-res image is that size, the low-res one half of it (as 448×796 → 224×398 in the reference), the
+    smallest RoI a quarter of the height (112 at 448, capped at 112), threshold 0, replicate padding."""
+    if width is None:
+        width = 2 * round(height * 16 / 9 / 2)
+    if height < 64 or width < 64:
+        raise ConfigError(f"AdaSpot needs frames of at least 64x64 (--height/--width), got {height}x{width}")
+    hr = (height, width)
+    lr = (height // 2, width // 2)
+    roi = min(112, height // 4)
+    cfg = preset_config(name, num_classes, clip_len, hr_dim=hr, hr_crop=hr, lr_dim=lr, lr_crop=lr,
+                        roi_size=(roi, roi), threshold=0.0, padding="replicate", aux_heads=True)
+    return dataclasses.replace(cfg, pretrained=pretrained)
+
+
 __all__ = [
     "AdaSpot",
     "DEFAULTS",
@@ -428,4 +446,5 @@ __all__ = [
     "roi_boxes",
     "select_rois",
     "swap_padding",
+    "training_config",
 ]
