@@ -122,7 +122,9 @@ def test_detect_and_param_counts(folders, imported, tmp_path):
     assert not published.detect(tmp_path)
     from e2espot.models.published import tdeed
 
-    assert not tdeed.detect(folders[SNB])  # the T-DEED importer does not claim AdaSpot folders
+    assert not tdeed.detect(folders[SNB])  # the T-DEED importer does not claim AdaSpot folders, nor we its
+    (tmp_path / "config.json").write_text(json.dumps({"feature_arch": "rny002_gsf", "temporal_arch": "ed_sgp_mixer"}))
+    assert tdeed.detect(tmp_path) and not published.detect(tmp_path)
     snb, tennis = imported[SNB], imported[TENNIS]
     assert (snb.num_parameters, snb.provenance["checkpoint_parameters"]) == (7_578_547, 10_853_769)
     assert (tennis.num_parameters, tennis.provenance["checkpoint_parameters"]) == (7_575_599, 10_844_925)
@@ -254,7 +256,8 @@ def test_predict_scores_equal_reference_e2e(name, imported, tmp_path):
 
 def test_tiny_adaspot_trains_one_step_and_predicts():
     """A tiny AdaSpot (RegNetY-200MF at 32×56 / 64×112, RoI 32, clip 8): auxiliary stages in training, a
-    gradient step changes the loss, eval gives (B, T, K+1) logits; clip length is enforced."""
+    gradient step runs (gradients reach temp_enc and the auxiliary heads), eval gives (B, T, K+1) logits and
+    RoIs inside the image; the clip length is enforced."""
     from e2espot.models.losses import SpottingLoss
 
     torch.manual_seed(0)
@@ -262,12 +265,12 @@ def test_tiny_adaspot_trains_one_step_and_predicts():
                         lr_crop=(32, 56), roi_size=(32, 32), threshold=0.0)
     model = create_spotter(cfg)
     assert isinstance(model, AdaSpot)
-    x = torch.rand(2, 8, 3, 48, 80)
-    labels = torch.zeros(2, 8, dtype=torch.long)
+    x = torch.rand(1, 8, 3, 48, 80)
+    labels = torch.zeros(1, 8, dtype=torch.long)
     labels[:, 3] = 2
     model.train()
     out = model(x)
-    assert len(out.stage_logits) == 3 and out.logits.shape == (2, 8, 4) and out.features.shape == (2, 8, 368)
+    assert len(out.stage_logits) == 3 and out.logits.shape == (1, 8, 4) and out.features.shape == (1, 8, 368)
     loss_fn = SpottingLoss(3)
     loss = loss_fn(out, labels)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -277,7 +280,7 @@ def test_tiny_adaspot_trains_one_step_and_predicts():
     model.eval()
     with torch.no_grad():
         stages = model.forward_stages(x)
-    assert stages["rois"].shape == (2, 8, 3, 32, 32) and stages["roi_box"].shape == (2, 8, 4)
+    assert stages["rois"].shape == (1, 8, 3, 32, 32) and stages["roi_box"].shape == (1, 8, 4)
     assert ((stages["roi_box"][..., 0] >= 0) & (stages["roi_box"][..., 0] + 32 <= 64)).all()
     with pytest.raises(ConfigError, match="clip_len=8"):
         model(torch.rand(1, 4, 3, 48, 80))
