@@ -339,12 +339,12 @@ class AdaSpot(nn.Module):
         maps = backbone.model.forward_features(x)
         return backbone.model.forward_head(maps), maps
 
-    def forward_stages(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward_stages(self, x: torch.Tensor, aux: bool = True) -> dict[str, torch.Tensor]:
         """Every intermediate of one forward (for tests and for drawing the RoI): ``x_lr`` (B·T, 3, h, w),
         ``x_hr`` (B, T, 3, Hc, Wc), ``lowres_maps`` (B, T, C, h', w'), ``lowres_feat``/``highres_feat``
         (B, T, D), ``roi_centers``/``roi_sizes`` (B, T, 2), ``roi_box`` (B, T, 4) [top, left, h, w] in
         high-res crop pixels, ``rois`` (B, T, 3, rh, rw), ``fused`` (B, T, D) + temp_enc, ``logits`` and,
-        with auxiliary heads, ``logits_aux_highres``/``logits_aux_lowres`` (B, T, K+1)."""
+        with auxiliary heads and ``aux``, ``logits_aux_highres``/``logits_aux_lowres`` (B, T, K+1)."""
         if x.ndim != 5 or x.shape[2] != 3:
             raise ConfigError(f"AdaSpot expects clips (B, T, 3, H, W), got shape {tuple(x.shape)}")
         if not x.is_floating_point():
@@ -366,7 +366,7 @@ class AdaSpot(nn.Module):
             "x_lr": x_lr, "x_hr": x_hr, "lowres_maps": maps, "roi_centers": centers, "roi_sizes": sizes,
             "roi_box": boxes, "rois": rois,
         }
-        out.update(self.fuse(lowres_feat.reshape(b, t, -1), highres_feat.reshape(b, t, -1)))
+        out.update(self.fuse(lowres_feat.reshape(b, t, -1), highres_feat.reshape(b, t, -1), aux))
         return out
 
     def inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -378,7 +378,7 @@ class AdaSpot(nn.Module):
         x_lr = center_crop(resize(frames, self.lr_dim), self.lr_crop).contiguous()
         return x_lr, x_hr.reshape(b, t, c, *x_hr.shape[-2:])
 
-    def fuse(self, lowres_feat: torch.Tensor, highres_feat: torch.Tensor) -> dict[str, torch.Tensor]:
+    def fuse(self, lowres_feat: torch.Tensor, highres_feat: torch.Tensor, aux: bool = True) -> dict[str, torch.Tensor]:
         """Pooled features (B, T, D) of both branches → projections, max fusion + ``temp_enc``, BiGRU heads."""
         b = lowres_feat.shape[0]
         lr_proj = self.lowres_linear(lowres_feat)
@@ -387,13 +387,13 @@ class AdaSpot(nn.Module):
         fused = torch.maximum(lr_proj, hr_proj)
         out = {"lowres_feat": lowres_feat, "highres_feat": highres_feat, "features": fused, "fused": fused + enc}
         out["logits"] = self.head(out["fused"])
-        if self.aux_highres is not None and self.aux_lowres is not None:
+        if aux and self.aux_highres is not None and self.aux_lowres is not None:
             out["logits_aux_highres"] = self.aux_highres(hr_proj + enc)
             out["logits_aux_lowres"] = self.aux_lowres(lr_proj + enc)
         return out
 
     def forward(self, x: torch.Tensor) -> SpotterOutput:
-        out = self.forward_stages(x)
+        out = self.forward_stages(x, aux=self.training)  # the auxiliary heads only serve the training loss
         stages = [out["logits"]]
         if self.training and "logits_aux_lowres" in out:
             stages = [out["logits_aux_lowres"], out["logits_aux_highres"], out["logits"]]
