@@ -94,7 +94,9 @@ def test_roi_selector_unit_case_exact(name):
     """ROISelector alone on the synthetic moving blob (flat frame at t=6): centres and sizes bit-equal.
     Tennis (threshold 0.3) exercises the size search: 168 → 224 as the blob widens."""
     io = _io(name)
-    centers, sizes = select_rois(torch.from_numpy(io["roisel_unit_in"]), (112, 112), CROP[name], THRESHOLD[name])
+    centers, sizes = select_rois(
+        torch.from_numpy(io["roisel_unit_in"]), (112, 112), CROP[name], THRESHOLD[name]
+    )
     np.testing.assert_array_equal(centers.numpy(), io["roisel_unit_centers"])
     np.testing.assert_array_equal(sizes.numpy(), io["roisel_unit_sizes"])
     if name == TENNIS:
@@ -105,7 +107,9 @@ def test_roi_selector_unit_case_exact(name):
 def test_roi_selector_on_reference_maps_gives_reference_boxes(name):
     """The reference's channel-mean maps (step 1) → centres, sizes and [top, left, h, w] boxes, all exact."""
     io = _io(name)
-    maps = torch.from_numpy(io["lowres_maps_chmean"])[:, :, None]  # the channel mean of a 1-channel map is itself
+    maps = torch.from_numpy(io["lowres_maps_chmean"])[
+        :, :, None
+    ]  # the channel mean of a 1-channel map is itself
     centers, sizes = select_rois(maps, (112, 112), CROP[name], THRESHOLD[name])
     np.testing.assert_array_equal(centers.numpy(), io["roi_centers"])
     np.testing.assert_array_equal(sizes.numpy(), io["roi_sizes"])
@@ -123,13 +127,19 @@ def test_detect_and_param_counts(folders, imported, tmp_path):
     from e2espot.models.published import tdeed
 
     assert not tdeed.detect(folders[SNB])  # the T-DEED importer does not claim AdaSpot folders, nor we its
-    (tmp_path / "config.json").write_text(json.dumps({"feature_arch": "rny002_gsf", "temporal_arch": "ed_sgp_mixer"}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"feature_arch": "rny002_gsf", "temporal_arch": "ed_sgp_mixer"})
+    )
     assert tdeed.detect(tmp_path) and not published.detect(tmp_path)
     snb, tennis = imported[SNB], imported[TENNIS]
     assert (snb.num_parameters, snb.provenance["checkpoint_parameters"]) == (7_578_547, 10_853_769)
     assert (tennis.num_parameters, tennis.provenance["checkpoint_parameters"]) == (7_575_599, 10_844_925)
     assert snb.run_config.classes[0] == "PASS" and len(snb.run_config.classes) == 10
-    assert (snb.run_config.data.fps, snb.run_config.data.height, snb.run_config.data.width) == (12.5, 448, 796)
+    assert (snb.run_config.data.fps, snb.run_config.data.height, snb.run_config.data.width) == (
+        12.5,
+        448,
+        796,
+    )
     assert tennis.run_config.data.fps is None and tennis.run_config.model.head_kwargs["hr_crop"] == (448, 448)
     assert snb.run_config.train["postprocess"]["nms_window"] == 12
     model = create_spotter(snb.run_config.model)
@@ -197,7 +207,9 @@ def test_fusion_and_heads_equal_reference(name, full_models):
     """The reference's pooled features → projections, max fusion + temp_enc, BiGRU head and both auxiliary heads."""
     io = _io(name)
     with torch.no_grad():
-        out = full_models[name].fuse(torch.from_numpy(io["lowres_feat"]), torch.from_numpy(io["highres_feat"]))
+        out = full_models[name].fuse(
+            torch.from_numpy(io["lowres_feat"]), torch.from_numpy(io["highres_feat"])
+        )
     _close(out["fused"], io["fused_plus_temp_enc"], "fused_plus_temp_enc")
     _close(out["logits"], io["logits"], "logits")
     _close(out["logits_aux_highres"], io["logits_aux_highres"], "logits_aux_highres")
@@ -218,9 +230,14 @@ def test_full_forward_equals_reference_io(name, full_models):
     _close(out["lowres_maps"].mean(2), io["lowres_maps_chmean"], "lowres_maps_chmean")
     np.testing.assert_array_equal(out["roi_box"].numpy(), io["roi_box"])
     np.testing.assert_array_equal(out["roi_centers"].numpy(), io["roi_centers"])
-    for key, ref in (("lowres_feat", "lowres_feat"), ("highres_feat", "highres_feat"),
-                     ("fused", "fused_plus_temp_enc"), ("logits", "logits"),
-                     ("logits_aux_highres", "logits_aux_highres"), ("logits_aux_lowres", "logits_aux_lowres")):
+    for key, ref in (
+        ("lowres_feat", "lowres_feat"),
+        ("highres_feat", "highres_feat"),
+        ("fused", "fused_plus_temp_enc"),
+        ("logits", "logits"),
+        ("logits_aux_highres", "logits_aux_highres"),
+        ("logits_aux_lowres", "logits_aux_lowres"),
+    ):
         _close(out[key], io[ref], key)
     spotter_out = model(torch.from_numpy(io["x_u8"]).float() / 255)  # eval: the Spotter interface
     assert len(spotter_out.stage_logits) == 1 and spotter_out.displacement is None
@@ -261,8 +278,17 @@ def test_tiny_adaspot_trains_one_step_and_predicts():
     from e2espot.models.losses import SpottingLoss
 
     torch.manual_seed(0)
-    cfg = preset_config("adaspot_small", 3, clip_len=8, hr_dim=(64, 112), hr_crop=(64, 112), lr_dim=(32, 56),
-                        lr_crop=(32, 56), roi_size=(32, 32), threshold=0.0)
+    cfg = preset_config(
+        "adaspot_small",
+        3,
+        clip_len=8,
+        hr_dim=(64, 112),
+        hr_crop=(64, 112),
+        lr_dim=(32, 56),
+        lr_crop=(32, 56),
+        roi_size=(32, 32),
+        threshold=0.0,
+    )
     model = create_spotter(cfg)
     assert isinstance(model, AdaSpot)
     x = torch.rand(1, 8, 3, 48, 80)
@@ -300,15 +326,45 @@ def test_train_cli_adaspot_small_tiny_then_predict(tmp_path):
     data = tmp_path / "data"
     generate_dataset(data, num_videos=3, seed=3, tiny=True, soccernet=False)
     run = tmp_path / "run"
-    code = main(["train", str(data), str(data / "videos"), "-s", str(run), "-m", "adaspot_small",
-                 "--clip_len", "8", "--height", "64", "--width", "112", "--epoch-clips", "2", "--batch-size", "2",
-                 "--num-epochs", "1", "-j", "0", "--device", "cpu", "--precision", "fp32",
-                 "--start-val-epoch", "5", "--no-mixup"])
+    code = main(
+        [
+            "train",
+            str(data),
+            str(data / "videos"),
+            "-s",
+            str(run),
+            "-m",
+            "adaspot_small",
+            "--clip_len",
+            "8",
+            "--height",
+            "64",
+            "--width",
+            "112",
+            "--epoch-clips",
+            "2",
+            "--batch-size",
+            "2",
+            "--num-epochs",
+            "1",
+            "-j",
+            "0",
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+            "--start-val-epoch",
+            "5",
+            "--no-mixup",
+        ]
+    )
     assert code == 0
     model, cfg = load_run(run, device="cpu")
     assert isinstance(model, AdaSpot) and cfg.model.head == "adaspot"
-    assert tuple(cfg.model.head_kwargs["lr_dim"]) == (32, 56) and tuple(cfg.model.head_kwargs["roi_size"]) == (16, 16)
-    video = sorted((data / "videos").iterdir())[0]
+    assert tuple(cfg.model.head_kwargs["lr_dim"]) == (32, 56) and tuple(
+        cfg.model.head_kwargs["roi_size"]
+    ) == (16, 16)
+    video = min((data / "videos").iterdir())
     with open_video(video, height=cfg.data.height, width=cfg.data.width) as reader:
         scores = predict_scores(model, reader, cfg, precision="fp32")
     assert scores.shape[1] == len(cfg.classes) + 1 and np.allclose(scores.sum(1), 1, atol=1e-5)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,13 +60,16 @@ def gaussian_kernel_3d(kernel_size: Sequence[int], sigma: Sequence[float]) -> to
     h = torch.arange(kh) - (kh - 1) / 2
     w = torch.arange(kw) - (kw - 1) / 2
     tt, hh, ww = torch.meshgrid(t, h, w, indexing="ij")
-    kernel = torch.exp(-((tt ** 2) / (2 * st ** 2) + (hh ** 2) / (2 * sh ** 2) + (ww ** 2) / (2 * sw ** 2)))
+    kernel = torch.exp(-((tt**2) / (2 * st**2) + (hh**2) / (2 * sh**2) + (ww**2) / (2 * sw**2)))
     return kernel / kernel.sum()
 
 
 def candidate_sizes(roi_size: Sequence[int], crop: Sequence[int]) -> list[tuple[int, int]]:
     """RoI sizes tried in order: ``zip(arange(roi_h, Hc, 28), arange(roi_w, Wc, 28))`` (zip truncates)."""
-    return [(int(a), int(b)) for a, b in zip(np.arange(roi_size[0], crop[0], 28), np.arange(roi_size[1], crop[1], 28))]
+    return [
+        (int(a), int(b))
+        for a, b in zip(np.arange(roi_size[0], crop[0], 28), np.arange(roi_size[1], crop[1], 28))
+    ]
 
 
 def select_rois(
@@ -95,13 +97,17 @@ def select_rois(
     b, t, _, h, w = maps.shape
     sizes_list = candidate_sizes(roi_size, crop)
     if not sizes_list:
-        raise ConfigError(f"AdaSpot: roi_size {tuple(roi_size)} is not smaller than the high-res crop {tuple(crop)}")
+        raise ConfigError(
+            f"AdaSpot: roi_size {tuple(roi_size)} is not smaller than the high-res crop {tuple(crop)}"
+        )
     h_up, w_up = h * k, w * k
     x = maps.mean(dim=2, keepdim=True).reshape(b, t, -1)
     lo = x.min(dim=-1, keepdim=True)[0]
     hi = x.max(dim=-1, keepdim=True)[0]
     x = ((x - lo) / (hi - lo + 1e-5)).reshape(b, t, 1, h, w)
-    x = x.repeat_interleave(k, dim=-2).repeat_interleave(k, dim=-1).permute(0, 2, 1, 3, 4)  # (B, 1, T, Hu, Wu)
+    x = (
+        x.repeat_interleave(k, dim=-2).repeat_interleave(k, dim=-1).permute(0, 2, 1, 3, 4)
+    )  # (B, 1, T, Hu, Wu)
     ksize = (7, k + 1, k + 1)
     kernel = gaussian_kernel_3d(ksize, tuple(s / 4.0 for s in ksize)).to(x.device, x.dtype)[None, None]
     pad = tuple(s // 2 for s in ksize)
@@ -165,7 +171,7 @@ def crop_rois(x: torch.Tensor, boxes: torch.Tensor, roi_size: Sequence[int]) -> 
     flat_boxes = boxes.reshape(b * t, 4).tolist()
     flat_out = out.reshape(b * t, c, rh, rw)
     for i, (top, left, sh, sw) in enumerate(flat_boxes):
-        patch = flat_x[i, :, top:top + sh, left:left + sw]
+        patch = flat_x[i, :, top : top + sh, left : left + sw]
         if (sh, sw) != (rh, rw):
             patch = F.interpolate(patch[None], size=(rh, rw), mode="bilinear", align_corners=False)[0]
         flat_out[i] = patch
@@ -187,10 +193,12 @@ def center_crop(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     h, w = x.shape[-2:]
     ch, cw = size
     if ch > h or cw > w:
-        raise ConfigError(f"AdaSpot: crop {tuple(size)} is larger than the resized image {(h, w)}; fix hr/lr_crop")
-    top = int(round((h - ch) / 2.0))
-    left = int(round((w - cw) / 2.0))
-    return x[..., top:top + ch, left:left + cw]
+        raise ConfigError(
+            f"AdaSpot: crop {tuple(size)} is larger than the resized image {(h, w)}; fix hr/lr_crop"
+        )
+    top = round((h - ch) / 2.0)
+    left = round((w - cw) / 2.0)
+    return x[..., top : top + ch, left : left + cw]
 
 
 def swap_padding(module: nn.Module, pad_type: str = "replicate") -> None:
@@ -212,8 +220,16 @@ def swap_padding(module: nn.Module, pad_type: str = "replicate") -> None:
                 pad, padding = nn.ReflectionPad2d(ph), 0
             else:
                 pad, padding = nn.Identity(), ph
-            conv = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size, child.stride, padding,
-                             child.dilation, child.groups, bias=child.bias is not None)
+            conv = nn.Conv2d(
+                child.in_channels,
+                child.out_channels,
+                child.kernel_size,
+                child.stride,
+                padding,
+                child.dilation,
+                child.groups,
+                bias=child.bias is not None,
+            )
             with torch.no_grad():
                 conv.weight.copy_(child.weight)
                 if child.bias is not None:
@@ -227,9 +243,14 @@ def swap_padding(module: nn.Module, pad_type: str = "replicate") -> None:
 
 
 def _pair(value: Any, name: str) -> tuple[int, int]:
-    if (not isinstance(value, (list, tuple)) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise ConfigError(f"AdaSpot head_kwargs: '{name}' must be [height, width] positive ints, got {value!r}")
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise ConfigError(
+            f"AdaSpot head_kwargs: '{name}' must be [height, width] positive ints, got {value!r}"
+        )
     return int(value[0]), int(value[1])
 
 
@@ -264,7 +285,9 @@ class AdaSpot(nn.Module):
             raise ConfigError(f"model config: clip_len must be an int >= 1, got {cfg.clip_len!r}")
         unknown = sorted(set(cfg.head_kwargs) - set(DEFAULTS))
         if unknown:
-            raise ConfigError(f"AdaSpot head_kwargs: unknown keys {unknown}; expected some of {sorted(DEFAULTS)}")
+            raise ConfigError(
+                f"AdaSpot head_kwargs: unknown keys {unknown}; expected some of {sorted(DEFAULTS)}"
+            )
         if cfg.displacement or cfg.extra_num_classes or cfg.team_head:
             raise ConfigError("AdaSpot has no displacement, second class or team head; turn them off")
         opts = {**DEFAULTS, **cfg.head_kwargs}
@@ -276,11 +299,20 @@ class AdaSpot(nn.Module):
         self.roi_size = _pair(opts["roi_size"], "roi_size")
         self.threshold = float(opts["threshold"])
         if not candidate_sizes(self.roi_size, self.hr_crop):
-            raise ConfigError(f"AdaSpot head_kwargs: roi_size {self.roi_size} must be smaller than hr_crop {self.hr_crop}")
-        backbone = create_backbone(cfg.backbone, pretrained=cfg.pretrained, temporal_module=cfg.temporal_module,
-                                   temporal_stages=cfg.temporal_stages, clip_len=cfg.clip_len)
+            raise ConfigError(
+                f"AdaSpot head_kwargs: roi_size {self.roi_size} must be smaller than hr_crop {self.hr_crop}"
+            )
+        backbone = create_backbone(
+            cfg.backbone,
+            pretrained=cfg.pretrained,
+            temporal_module=cfg.temporal_module,
+            temporal_stages=cfg.temporal_stages,
+            clip_len=cfg.clip_len,
+        )
         if not hasattr(backbone.model, "forward_features") or not hasattr(backbone.model, "forward_head"):
-            raise ConfigError(f"AdaSpot needs a timm backbone (forward_features/forward_head), got '{cfg.backbone}'")
+            raise ConfigError(
+                f"AdaSpot needs a timm backbone (forward_features/forward_head), got '{cfg.backbone}'"
+            )
         swap_padding(backbone.model, str(opts["padding"]))
         self.lowres_backbone = backbone
         self.highres_backbone = copy.deepcopy(backbone)
@@ -321,14 +353,27 @@ class AdaSpot(nn.Module):
             return 0 if m is None else sum(p.numel() for p in m.parameters())
 
         rows = [
-            (f"AdaSpot low-res backbone {self.config.backbone}_{self.config.temporal_module or 'none'} "
-             f"{self.lr_crop}", count(self.lowres_backbone)),
+            (
+                (
+                    f"AdaSpot low-res backbone {self.config.backbone}_{self.config.temporal_module or 'none'} "
+                    f"{self.lr_crop}"
+                ),
+                count(self.lowres_backbone),
+            ),
             (f"high-res backbone on RoI {self.roi_size} of {self.hr_crop}", count(self.highres_backbone)),
-            ("projections + temp_enc", count(self.lowres_linear) + count(self.highres_linear) + self.temp_enc.numel()),
+            (
+                "projections + temp_enc",
+                count(self.lowres_linear) + count(self.highres_linear) + self.temp_enc.numel(),
+            ),
             (f"BiGRU head (K+1={self.num_classes + 1})", count(self.head)),
         ]
         if self.aux_heads:
-            rows.append(("auxiliary low-/high-res heads (training only)", count(self.aux_lowres) + count(self.aux_highres)))
+            rows.append(
+                (
+                    "auxiliary low-/high-res heads (training only)",
+                    count(self.aux_lowres) + count(self.aux_highres),
+                )
+            )
         rows.append(("total", self.num_parameters()))
         width = max(len(n) for n, _ in rows)
         return "\n".join(f"{n:<{width}}  {v / 1e6:8.3f} M  ({v:,})" for n, v in rows)
@@ -348,8 +393,10 @@ class AdaSpot(nn.Module):
         if x.ndim != 5 or x.shape[2] != 3:
             raise ConfigError(f"AdaSpot expects clips (B, T, 3, H, W), got shape {tuple(x.shape)}")
         if not x.is_floating_point():
-            raise ConfigError(f"AdaSpot expects float frames in [0, 1], got dtype {x.dtype}; divide uint8 by 255")
-        b, t, c, h, w = x.shape
+            raise ConfigError(
+                f"AdaSpot expects float frames in [0, 1], got dtype {x.dtype}; divide uint8 by 255"
+            )
+        b, t, c, _, _ = x.shape
         if t != self.config.clip_len:
             raise ConfigError(
                 f"AdaSpot: clips of {t} frames, but the model is built for clip_len={self.config.clip_len} "
@@ -361,10 +408,17 @@ class AdaSpot(nn.Module):
         centers, sizes = select_rois(maps.detach(), self.roi_size, self.hr_crop, self.threshold)
         boxes = roi_boxes(centers, sizes, self.hr_crop)
         rois = crop_rois(x_hr, boxes, self.roi_size)
-        highres_feat, _ = self._pooled(self.highres_backbone, rois.reshape(b * t, c, *self.roi_size).contiguous(), t)
+        highres_feat, _ = self._pooled(
+            self.highres_backbone, rois.reshape(b * t, c, *self.roi_size).contiguous(), t
+        )
         out = {
-            "x_lr": x_lr, "x_hr": x_hr, "lowres_maps": maps, "roi_centers": centers, "roi_sizes": sizes,
-            "roi_box": boxes, "rois": rois,
+            "x_lr": x_lr,
+            "x_hr": x_hr,
+            "lowres_maps": maps,
+            "roi_centers": centers,
+            "roi_sizes": sizes,
+            "roi_box": boxes,
+            "rois": rois,
         }
         out.update(self.fuse(lowres_feat.reshape(b, t, -1), highres_feat.reshape(b, t, -1), aux))
         return out
@@ -378,14 +432,21 @@ class AdaSpot(nn.Module):
         x_lr = center_crop(resize(frames, self.lr_dim), self.lr_crop).contiguous()
         return x_lr, x_hr.reshape(b, t, c, *x_hr.shape[-2:])
 
-    def fuse(self, lowres_feat: torch.Tensor, highres_feat: torch.Tensor, aux: bool = True) -> dict[str, torch.Tensor]:
+    def fuse(
+        self, lowres_feat: torch.Tensor, highres_feat: torch.Tensor, aux: bool = True
+    ) -> dict[str, torch.Tensor]:
         """Pooled features (B, T, D) of both branches → projections, max fusion + ``temp_enc``, BiGRU heads."""
         b = lowres_feat.shape[0]
         lr_proj = self.lowres_linear(lowres_feat)
         hr_proj = self.highres_linear(highres_feat)
         enc = self.temp_enc.expand(b, -1, -1)
         fused = torch.maximum(lr_proj, hr_proj)
-        out = {"lowres_feat": lowres_feat, "highres_feat": highres_feat, "features": fused, "fused": fused + enc}
+        out = {
+            "lowres_feat": lowres_feat,
+            "highres_feat": highres_feat,
+            "features": fused,
+            "fused": fused + enc,
+        }
         out["logits"] = self.head(out["fused"])
         if aux and self.aux_highres is not None and self.aux_lowres is not None:
             out["logits_aux_highres"] = self.aux_highres(hr_proj + enc)
@@ -411,12 +472,20 @@ def preset_config(name: str, num_classes: int, clip_len: int = 100, **head_kwarg
         from e2espot.errors import unknown_name
 
         raise unknown_name("AdaSpot preset", name, PRESETS)
-    return ModelConfig(num_classes=num_classes, backbone=PRESETS[name]["backbone"], temporal_module="gsf",
-                       temporal_stages=None, head="adaspot", clip_len=clip_len, head_kwargs=dict(head_kwargs))
+    return ModelConfig(
+        num_classes=num_classes,
+        backbone=PRESETS[name]["backbone"],
+        temporal_module="gsf",
+        temporal_stages=None,
+        head="adaspot",
+        clip_len=clip_len,
+        head_kwargs=dict(head_kwargs),
+    )
 
 
-def training_config(name: str, num_classes: int, clip_len: int, height: int, width: int | None,
-                    pretrained: bool | str = False) -> ModelConfig:
+def training_config(
+    name: str, num_classes: int, clip_len: int, height: int, width: int | None, pretrained: bool | str = False
+) -> ModelConfig:
     """``train -m adaspot_small``: frames arrive at ``height`` × ``width`` (width None: 16:9, even); the
     high-res image is that size, the low-res one half of it (as 448×796 → 224×398 in the reference), the
     smallest RoI a quarter of the height (112 at 448, capped at 112), threshold 0, replicate padding."""
@@ -427,15 +496,26 @@ def training_config(name: str, num_classes: int, clip_len: int, height: int, wid
     hr = (height, width)
     lr = (height // 2, width // 2)
     roi = min(112, height // 4)
-    cfg = preset_config(name, num_classes, clip_len, hr_dim=hr, hr_crop=hr, lr_dim=lr, lr_crop=lr,
-                        roi_size=(roi, roi), threshold=0.0, padding="replicate", aux_heads=True)
+    cfg = preset_config(
+        name,
+        num_classes,
+        clip_len,
+        hr_dim=hr,
+        hr_crop=hr,
+        lr_dim=lr,
+        lr_crop=lr,
+        roi_size=(roi, roi),
+        threshold=0.0,
+        padding="replicate",
+        aux_heads=True,
+    )
     return dataclasses.replace(cfg, pretrained=pretrained)
 
 
 __all__ = [
-    "AdaSpot",
     "DEFAULTS",
     "PRESETS",
+    "AdaSpot",
     "candidate_sizes",
     "center_crop",
     "create_adaspot",

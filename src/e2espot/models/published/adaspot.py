@@ -44,11 +44,23 @@ REFERENCE = "arturxe2/AdaSpot @ 6a46bbc"
 
 # data/<dataset>/class.txt @ 6a46bbc (index = line + 1, 0 = background)
 SOCCERNETBALL_CLASSES = (
-    "PASS", "DRIVE", "HEADER", "HIGH PASS", "OUT", "CROSS", "THROW IN", "SHOT", "BALL PLAYER BLOCK",
+    "PASS",
+    "DRIVE",
+    "HEADER",
+    "HIGH PASS",
+    "OUT",
+    "CROSS",
+    "THROW IN",
+    "SHOT",
+    "BALL PLAYER BLOCK",
     "PLAYER SUCCESSFUL TACKLE",
 )
 TENNIS_CLASSES = (
-    "far_court_bounce", "far_court_swing", "far_court_serve", "near_court_bounce", "near_court_swing",
+    "far_court_bounce",
+    "far_court_swing",
+    "far_court_serve",
+    "near_court_bounce",
+    "near_court_swing",
     "near_court_serve",
 )
 
@@ -92,7 +104,9 @@ def _need(section: dict[str, Any], key: str, where: str) -> Any:
     return section[key]
 
 
-def model_config(config: dict[str, Any], where: Path = Path("config.json"), aux_heads: bool = False) -> ModelConfig:
+def model_config(
+    config: dict[str, Any], where: Path = Path("config.json"), aux_heads: bool = False
+) -> ModelConfig:
     """Our ModelConfig for an AdaSpot config (``Impl.__init__``): feature_arch rny002/rny008 with _gsf, _gsm
     or nothing, ``temporal_arch gru``, ``aggregation max``, GSF in the stages ``blocks_temporal`` marks."""
     model = config.get("model")
@@ -102,29 +116,56 @@ def model_config(config: dict[str, Any], where: Path = Path("config.json"), aux_
     arch = _need(model, "feature_arch", f"{where} model")
     backbone, _, module = str(arch).partition("_")
     if backbone not in ("rny002", "rny008") or module not in ("", "gsf", "gsm"):
-        raise ConfigError(f"{where}: feature_arch '{arch}' unsupported; expected rny002/rny008 with _gsf, _gsm or none")
+        raise ConfigError(
+            f"{where}: feature_arch '{arch}' unsupported; expected rny002/rny008 with _gsf, _gsm or none"
+        )
     for key, allowed in (("temporal_arch", "gru"), ("aggregation", "max")):
         if model.get(key, allowed) != allowed:
-            raise ConfigError(f"{where}: model.{key} '{model.get(key)}' unsupported; AdaSpot has only '{allowed}'")
+            raise ConfigError(
+                f"{where}: model.{key} '{model.get(key)}' unsupported; AdaSpot has only '{allowed}'"
+            )
     if data.get("dataset") == "f3set":
         raise ConfigError(f"{where}: F3Set's multi-head output (MultFCLayers) is not supported")
     blocks = model.get("blocks_temporal", [True] * 4)
     stages = tuple(i + 1 for i, on in enumerate(blocks) if on)
-    kwargs = {k: tuple(_need(model, k, f"{where} model")) for k in ("hr_dim", "hr_crop", "lr_dim", "lr_crop", "roi_size")}
-    kwargs.update(threshold=float(model.get("threshold", 0.0)), padding=str(model.get("padding", "zero")),
-                  aux_heads=aux_heads)
+    kwargs = {
+        k: tuple(_need(model, k, f"{where} model"))
+        for k in ("hr_dim", "hr_crop", "lr_dim", "lr_crop", "roi_size")
+    }
+    kwargs.update(
+        threshold=float(model.get("threshold", 0.0)),
+        padding=str(model.get("padding", "zero")),
+        aux_heads=aux_heads,
+    )
     num_classes = _need(data, "num_classes", f"{where} data")
     clip_len = _need(data, "clip_len", f"{where} data")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or isinstance(clip_len, bool) \
-            or not isinstance(clip_len, int):
-        raise ConfigError(f"{where}: data.num_classes {num_classes!r} and data.clip_len {clip_len!r} must be ints")
-    return ModelConfig(num_classes=num_classes, backbone=backbone, temporal_module=module or None,
-                       temporal_stages=stages if module else None, head="adaspot", clip_len=clip_len,
-                       head_kwargs=kwargs, pretrained=False)
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, int)
+        or isinstance(clip_len, bool)
+        or not isinstance(clip_len, int)
+    ):
+        raise ConfigError(
+            f"{where}: data.num_classes {num_classes!r} and data.clip_len {clip_len!r} must be ints"
+        )
+    return ModelConfig(
+        num_classes=num_classes,
+        backbone=backbone,
+        temporal_module=module or None,
+        temporal_stages=stages if module else None,
+        head="adaspot",
+        clip_len=clip_len,
+        head_kwargs=kwargs,
+        pretrained=False,
+    )
 
 
-def run_config(config: dict[str, Any], classes: list[str] | None = None, where: Path = Path("config.json"),
-               aux_heads: bool = False) -> RunConfig:
+def run_config(
+    config: dict[str, Any],
+    classes: list[str] | None = None,
+    where: Path = Path("config.json"),
+    aux_heads: bool = False,
+) -> RunConfig:
     """Our RunConfig: the model, the dataset's row rate, frames read at ``hr_dim`` (the dataset's native
     796x448; the model resizes), T-DEED-style windows from -5 rows with overlap 50 (AdaSpot's
     ``ActionSpotVideoDataset``) and the dataset's soft-NMS window."""
@@ -133,25 +174,43 @@ def run_config(config: dict[str, Any], classes: list[str] | None = None, where: 
     fps, known, nms_window = DATASETS.get(dataset, (None, None, 3))
     if classes is None:
         if known is None:
-            raise ConfigError(f"{where}: no class list is known for dataset {dataset!r}; pass --classes "
-                              "(AdaSpot's data/<dataset>/class.txt, one class per line)")
+            raise ConfigError(
+                f"{where}: no class list is known for dataset {dataset!r}; pass --classes "
+                "(AdaSpot's data/<dataset>/class.txt, one class per line)"
+            )
         classes = list(known)
     if len(classes) != model.num_classes:
-        raise ConfigError(f"{where}: num_classes is {model.num_classes} but {len(classes)} class names were given")
+        raise ConfigError(
+            f"{where}: num_classes is {model.num_classes} but {len(classes)} class names were given"
+        )
     hr_h, hr_w = model.head_kwargs["hr_dim"]
     data = DataConfig(fps=fps, height=hr_h, width=hr_w, crop=None, clip_len=model.clip_len, windowing="tdeed")
-    return RunConfig(model=model, data=data, classes=tuple(classes),
-                     train={"postprocess": {"nms": "soft", "nms_window": nms_window}},
-                     dataset={"format": "adaspot", "name": dataset, "overlap": min(OVERLAP, model.clip_len - 1)})
+    return RunConfig(
+        model=model,
+        data=data,
+        classes=tuple(classes),
+        train={"postprocess": {"nms": "soft", "nms_window": nms_window}},
+        dataset={"format": "adaspot", "name": dataset, "overlap": min(OVERLAP, model.clip_len - 1)},
+    )
 
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^(lowres|highres)_backbone\.(.*)\.conv1\.net\.(.*)$"), r"\1_backbone.model.\2.conv1.conv.\3"),
-    (re.compile(r"^(lowres|highres)_backbone\.(.*)\.conv1\.(?:gs|gsm)\.conv3D\.(.*)$"),
-     r"\1_backbone.model.\2.conv1.temporal.conv3d.\3"),
-    (re.compile(r"^(lowres|highres)_backbone\.(.*)\.conv1\.(?:gs|gsm)\.bn\.(.*)$"), r"\1_backbone.model.\2.conv1.temporal.bn.\3"),
-    (re.compile(r"^(lowres|highres)_backbone\.(.*)\.conv1\.gs\.channel_conv([12])\.(.*)$"),
-     r"\1_backbone.model.\2.conv1.temporal.fuse_conv\3.\4"),
+    (
+        re.compile(r"^(lowres|highres)_backbone\.(.*)\.conv1\.net\.(.*)$"),
+        r"\1_backbone.model.\2.conv1.conv.\3",
+    ),
+    (
+        re.compile(r"^(lowres|highres)_backbone\.(.*)\.conv1\.(?:gs|gsm)\.conv3D\.(.*)$"),
+        r"\1_backbone.model.\2.conv1.temporal.conv3d.\3",
+    ),
+    (
+        re.compile(r"^(lowres|highres)_backbone\.(.*)\.conv1\.(?:gs|gsm)\.bn\.(.*)$"),
+        r"\1_backbone.model.\2.conv1.temporal.bn.\3",
+    ),
+    (
+        re.compile(r"^(lowres|highres)_backbone\.(.*)\.conv1\.gs\.channel_conv([12])\.(.*)$"),
+        r"\1_backbone.model.\2.conv1.temporal.fuse_conv\3.\4",
+    ),
     (re.compile(r"^(lowres|highres)_backbone\.head\..*$"), ""),  # never present (head.fc = Identity)
     (re.compile(r"^(lowres|highres)_backbone\.(.*)$"), r"\1_backbone.model.\2"),
     (re.compile(r"^(temp_enc|lowres_linear\..*|highres_linear\..*)$"), r"\1"),
@@ -183,8 +242,10 @@ def convert_state_dict(state: dict[str, Any], where: Path = Path(CHECKPOINT_NAME
             value = value.flatten(2)
         out[ours] = value
     if unknown:
-        raise CheckpointError(f"{where}: {len(unknown)} keys are not AdaSpot keys, e.g. {unknown[:3]}; is this "
-                              "AdaSpot's checkpoint_best.pt (AdaSpot.state_dict(), no prefix)?")
+        raise CheckpointError(
+            f"{where}: {len(unknown)} keys are not AdaSpot keys, e.g. {unknown[:3]}; is this "
+            "AdaSpot's checkpoint_best.pt (AdaSpot.state_dict(), no prefix)?"
+        )
     return out
 
 
@@ -201,10 +262,14 @@ def find_checkpoint(folder: Path, config_path: Path, checkpoint: str | None) -> 
     if len(nested) == 1:
         return nested[0]
     if len(nested) > 1:
-        raise CheckpointError(f"{folder}: several {CHECKPOINT_NAME} ({', '.join(str(p.parent.name) for p in nested)}); "
-                              "pick one with --checkpoint")
-    raise CheckpointError(f"{direct}: not found; an AdaSpot model folder holds {CHECKPOINT_NAME} next to "
-                          f"{config_path.name} or in <model_name>-<seed>/")
+        raise CheckpointError(
+            f"{folder}: several {CHECKPOINT_NAME} ({', '.join(str(p.parent.name) for p in nested)}); "
+            "pick one with --checkpoint"
+        )
+    raise CheckpointError(
+        f"{direct}: not found; an AdaSpot model folder holds {CHECKPOINT_NAME} next to "
+        f"{config_path.name} or in <model_name>-<seed>/"
+    )
 
 
 def convert(path: Path, *, checkpoint: str | None = None, classes: list[str] | None = None) -> ImportedModel:
@@ -219,7 +284,9 @@ def convert(path: Path, *, checkpoint: str | None = None, classes: list[str] | N
     path = Path(path)
     config_path = find_config(path)
     if config_path is None:
-        raise ConfigError(f"{path}: no AdaSpot config JSON (a 'model' section with roi_size and hr_dim) found")
+        raise ConfigError(
+            f"{path}: no AdaSpot config JSON (a 'model' section with roi_size and hr_dim) found"
+        )
     folder = config_path.parent if path.is_file() else path
     config = json.loads(config_path.read_text())
     full_cfg = run_config(config, classes, config_path, aux_heads=True)
@@ -237,7 +304,10 @@ def convert(path: Path, *, checkpoint: str | None = None, classes: list[str] | N
         if unexpected:
             problems.append(f"unexpected {unexpected[:3]}")
         if wrong:
-            problems.append("shape " + ", ".join(f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in wrong[:3]))
+            problems.append(
+                "shape "
+                + ", ".join(f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in wrong[:3])
+            )
         raise CheckpointError(
             f"{ckpt}: does not fit the model {config_path.name} describes ({'; '.join(problems)}). The reference "
             "loads strictly with the auxiliary heads; check num_classes, feature_arch and blocks_temporal"
@@ -259,5 +329,14 @@ def convert(path: Path, *, checkpoint: str | None = None, classes: list[str] | N
     return ImportedModel(cfg, inference, provenance, model.num_parameters())
 
 
-__all__ = ["DATASETS", "ImportedModel", "convert", "convert_state_dict", "detect", "find_checkpoint", "map_key",
-           "model_config", "run_config"]
+__all__ = [
+    "DATASETS",
+    "ImportedModel",
+    "convert",
+    "convert_state_dict",
+    "detect",
+    "find_checkpoint",
+    "map_key",
+    "model_config",
+    "run_config",
+]
