@@ -368,3 +368,29 @@ def test_train_cli_adaspot_small_tiny_then_predict(tmp_path):
     with open_video(video, height=cfg.data.height, width=cfg.data.width) as reader:
         scores = predict_scores(model, reader, cfg, precision="fp32")
     assert scores.shape[1] == len(cfg.classes) + 1 and np.allclose(scores.sum(1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_events_from_reference_scores_equal_reference(name, imported):
+    """From the reference's per-row scores (e2e.npz): high-recall events (threshold 0.01, no NMS), and after
+    soft-NMS with the dataset's window (12 rows SoccerNet Ball, 2 Tennis) the reference's pred-test.json."""
+    from e2espot.infer.postprocess import scores_to_events
+
+    cfg = imported[name].run_config
+    classes = list(cfg.classes)
+    scores = np.load(ROOT / name / "e2e.npz")["scores"]
+    ref = json.loads((ROOT / name / "e2e_events.json").read_text())["high_recall_events"][0]["events"]
+    ours = scores_to_events(scores, classes, threshold=0.01, nms="none", window=0)
+    assert {(e.frame, e.label, e.score) for e in ours} == {(r["frame"], r["label"], r["score"]) for r in ref}
+    window = cfg.train["postprocess"]["nms_window"]
+    ref = json.loads((ROOT / name / "e2e_pred_snms.json").read_text())[0]["events"]
+    ours = scores_to_events(scores, classes, threshold=0.01, nms="soft", window=window)
+    got = sorted((e.frame, e.label) for e in ours)
+    assert got == sorted((r["frame"], r["label"]) for r in ref)
+    by_key = {(r["frame"], r["label"]): r["score"] for r in ref}
+    np.testing.assert_allclose([e.score for e in ours], [by_key[(e.frame, e.label)] for e in ours], rtol=1e-6)
+    if name == SNB:  # results_spotting.json positions: int(row / 25 * 1000 * 2) ms
+        results = json.loads((ROOT / name / "e2e_results_spotting.json").read_text())["predictions"]
+        assert sorted((int(e.frame * 80), e.label) for e in ours) == sorted(
+            (p["position"], p["label"]) for p in results
+        )
