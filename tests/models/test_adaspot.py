@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from e2espot.errors import CheckpointError, ConfigError
+from e2espot.errors import CheckpointError, ConfigError, UnknownNameError
 from e2espot.models import create_spotter
 from e2espot.models.adaspot import AdaSpot, crop_rois, preset_config, roi_boxes, select_rois
 from e2espot.models.published import adaspot as published
@@ -394,3 +394,28 @@ def test_events_from_reference_scores_equal_reference(name, imported):
         assert sorted((int(e.frame * 80), e.label) for e in ours) == sorted(
             (p["position"], p["label"]) for p in results
         )
+
+
+def test_training_config_matches_reference_sizes_and_refuses_bad_ones():
+    """``train -m adaspot_small --height 448`` gives the reference's 448×796 / 224×398 / RoI 112 sizes."""
+    from e2espot.models.adaspot import center_crop, swap_padding, training_config
+
+    cfg = training_config("adaspot_small", 10, 100, 448, None)
+    kw = cfg.head_kwargs
+    assert (kw["hr_dim"], kw["lr_dim"], kw["roi_size"], cfg.backbone) == (
+        (448, 796),
+        (224, 398),
+        (112, 112),
+        "rny002",
+    )
+    assert training_config("adaspot_big", 10, 100, 448, 796).backbone == "rny008"
+    with pytest.raises(ConfigError, match="at least 64x64"):
+        training_config("adaspot_small", 10, 100, 32, None)
+    with pytest.raises(
+        UnknownNameError, match="unknown AdaSpot preset 'adaspot_huge'; did you mean 'adaspot_big'"
+    ):
+        training_config("adaspot_huge", 10, 100, 448, None)
+    with pytest.raises(ConfigError, match=r"crop \(10, 10\) is larger than the resized image \(8, 8\)"):
+        center_crop(torch.zeros(1, 3, 8, 8), (10, 10))
+    with pytest.raises(ConfigError, match="padding 'circular' unknown"):
+        swap_padding(torch.nn.Conv2d(1, 1, 3, padding=1), "circular")
