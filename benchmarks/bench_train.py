@@ -14,6 +14,11 @@ precision context -> ``SpottingLoss`` -> backward -> AdamW. ``stall_fraction`` =
 for the next batch / total step time, after ``--warmup`` steps. ``loader_clips_per_s`` is the loader
 alone (no model): what a fast accelerator could be fed. Pipelines run in rotating blocks, each with a
 fresh loader; medians over blocks.
+
+``--compare-threads`` (issue 18) measures instead, with the same loop on the prepared and the raw
+videos, "1 compute thread + 1 loader worker process" against "2 compute threads + the loader in the
+training process" (``torch.set_num_threads`` switched between blocks, alternating), and reports
+``ratio_inprocess_over_worker`` per pipeline: what ``e2espot train`` picks per machine.
 """
 
 from __future__ import annotations
@@ -97,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="measured steps per block (default 4)")
     parser.add_argument("--warmup", type=int, default=None, help="unmeasured steps per block (default 2)")
     parser.add_argument("--raw-gop", type=int, default=250, help="GOP of the raw videos (broadcast-like)")
+    parser.add_argument("--compare-threads", action="store_true",
+                        help="1 thread + 1 worker vs 2 threads + in-process loader (prepared and raw videos)")
     args = parser.parse_args(argv)
 
     import torchvision.io  # noqa: F401  (imported once here, not in every forked worker)
@@ -165,13 +172,13 @@ def main(argv: list[str] | None = None) -> int:
                 "prepared": DeviceAugment(num_classes, None, seed=0),
                 "jpeg": FloatAugment(num_classes, None, seed=0)}
 
-        def loader(name: str, epoch: int):
-            dl = make_loader(datasets[name], batch, args.workers, device=device, persistent_workers=False,
-                             epoch=epoch)
+        def loader(name: str, epoch: int, workers: int | None = None):
+            dl = make_loader(datasets[name], batch, args.workers if workers is None else workers, device=device,
+                             persistent_workers=False, epoch=epoch)
             return iter(dl)
 
-        def train_block(name: str, epoch: int) -> dict[str, float]:
-            batches = loader(name, epoch)
+        def train_block(name: str, epoch: int, workers: int | None = None) -> dict[str, float]:
+            batches = loader(name, epoch, workers)
             wait = total = 0.0
             for step in range(warmup + steps):
                 t0 = time.perf_counter()
@@ -208,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"loader {name}: {rate:.2f} clips/s")
             return rate
 
+        if args.compare_threads:
+            return _compare_threads(args, train_block, repeats, device, precision, backbone, module,
+                                    dict(height=height, clip_len=clip_len, batch_size=batch, steps_per_block=steps,
+                                         warmup_steps=warmup, num_videos=num_videos, video_s=seconds))
         names = list(datasets)
         train_res: dict[str, list[dict[str, float]]] = {n: [] for n in names}
         loader_res: dict[str, list[float]] = {n: [] for n in names}
@@ -244,6 +255,33 @@ def main(argv: list[str] | None = None) -> int:
         "meets_speedup": speedup >= TARGET_SPEEDUP, "meets_loader_speedup": loader_speedup >= TARGET_SPEEDUP,
         "meets_bytes": bytes_ratio <= TARGET_BYTES,
     })
+    return 0
+
+
+THREAD_CONFIGS = {"1_thread_1_worker": (1, 1), "2_threads_in_process": (2, 0)}  # (torch threads, workers)
+
+
+def _compare_threads(args, train_block, repeats, device, precision, backbone, module, sizes) -> int:
+    """Alternate the two thread/worker configurations per pipeline; medians of clips/s and stall."""
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    cases = [(p, c) for p in ("prepared", "raw") for c in THREAD_CONFIGS]
+    for r in range(repeats):
+        order = cases[r % len(cases):] + cases[: r % len(cases)]
+        for pipeline, config in order:
+            threads, workers = THREAD_CONFIGS[config]
+            torch.set_num_threads(threads)
+            log(f"{pipeline}, {config}")
+            res = train_block(pipeline, epoch=r, workers=workers)
+            results.setdefault(pipeline, {}).setdefault(config, []).append(res)
+    fig: dict[str, dict[str, Any]] = {}
+    for pipeline, by_config in results.items():
+        fig[pipeline] = {c: {"clips_per_s": r3(median([x["clips_per_s"] for x in v])),
+                             "stall_fraction": r3(median([x["stall_fraction"] for x in v]))}
+                         for c, v in by_config.items()}
+        fig[pipeline]["ratio_inprocess_over_worker"] = r3(
+            fig[pipeline]["2_threads_in_process"]["clips_per_s"] / fig[pipeline]["1_thread_1_worker"]["clips_per_s"])
+    emit("train_threads", args, {"device": str(device), "precision": precision, "model": f"{backbone}_{module}+gru",
+                                 **sizes, "repeats": repeats, "pipelines": fig})
     return 0
 
 

@@ -341,3 +341,56 @@ def test_real_displacement_head_is_decoded(workspace, tmp_path):
         out = model(clip)  # the first window alone: it is the only one covering frames 0..7
     expected = decode_displacement(out.logits.float().softmax(-1), out.displacement)[0].numpy()
     np.testing.assert_allclose(scores[:8], expected, atol=1e-5)
+
+
+def test_cli_test_drop_rarest(workspace, capsys):
+    code = main(["test", str(workspace["run"]), "-s", "test", "--device", "cpu", "--precision", "fp32",
+                 "--classes-drop-rarest", "1"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "mAP over 1 classes without the 1 rarest [pass (1) GT events]: " in printed
+    assert "(all 2 classes: " in printed
+
+
+def test_run_without_config_json_says_which_thresholds_it_uses(tmp_path, caplog):
+    """The per-class thresholds chosen on val live in config.json; without it, load_run falls back to the
+    checkpoint's config and says so, naming the thresholds it will apply."""
+    run = tmp_path / "run"
+    save_run(run)
+    (run / "config.json").unlink()
+    with caplog.at_level("WARNING", logger="e2espot"):
+        _, cfg = load_run(run)
+    assert cfg.classes == CLASSES
+    text = caplog.text
+    assert "config.json: not found; using the config saved in best.pt" in text
+    assert "threshold 0.5 for every class" in text and "pass --threshold" in text
+
+
+def test_predict_csv_equals_export_csv_byte_for_byte(workspace, tmp_path):
+    """One CSV writer (issue 13): ``predict``'s CSV and ``export --to csv`` of predict's JSON are the same
+    bytes, and the web app's CSV (its fallback when a predictor gives none) too."""
+    from e2espot.web.jobs import JobRunner
+
+    files = predict_file(workspace["videos"] / "v1.mp4", workspace["run"], tmp_path / "p", threshold=0.05)
+    assert len(files.video_labels.events) > 3
+    assert main(["export", str(files.events_json), "--to", "csv", "-o", str(tmp_path / "e.csv")]) == 0
+    assert (tmp_path / "e.csv").read_bytes() == files.csv.read_bytes()
+    entry = json.loads(files.events_json.read_text())[0]
+    assert [e["frame"] for e in entry["events"]] == sorted(e["frame"] for e in entry["events"])
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "v1.json").write_bytes(files.events_json.read_bytes())
+    got = JobRunner._collect({"events": web / "v1.json"}, web)
+    assert (web / got["csv"]).read_bytes() == files.csv.read_bytes()
+
+
+def test_prediction_json_unknown_fps_is_null(tmp_path):
+    """Prediction JSON: ``fps`` null when unknown, never -1; the spot reader reads null and -1 alike."""
+    from e2espot.data.formats import read_labels, write_prediction_json
+    from e2espot.data.labels import Event, VideoLabels
+
+    path = write_prediction_json(VideoLabels("v", None, 10, [Event(3, "pass", 0.5)]), tmp_path / "p.json")
+    assert json.loads(path.read_text())[0]["fps"] is None
+    assert read_labels(path, "spot").videos[0].fps is None
+    path.write_text(path.read_text().replace("null", "-1"))
+    assert read_labels(path, "spot").videos[0].fps is None

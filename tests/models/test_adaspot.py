@@ -131,6 +131,9 @@ def test_detect_and_param_counts(folders, imported, tmp_path):
         json.dumps({"feature_arch": "rny002_gsf", "temporal_arch": "ed_sgp_mixer"})
     )
     assert tdeed.detect(tmp_path) and not published.detect(tmp_path)
+    from e2espot.models.published import detect_reference
+
+    assert detect_reference(folders[SNB]) == "adaspot"
     snb, tennis = imported[SNB], imported[TENNIS]
     assert (snb.num_parameters, snb.provenance["checkpoint_parameters"]) == (7_578_547, 10_853_769)
     assert (tennis.num_parameters, tennis.provenance["checkpoint_parameters"]) == (7_575_599, 10_844_925)

@@ -1,6 +1,7 @@
 """Spot events in raw video files with a trained run directory (no labels needed).
 
-Writes, per video, OUT_DIR/<name>.json (events after NMS and threshold), <name>.recall.json (every
+Writes, per video, OUT_DIR/<name>.json (events after NMS and the score thresholds: by default the
+per-class ones the run chose on its validation split, printed before the first video), <name>.recall.json (every
 frame/class scoring >= 0.01, no NMS: use it for mAP), <name>.csv and <name>.npz (the per-frame score
 matrix). Frame indices are at the model's fps. Several processes can share a list of videos with
 --shard i/n, or under torchrun (RANK / WORLD_SIZE).
@@ -11,17 +12,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from e2espot.config import ENGINES
+
 
 def add_inference_arguments(parser: argparse.ArgumentParser, *, default_threshold: str) -> None:
     """Options shared by ``predict`` and ``test``."""
     parser.add_argument("--checkpoint", default="best",
                         help="best, last, or a .pt file inside the run directory (default best)")
     parser.add_argument("--threshold", type=float, default=None,
-                        help=f"minimum event score after NMS (default {default_threshold})")
-    parser.add_argument("--nms", choices=("hard", "soft", "none"), default=None,
-                        help="per-class suppression: greedy hard NMS, soft-NMS or none (default hard)")
+                        help=f"minimum event score after NMS, for every class (default: {default_threshold})")
+    from e2espot.config import NMS_KINDS
+
+    parser.add_argument("--nms", choices=NMS_KINDS, default=None,
+                        help="per-class suppression: greedy hard NMS, soft-NMS or none (default: the run's, "
+                             "else hard)")
     parser.add_argument("--nms-window", type=int, default=None, metavar="FRAMES",
-                        help="NMS window in frames at the model's fps (default 1 for hard, 3 for soft)")
+                        help="NMS window in frames at the model's fps (default: the run's, else 1 for hard, "
+                             "3 for soft)")
     parser.add_argument("--overlap", type=int, default=None, metavar="FRAMES",
                         help="frames shared by consecutive windows (default clip_len // 2; 0 = no overlap)")
     parser.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (default 4)")
@@ -36,9 +43,17 @@ def add_inference_arguments(parser: argparse.ArgumentParser, *, default_threshol
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="video files or frame folders")
     parser.add_argument("--model", "-m", type=Path, required=True, metavar="SAVE_DIR",
-                        help="run directory written by 'e2espot train' (config.json + best.pt)")
+                        help="run directory written by 'e2espot train' (config.json + best.pt), a published "
+                             "model folder (E2E-Spot, OpenSportsLib, T-DEED), hf://OWNER/REPO[/SUBDIR][@REV], "
+                             "or a .onnx file written by 'e2espot export-model'")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT_DIR", help="where to write")
-    add_inference_arguments(parser, default_threshold="0.5")
+    parser.add_argument("--engine", choices=ENGINES, default="torch",
+                        help="what runs the network: torch (PyTorch), or onnxruntime (CPU; uses "
+                             "SAVE_DIR/model.onnx, see 'e2espot export-model'; implied by a .onnx --model)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the PyTorch model (faster after a slower first batch)")
+    add_inference_arguments(parser, default_threshold="the run's per-class thresholds chosen on val "
+                            "(printed), else 0.5; OUT_DIR/<name>.recall.json keeps every score >= 0.01")
 
 
 def frame_bar(desc: str, total: int | None):
@@ -87,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from e2espot.errors import ConfigError
-    from e2espot.infer.predict import load_run, predict_file, resolve_device
+    from e2espot.infer.engines import load_engine
+    from e2espot.infer.predict import applied_postprocess, predict_file, resolve_device
     from e2espot.infer.sharding import resolve_shard
 
     shard = resolve_shard(args.shard)
@@ -103,7 +119,11 @@ def run(args: argparse.Namespace) -> int:
     if clashes:
         raise ConfigError(f"several videos are named {clashes}: their outputs in {args.out} would overwrite "
                           "each other; predict them into separate --out folders")
-    model, cfg = load_run(args.model, device=device, checkpoint=args.checkpoint)
+    model, cfg = load_engine(args.model, engine=args.engine, device=device, checkpoint=args.checkpoint,
+                             compile=args.compile)
+    for line in applied_postprocess(cfg, args.nms, args.nms_window, args.threshold,
+                                    run_label=f"{args.model}/config.json").describe():
+        print(line)
     videos = shard.select(list(args.videos))
     for video in videos:
         started = time.perf_counter()

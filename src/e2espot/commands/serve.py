@@ -41,12 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_models(specs: list[str]) -> dict[str, Path]:
     """``NAME=DIR`` or ``DIR`` items into an ordered name -> directory mapping."""
     from e2espot.errors import ConfigError
+    from e2espot.models.published.hub import parse_hf_ref, resolve_model_ref
 
     models: dict[str, Path] = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep:
             name, path = Path(spec).resolve().name, spec
+        hub = parse_hf_ref(path)
+        if hub is not None:  # hf://OWNER/REPO[/SUBDIR][@REV]: the snapshot folder in the Hugging Face cache
+            name = name if sep else (hub[1] or hub[0]).rstrip("/").split("/")[-1]
+            path = str(resolve_model_ref(path))
         if not Path(path).is_dir():
             raise ConfigError(f"--model {spec}: '{path}' is not a directory (expected a training run directory)")
         if name in models:

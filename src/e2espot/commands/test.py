@@ -2,10 +2,13 @@
 directory and print the per-class AP table (E2E-Spot mAP at frame tolerances).
 
 Labels and videos default to the dataset the run was trained on (config.json "dataset"). Writes
-SAVE_DIR/pred-SPLIT.json (events after NMS, threshold 0.01 by default), pred-SPLIT.recall.json.gz
-(every frame/class >= 0.01, no NMS), pred-SPLIT.scores.npz and, for SoccerNet datasets,
-SAVE_DIR/results-SPLIT/<game>/results_spotting.json. The table scores pred-SPLIT.json; the line after
-it scores the high-recall list (E2E-Spot's own test number). Shard over processes with --shard i/n or
+SAVE_DIR/pred-SPLIT.json (the events a person looks at: the run's NMS and per-class thresholds, chosen
+on val at the end of training, as predict applies them; both printed with their source),
+pred-SPLIT.recall.json.gz (every frame/class >= 0.01, no NMS: the list for mAP), pred-SPLIT.scores.npz
+and, for SoccerNet datasets, SAVE_DIR/results-SPLIT/<game>/results_spotting.json (the run's NMS, every
+score >= 0.01). The AP table scores the ranked list (the run's NMS over the high-recall list, every
+score >= 0.01); the line after it the high-recall list without NMS (E2E-Spot's own test number); then
+precision / recall / F1 of pred-SPLIT.json at its thresholds. Shard over processes with --shard i/n or
 torchrun; the last shard to finish (rank 0 under torchrun) merges and evaluates. When the labels carry
 teams (left / right) and the model predicts them, Team-mAP@1 and the no-team mAP@1 are printed too.
 """
@@ -16,6 +19,7 @@ import argparse
 from pathlib import Path
 
 from e2espot.commands.predict import add_inference_arguments
+from e2espot.constants import DEFAULT_SOCCERNET_LABEL_FILE, DEFAULT_TOLERANCES
 
 
 def _tolerances(text: str) -> tuple[int, ...]:
@@ -45,9 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SoccerNet only: JSON mapping split names to game folders (default: the run's)")
     parser.add_argument("--label-file", default=None,
                         help="SoccerNet only: Labels-v2.json or Labels-ball.json (default: the run's)")
-    parser.add_argument("--tolerances", type=_tolerances, default=(0, 1, 2, 4), metavar="D,D,...",
-                        help="mAP tolerances in frames (default 0,1,2,4)")
-    add_inference_arguments(parser, default_threshold="0.01")
+    parser.add_argument("--tolerances", type=_tolerances, default=DEFAULT_TOLERANCES, metavar="D,D,...",
+                        help=f"mAP tolerances in frames (default {','.join(map(str, DEFAULT_TOLERANCES))})")
+    parser.add_argument("--classes-drop-rarest", type=int, default=None, metavar="N",
+                        help="also report the mAP without the N classes with the fewest ground-truth events")
+    add_inference_arguments(
+        parser, default_threshold="the run's per-class thresholds chosen on val (printed), else 0.5; "
+        "pred-SPLIT.recall.json.gz keeps every score >= 0.01 whatever this is")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     from e2espot.commands.predict import frame_bar, summary_line
     from e2espot.errors import ConfigError
-    from e2espot.eval.report import format_map
+    from e2espot.eval.report import format_map, format_prf
     from e2espot.infer.predict import resolve_device
     from e2espot.infer.sharding import resolve_shard
     from e2espot.infer.split import predict_split
@@ -95,23 +103,40 @@ def run(args: argparse.Namespace) -> int:
         print(f"shard {shard}: predicted {len(out.videos)} videos; {out.parts_done}/{out.parts_total} "
               "shards done, the last one merges and evaluates")
         return 0
+    post = out.postprocess
+    for line in post.describe():
+        print(line)
     for name, path in out.files.items():
         print(f"wrote {name}: {path}")
     if out.result is None:
         print(f"split '{args.split}' has no ground-truth events: nothing to score")
         return 0
-    print(f"\n{args.split}: events after NMS ({out.files['events'].name})")
+    nms = "no NMS" if post.nms == "none" else f"{post.nms} NMS window {post.nms_window}"
+    print(f"\n{args.split}: AP (%) of the ranked list ({nms}, every score >= 0.01)")
+    if post.nms in ("hard", "none"):
+        window = f" --nms-window {post.nms_window}" if post.nms == "hard" else ""
+        print(f"  (= e2espot evaluate LABELS {out.files['recall']} --split {args.split}{window})")
     print(format_map(out.result))
+    if args.classes_drop_rarest is not None:
+        from e2espot.eval.report import format_subset
+        from e2espot.eval.subsets import drop_rarest
+
+        print(format_subset(drop_rarest(out.result, out.truth, args.classes_drop_rarest), out.result.mean))
     rr = out.recall_result
     print("high-recall list, no NMS: " + ", ".join(f"mAP@{d} {100 * rr.map_by_tolerance[d]:.2f}"
                                                    for d in rr.tolerances))
+    print(f"\n{out.files['events'].name}, at the thresholds above (%):")
+    print(format_prf(out.prf, threshold=post.threshold if not post.thresholds else 0.0,
+                     tolerance=out.prf_tolerance).split("\n", 1)[1])
+    print(f"(matched within {out.prf_tolerance} frame{'' if out.prf_tolerance == 1 else 's'}"
+          + (", the tolerance the thresholds were chosen at)" if post.thresholds else ")"))
     if "soccernet" in out.files:
         _print_soccernet(out, args)
     if out.team_result is not None:
         from e2espot.eval.team import format_team_map
 
-        print(f"\nTeam-mAP@1 of {out.files['events'].name} (the official Team-BAS arithmetic, as "
-              "e2espot evaluate ... --metric team):")
+        print("\nTeam-mAP@1 of the ranked list (the run's NMS, every score >= 0.01; the official Team-BAS "
+              "arithmetic, as e2espot evaluate ... --metric team):")
         print(format_team_map(out.team_result))
         acc = out.team_accuracy
         print(f"team accuracy on spotted events (±{acc.tolerance} frames): {100 * acc.accuracy:.1f}% "
@@ -122,15 +147,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_soccernet(out, args: argparse.Namespace) -> None:
-    """The official SoccerNet average-mAP of pred-SPLIT.json: ball files → at1 at 25 fps, v2 → tight at 2 fps."""
+    """The official SoccerNet average-mAP of results-SPLIT (the ranked list): ball files → at1 at 25 fps,
+    v2 → tight at 2 fps."""
     from e2espot.config import RunConfig
     from e2espot.eval.report import format_soccernet
     from e2espot.eval.soccernet import default_metric, soccernet_map
 
     cfg = RunConfig.load(Path(args.save_dir) / "config.json")
-    label_file = args.label_file or cfg.dataset.get("label_file") or "Labels-v2.json"
+    label_file = args.label_file or cfg.dataset.get("label_file") or DEFAULT_SOCCERNET_LABEL_FILE
     framerate, metric = default_metric(label_file)
-    result = soccernet_map(out.truth, out.pred, list(cfg.classes), framerate=framerate, metric=metric)
+    result = soccernet_map(out.truth, out.ranked, list(cfg.classes), framerate=framerate, metric=metric)
     print(f"\nofficial SoccerNet average-mAP, {metric} at {framerate} fps (same as "
           f"e2espot evaluate ... --metric soccernet --framerate {framerate} --soccernet-metric {metric}):")
     print(format_soccernet(result))
+    if args.classes_drop_rarest is not None:
+        from e2espot.eval.report import format_subset
+        from e2espot.eval.subsets import drop_rarest
+
+        print(format_subset(drop_rarest(result, out.truth, args.classes_drop_rarest), result["a_mAP"]))

@@ -21,34 +21,59 @@ from e2espot.config import DataConfig, ModelConfig, RunConfig
 from e2espot.data.sources import read_split
 from e2espot.errors import ConfigError, LabelFormatError
 from e2espot.train.loop import TrainOptions
+from e2espot.train.optim import LR_SCHEDULES
 
 log = logging.getLogger(__name__)
+
+DEFAULT_CLIP_LEN = 100  # E2E-Spot
+DEFAULT_BATCH = 8  # E2E-Spot
+CPU_BATCHES = (8, 4, 2, 1)  # auto batch on the CPU: the largest that fits
+CPU_CLIP_LENS = (100, 64, 32, 16)  # auto clip length on the CPU when batch 1 does not fit
+MEMORY_BUDGET = 0.8  # share of the available memory a training step may use
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("labels", type=Path, help="E2E-Spot label dir or SoccerNet root")
     p.add_argument("videos", type=Path, help="folder of videos / prepared videos / frame folders")
-    p.add_argument("-s", "--save-dir", "--save_dir", type=Path, required=True, help="run directory to write")
+    p.add_argument("-s", "--save-dir", "--save_dir", type=Path, required=True,
+                   help="run directory to write; must be new or empty unless --resume or --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train afresh into a non-empty run directory: first delete the files a run writes "
+                        "there (checkpoints, config, metrics, curves, TensorBoard events, predictions)")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="train on the videos that exist when labels name videos missing from VIDEOS "
+                        "(default: stop and list them)")
     p.add_argument("--config", type=Path, help="TOML file of option defaults (command-line flags win)")
     p.add_argument("--format", default=None, help="label format: spot (default for dirs) or soccernet")
     p.add_argument("--splits", type=Path, help="SoccerNet: JSON {train: [games], val: [...], test: [...]}")
     p.add_argument("--label-file", default="Labels-ball.json", help="SoccerNet label file name")
+    from e2espot.models import list_backbones, list_heads, list_temporal_modules  # registries: choices, help
+    from e2espot.models.losses import CLASSIFICATION_LOSSES
+    from e2espot.train.optim import OPTIMIZERS
+
     m = p.add_argument_group("model")
     m.add_argument("-m", "--feature-arch", "--feature_arch", dest="arch", default="rny002_gsm",
-                   help="backbone[_module], e.g. rny002_gsm, rny008_gsf, rn50_tsm, test_tiny (default rny002_gsm), "
-                        "or adaspot_small / adaspot_big (AdaSpot; -t is ignored)")
+                   help=f"backbone[_module], e.g. rny002_gsm, rny008_gsf, rn50_tsm, x3d_s, test_tiny (default rny002_gsm); backbones: "
+                        f"{', '.join(list_backbones())}; modules: {', '.join(list_temporal_modules())}; or adaspot_small / adaspot_big (AdaSpot; -t is ignored)")
     m.add_argument("-t", "--temporal-arch", "--temporal_arch", dest="head", default="gru",
-                   help="temporal head: fc, gru, deeper_gru, lstm, mstcn, transformer, asformer, edsgp")
+                   choices=list_heads(), metavar="HEAD",
+                   help=f"temporal head: {', '.join(list_heads())}")
     m.add_argument("--temporal-stages", type=int, nargs="+", default=None,
                    help="backbone stages that get the temporal module (default: all)")
     m.add_argument("--pretrained", default=None,
-                   help="'imagenet' (timm/torchvision download, online only) or a local weight file")
+                   help="'imagenet': the backbone's published weights, downloaded (timm ImageNet; x3d_*: "
+                        "PyTorchVideo Kinetics-400), or a local weight file")
+    m.add_argument("--trainable-stages", type=int, default=None, metavar="N",
+                   help="clip backbones (x3d_*): freeze the stem and all residual stages but the last N")
     m.add_argument("--displacement", type=int, default=0, metavar="R",
                    help="T-DEED displacement head with radius R frames (0: off)")
     d = p.add_argument_group("data")
-    d.add_argument("--clip-len", "--clip_len", type=int, default=100)
+    d.add_argument("--clip-len", "--clip_len", type=int, default=None,
+                   help=f"frames per training clip (default {DEFAULT_CLIP_LEN}, E2E-Spot's; on the CPU shortened "
+                        "when a clip of batch 1 would not fit in memory)")
     d.add_argument("--fps", type=float, default=None, help="resample videos to this fps (default: native)")
-    d.add_argument("--height", type=int, default=224, help="resize frames to this height")
+    d.add_argument("--height", type=int, default=None,
+                   help="resize frames to this height (default: the source videos' height, never upscaled)")
     d.add_argument("--width", type=int, default=None, help="fixed width (default: keep aspect)")
     d.add_argument("--crop-dim", "--crop_dim", dest="crop", type=int, default=None,
                    help="square random crop for training, centre crop for eval (default: none)")
@@ -58,21 +83,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--mixup", action=argparse.BooleanOptionalAction, default=True)
     d.add_argument("--augment", choices=["full", "flip", "none"], default="full",
                    help="full: crop, flip, colour jitter, blur (T-DEED); flip: crop and flip; none: crop only")
-    d.add_argument("-j", "--num-workers", "--num_workers", type=int, default=2)
+    d.add_argument("-j", "--num-workers", "--num_workers", type=int, default=None,
+                   help="loader worker processes (default: 2 on a GPU; on the CPU chosen per machine, "
+                        "see README 'CPU threads')")
+    d.add_argument("--threads", dest="num_threads", type=int, default=None,
+                   help="CPU compute threads (default: the cores left after one per loader worker)")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--batch-size", "--batch_size", type=int, default=8)
+    o.add_argument("--batch-size", "--batch_size", type=int, default=None,
+                   help=f"clips per optimiser step (default {DEFAULT_BATCH}, E2E-Spot's; on the CPU the largest of "
+                        "8, 4, 2, 1 whose estimated step fits in memory)")
     o.add_argument("--num-epochs", "--num_epochs", type=int, default=50)
     o.add_argument("--epoch-clips", type=int, default=None, help="clips per epoch (default 500000/clip_len)")
     o.add_argument("-lr", "--learning-rate", "--learning_rate", dest="lr", type=float, default=1e-3)
     o.add_argument("--weight-decay", type=float, default=0.01)
     o.add_argument("--warmup-epochs", "--warm_up_epochs", type=int, default=3)
+    o.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="cosine",
+                   help="cosine (default): linear warm-up from 1%% of the LR, then a cosine to 0 that starts "
+                        "after the warm-up; spot: jhong93/spot's schedule exactly (warm-up and cosine "
+                        "multiplied from step 0, the cosine spanning num_epochs - warmup_epochs, so it "
+                        "rises again after reaching 0)")
     o.add_argument("-ag", "--acc-grad-iter", "--acc_grad_iter", dest="acc_grad", type=int, default=1)
-    o.add_argument("--loss", choices=["ce", "bce", "focal"], default="ce")
+    o.add_argument("--loss", choices=CLASSIFICATION_LOSSES.names(), default="ce")
     o.add_argument("--fg-weight", type=float, default=5.0)
     o.add_argument("--focal-gamma", type=float, default=2.0)
     o.add_argument("--softic-weight", type=float, default=0.0, help="SoftIC loss weight (paper: 0.001)")
     o.add_argument("--softic-temperature", type=float, default=0.1)
-    o.add_argument("--optimizer", choices=["adamw", "sam", "asam"], default="adamw")
+    o.add_argument("--optimizer", choices=OPTIMIZERS.names(), default="adamw")
     o.add_argument("--rho", type=float, default=0.05, help="SAM/ASAM neighbourhood size")
     o.add_argument("--start-val-epoch", "--start_val_epoch", type=int, default=None)
     o.add_argument("--criterion", choices=["map", "loss"], default="map")
@@ -81,6 +117,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--checkpoint-every", type=int, default=0, help="also save last.pt every N steps")
     o.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     o.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    o.add_argument("--wandb", default="off", choices=["off", "online", "offline"],
+                   help="also log to Weights & Biases (pip install 'e2espot[wandb]'); offline: RUN/wandb/")
+    o.add_argument("--wandb-project", default="e2espot", help="W&B project name (default e2espot)")
     p.set_defaults(_parser_defaults={a.dest: a.default for a in p._actions if a.dest != "help"})
 
 
@@ -94,6 +133,10 @@ class TrainJob:
     opts: TrainOptions
     save_dir: Path
     resume: bool = False
+    overwrite: bool = False
+    skip_missing: bool = False
+    auto_batch: bool = False  # --batch-size not given: fitted to the machine before training
+    auto_clip_len: bool = False  # --clip-len not given: shortened on the CPU only if batch 1 does not fit
 
 
 def load_toml_defaults(args: argparse.Namespace) -> argparse.Namespace:
@@ -135,6 +178,17 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
     train_labels = read_split(Path(args.labels), "train", fmt=args.format, splits=args.splits,
                               label_file=args.label_file)
     classes = tuple(train_labels.classes)
+    auto_batch, auto_clip = args.batch_size is None, args.clip_len is None
+    saved = _saved_config(Path(args.save_dir)) if args.resume else None
+    if saved is not None:  # --resume: what the run chose, not a new choice on a changed machine
+        args.batch_size = args.batch_size or saved.train.get("batch_size")
+        args.clip_len = args.clip_len or saved.data.clip_len
+        args.height = args.height or saved.data.height
+        auto_batch = auto_clip = False
+    args.clip_len = args.clip_len or DEFAULT_CLIP_LEN
+    args.batch_size = args.batch_size or DEFAULT_BATCH
+    if args.height is None:
+        args.height = _source_height(train_labels, Path(args.videos))
     if backbone is None:  # -m adaspot_small / adaspot_big (e2espot.models.adaspot.training_config)
         from e2espot.models.adaspot import training_config
 
@@ -144,19 +198,21 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
             num_classes=len(classes), backbone=backbone, temporal_module=module,
             temporal_stages=tuple(args.temporal_stages) if args.temporal_stages else None, head=args.head,
             clip_len=args.clip_len, displacement=args.displacement > 0, pretrained=pretrained,
+            backbone_kwargs={} if args.trainable_stages is None else {"trainable_stages": args.trainable_stages},
         )
-    data_cfg = DataConfig(fps=args.fps, height=args.height, width=args.width, crop=args.crop,
-                          clip_len=args.clip_len)
+    data_cfg = DataConfig(fps=args.fps or labels_fps(train_labels), height=args.height, width=args.width,
+                          crop=args.crop, clip_len=args.clip_len)
     opts = TrainOptions(
         num_epochs=args.num_epochs, epoch_clips=args.epoch_clips, batch_size=args.batch_size,
         acc_grad=args.acc_grad, lr=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
+        lr_schedule=args.lr_schedule, num_threads=args.num_threads,
         loss=args.loss, fg_weight=args.fg_weight, focal_gamma=args.focal_gamma,
         softic_weight=args.softic_weight, softic_temperature=args.softic_temperature,
         optimizer=args.optimizer, rho=args.rho, mixup=args.mixup, dilate_len=args.dilate_len,
         fg_upsample=args.fg_upsample, displacement_radius=args.displacement,
         start_val_epoch=args.start_val_epoch, criterion=args.criterion, num_workers=args.num_workers,
         device=args.device, precision=args.precision, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        augment=args.augment,
+        augment=args.augment, wandb=args.wandb, wandb_project=args.wandb_project,
     )
     dataset = {
         "labels": str(Path(args.labels).resolve()), "videos": str(Path(args.videos).resolve()),
@@ -164,7 +220,116 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         "splits": str(Path(args.splits).resolve()) if args.splits else None,
     }
     run_cfg = RunConfig(model=model_cfg, data=data_cfg, classes=classes, train=opts.to_dict(), dataset=dataset)
-    return TrainJob(run_cfg=run_cfg, opts=opts, save_dir=Path(args.save_dir), resume=args.resume)
+    return TrainJob(run_cfg=run_cfg, opts=opts, save_dir=Path(args.save_dir), resume=args.resume,
+                    overwrite=args.overwrite, skip_missing=args.skip_missing, auto_batch=auto_batch,
+                    auto_clip_len=auto_clip)
+
+
+def _saved_config(save_dir: Path) -> RunConfig | None:
+    path = save_dir / "config.json"
+    return RunConfig.load(path) if path.is_file() else None
+
+
+def labels_fps(labels: Any) -> float | None:
+    """The frame rate the labels count frames at, recorded as the run's fps when ``--fps`` is not given
+    (never null when the labels agree), so ``predict`` resamples any video, variable frame rate included,
+    to the rate the model was trained at and ``time_s`` are true times. None when the labels state no fps
+    or several (each video is then read at its own rate, with a warning)."""
+    import logging
+
+    rates = {float(v.fps) for v in labels.videos if v.fps}
+    if len(rates) == 1:
+        return rates.pop()
+    if rates:
+        logging.getLogger("e2espot").warning(
+            "the train videos' labels are at %d different frame rates (%s): the run records no fps, so "
+            "predict reads each video at its own rate; pass --fps to train (and predict) at one rate",
+            len(rates), ", ".join(f"{r:g}" for r in sorted(rates)))
+    return None
+
+
+def _source_height(labels: Any, videos: Path) -> int:
+    """The height of the first train video found under ``videos`` (so small videos are never upscaled)."""
+    from e2espot.data.video import find_video, probe_video
+    from e2espot.errors import VideoError
+
+    for video in labels.videos:
+        try:
+            return int(probe_video(find_video(videos, video.video)).height)
+        except (VideoError, OSError):
+            continue
+    raise ConfigError(f"--height: no train video found under VIDEOS '{videos}' to take the height from; "
+                      "pass --height or check VIDEOS (the second argument of e2espot train)")
+
+
+def fit_to_machine(job: TrainJob, frame_hw: tuple[int, int], *, quiet: bool = False) -> TrainJob:
+    """Estimate memory per step and time per epoch (``train.estimate``), choose the batch size (and, on
+    the CPU, the clip length) when they were not given, print the estimate, and refuse a run whose step
+    will not fit, naming the flags that fix it."""
+    from dataclasses import replace
+
+    from e2espot.device import resolve_device, resolve_precision
+    from e2espot.train.estimate import (
+        available_bytes,
+        format_bytes,
+        format_seconds,
+        probe_step,
+    )
+
+    opts, cfg = job.opts, job.run_cfg
+    device = resolve_device(opts.device)
+    precision = resolve_precision(opts.precision, device)
+    est = probe_step(cfg.model, frame_hw[0], frame_hw[1], device=device, precision=precision,
+                     optimizer=opts.optimizer)
+    avail = available_bytes(device)
+    budget = None if avail is None else MEMORY_BUDGET * avail
+    clip_lens = [cfg.data.clip_len]
+    if job.auto_clip_len and device.type == "cpu":
+        clip_lens += [c for c in CPU_CLIP_LENS if c < cfg.data.clip_len]
+    batches = [opts.batch_size]
+    if job.auto_batch and device.type == "cpu":
+        batches = [b for b in CPU_BATCHES if b % opts.acc_grad == 0 and (opts.epoch_clips or b) >= b]
+        batches = batches or [opts.batch_size]
+
+    def fits(batch: int, clip_len: int) -> bool:
+        return budget is None or est.step_bytes(batch // opts.acc_grad, clip_len) <= budget
+
+    choice = next(((b, c) for c in clip_lens for b in batches if fits(b, c)), None)
+    if choice is None:
+        b, c = batches[-1], clip_lens[-1]
+        need = est.step_bytes(max(1, b // opts.acc_grad), c)
+        raise ConfigError(
+            f"a training step needs about {format_bytes(need)} (batch {b} / -ag {opts.acc_grad} x {c} frames at "
+            f"{est.height}x{est.width}, {precision}) but {format_bytes(avail)} is available on {device}. "
+            "Lower --batch-size (raise -ag to keep the effective batch), --clip-len, or --height/--crop-dim"
+        )
+    batch, clip_len = choice
+    if (batch, clip_len) != (opts.batch_size, cfg.data.clip_len):
+        opts = replace(opts, batch_size=batch)
+        cfg = replace(cfg, model=replace(cfg.model, clip_len=clip_len), data=replace(cfg.data, clip_len=clip_len),
+                      train=opts.to_dict())
+    epoch_clips = opts.resolved(clip_len).epoch_clips
+    step = est.step_bytes(batch // opts.acc_grad, clip_len)
+    if not quiet:
+        chosen = " (chosen to fit)" if job.auto_batch and device.type == "cpu" else ""
+        print(f"estimate: {format_bytes(step)} per training step (batch {batch}{chosen} x {clip_len} frames at "
+              f"{est.height}x{est.width}, {precision})" + (f" of {format_bytes(avail)} available" if avail else "")
+              + f"; ~{format_seconds(est.epoch_seconds(epoch_clips, clip_len, batch, opts.acc_grad))} per epoch of {epoch_clips} clips "
+              f"on {device}, before validation")
+    return replace(job, opts=opts, run_cfg=cfg)
+
+
+def training_frame_size(cfg: RunConfig, labels: Any, videos: Path) -> tuple[int, int]:
+    """(H, W) of the frames the model trains on: the crop, else the resized first video."""
+    from e2espot.data.video import find_video, probe_video
+    from e2espot.data.video.base import output_size
+
+    d = cfg.data
+    if d.crop:
+        return d.crop, d.crop
+    info = probe_video(find_video(videos, labels.videos[0].video))
+    width, height = output_size(info.width, info.height, d.height, d.width)
+    return height, width
 
 
 def run_training(job: TrainJob, *, quiet: bool = False) -> int:
@@ -177,17 +342,21 @@ def run_training(job: TrainJob, *, quiet: bool = False) -> int:
     cfg = job.run_cfg
     ds = cfg.dataset
     videos = Path(ds["videos"])
+    prepare_run_dir(job.save_dir, resume=job.resume, overwrite=job.overwrite)
     splits = Path(ds["splits"]) if ds.get("splits") else None
     kwargs: dict[str, Any] = {"fmt": ds["format"], "splits": splits, "label_file": ds["label_file"],
                               "classes": list(cfg.classes)}
-    train_labels = align_labels(read_split(Path(ds["labels"]), "train", **kwargs), videos, cfg.data,
-                                source="train split")
+    train_raw = read_split(Path(ds["labels"]), "train", **kwargs)
     try:
         val_raw = read_split(Path(ds["labels"]), "val", **kwargs)
     except LabelFormatError:
         val_raw = None
         log.warning("no validation split found: best epoch = last epoch")
+    train_raw, val_raw = drop_missing_videos(train_raw, val_raw, videos, skip=job.skip_missing)
+    train_labels = align_labels(train_raw, videos, cfg.data, source="train split")
     val_labels = align_labels(val_raw, videos, cfg.data, source="val split") if val_raw is not None else None
+    job = fit_to_machine(job, training_frame_size(cfg, train_raw, videos), quiet=quiet)
+    cfg = job.run_cfg
 
     bar = None
 
@@ -210,9 +379,102 @@ def run_training(job: TrainJob, *, quiet: bool = False) -> int:
 
     result = train(cfg, train_labels, val_labels, job.save_dir, job.opts, resume=job.resume,
                    on_epoch_end=on_epoch_end, progress=progress)
-    if result.best_epoch is not None and result.best_score is not None and not quiet:
-        print(f"best epoch {result.best_epoch} (score {result.best_score:.4f}); run dir {job.save_dir}")
+    if not quiet:
+        print(summary_line(result))
     return 0
+
+
+def summary_line(result: Any) -> str:
+    """The one line printed when training ends (``result``: ``TrainResult``)."""
+    where = f"run dir {result.save_dir}"
+    if result.best_score is not None:
+        what = (f"val mAP {100 * result.best_score:.2f} %" if result.criterion == "map"
+                else f"val loss {-result.best_score:.4f}")
+        return f"best epoch {result.best_epoch} ({what}) -> best.pt; {where}"
+    if result.best_epoch is not None:
+        reason = f" ({result.unvalidated_reason})" if result.unvalidated_reason else ""
+        return (f"no epoch was validated{reason}: best.pt holds the last epoch, {result.best_epoch}, "
+                f"not a validated best; {where}")
+    return f"training stopped before an epoch ended: last.pt holds the resume point (--resume); {where}"
+
+
+# files and folders `e2espot train` and `e2espot test` write into a run directory
+RUN_FILES = ("config.json", "best.pt", "last.pt", "best.pt.tmp", "last.pt.tmp", "metrics.csv", "metrics.json",
+             "curves.png", "tensorboard")
+RUN_GLOBS = ("pred-*", "results-*")
+
+
+def prepare_run_dir(save_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse a non-empty ``-s`` folder unless ``--resume`` or ``--overwrite``; with ``--overwrite``
+    delete what a run writes there (other files are kept and named in a warning)."""
+    import shutil
+
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other; pass one of them")
+    if resume or not save_dir.exists():
+        return
+    if not save_dir.is_dir():
+        raise ConfigError(f"-s {save_dir} is a file, not a folder; pass a folder for the run")
+    entries = sorted(save_dir.iterdir())
+    if not entries:
+        return
+    if not overwrite:
+        shown = ", ".join(p.name for p in entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise ConfigError(
+            f"-s {save_dir} is not empty ({len(entries)} entr{'ies' if len(entries) != 1 else 'y'}: {shown}); "
+            "training would overwrite its checkpoints and mix its metrics. Pass --resume to continue that "
+            "run, --overwrite to start it again, or another -s folder"
+        )
+    ours = {save_dir / n for n in RUN_FILES} | {p for g in RUN_GLOBS for p in save_dir.glob(g)}
+    for path in entries:
+        if path in ours:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    kept = [p.name for p in entries if p not in ours]
+    if kept:
+        log.warning(f"--overwrite: kept {len(kept)} file(s) that training does not write: {', '.join(kept[:10])}")
+
+
+def drop_missing_videos(train: Any, val: Any, videos_root: Path, *, skip: bool) -> tuple[Any, Any]:
+    """Check that every video the train/val labels name is under VIDEOS. Missing ones raise one
+    VideoError that counts them and lists the first 10, or with ``skip`` are dropped with a warning."""
+    from e2espot.data.labels import LabelSet
+    from e2espot.data.video import find_video
+    from e2espot.errors import VideoError
+
+    if not videos_root.is_dir():
+        raise VideoError(f"VIDEOS '{videos_root}' (the second argument of e2espot train) is not a folder; "
+                         "pass the folder that holds the videos")
+    missing: dict[str, list[str]] = {}
+    total = 0
+    for name, labels in (("train", train), ("val", val)):
+        if labels is None:
+            continue
+        total += len(labels.videos)
+        for v in labels.videos:
+            try:
+                find_video(videos_root, v.video)
+            except VideoError:
+                missing.setdefault(name, []).append(v.video)
+    count = sum(len(m) for m in missing.values())
+    if not count:
+        return train, val
+    listed = [f"{vid} ({name})" for name, ids in missing.items() for vid in ids][:10]
+    what = (f"{count} of the {total} videos named in the labels are missing from VIDEOS '{videos_root}' "
+            f"(the second argument of e2espot train): {', '.join(listed)}"
+            + (f" and {count - 10} more" if count > 10 else ""))
+    left = len(train.videos) - len(missing.get("train", []))
+    if not skip:
+        raise VideoError(f"{what}. Pass the folder that holds them as VIDEOS, or --skip-missing to train on the "
+                         f"{total - count} that exist")
+    if left == 0:
+        raise VideoError(f"{what}; --skip-missing leaves no training video. Pass the folder that holds them as VIDEOS")
+    log.warning(f"{what}; --skip-missing: training without them")
+
+    def keep(labels: Any, name: str) -> Any:
+        gone = set(missing.get(name, []))
+        return LabelSet(list(labels.classes), [v for v in labels.videos if v.video not in gone])
+
+    return keep(train, "train"), (keep(val, "val") if val is not None else None)
 
 
 def write_curves(save_dir: Path) -> None:

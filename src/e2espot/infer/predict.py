@@ -9,6 +9,7 @@ buffer, so memory does not grow with the video's length (only the (N, K+1) score
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,17 @@ Progress = Callable[[str, float], None]
 
 HIGH_RECALL_THRESHOLD = 0.01  # E2E-Spot / T-DEED: every (frame, class) >= 0.01 goes to the mAP list
 DEFAULT_THRESHOLD = 0.5  # events shown to people; the high-recall list is what mAP is computed on
-DEFAULT_NMS_WINDOW = {"hard": 1, "soft": 3, "none": 0}  # frames; E2E-Spot eval.py / T-DEED PES defaults
+# frames, one per config.NMS_KINDS; E2E-Spot eval.py / T-DEED PES defaults
+DEFAULT_NMS_WINDOW = {"hard": 1, "soft": 3, "none": 0}
 CHUNK_LEN = 32  # frames per decoded chunk
 PREFETCH_CHUNKS = 4  # chunks the decode thread may read ahead
+# DataConfig.windowing: "aligned" = ours (windows from frame 0, the last aligned to the end, black frames
+# past the end); "spot" = jhong93/spot test_e2e.py (ActionSpotVideoDataset: windows from -SPOT_PAD_LEN
+# every clip_len - overlap frames while start < N - overlap; frames outside the video are zero after
+# normalisation; CenterCrop offsets rounded as torchvision does); "tdeed" = T-DEED's evaluate
+# (``predict_scores_tdeed``: from -5 frames, black padding, support on non-zero rows)
+WINDOWINGS = ("aligned", "spot", "tdeed")
+SPOT_PAD_LEN = 5  # jhong93/spot dataset/frame.py DEFAULT_PAD_LEN
 
 
 # --------------------------------------------------------------------------- loading
@@ -52,11 +61,23 @@ def load_run(
 
     ``checkpoint`` is ``"best"``, ``"last"`` or a path to a ``.pt`` file. The model comes back in
     eval mode (channels_last when the backbone prefers it), on ``device``. Missing or corrupt files raise ``CheckpointError``.
+
+    ``run_dir`` may also be a published model as its project distributes it (an E2E-Spot folder, an
+    OpenSportsLib checkpoint; ``e2espot.models.published``), detected automatically and converted in
+    memory, or ``hf://OWNER/REPO[/SUBDIR][@REV]`` (Hugging Face Hub, through its cache). For those,
+    ``checkpoint`` "best" means the reference's own choice; anything else picks another checkpoint.
     """
     from e2espot.models import create_spotter
+    from e2espot.models.published import build_model, detect_reference, import_reference
+    from e2espot.models.published.hub import resolve_model_ref
     from e2espot.train.checkpoint import load_checkpoint
 
-    run_dir = Path(run_dir)
+    run_dir = resolve_model_ref(run_dir)
+    kind = detect_reference(run_dir)
+    if kind is not None:
+        imported = import_reference(run_dir, kind=kind, checkpoint=None if str(checkpoint) == "best" else str(checkpoint))
+        model = build_model(imported).to(resolve_device(device))
+        return (channels_last(model) if model.prefers_channels_last else model), imported.run_config
     if not run_dir.is_dir():
         raise CheckpointError(
             f"{run_dir}: not a run directory (missing). Pass the SAVE_DIR that 'e2espot train' wrote"
@@ -77,6 +98,13 @@ def load_run(
         cfg = RunConfig.load(config_path)
     elif isinstance(state.get("config"), dict):
         cfg = RunConfig.from_dict(state["config"])
+        post = cfg.postprocess
+        used = (f"per-class thresholds {post.thresholds}" if post.thresholds
+                else f"threshold {DEFAULT_THRESHOLD if post.threshold is None else post.threshold} for every class")
+        logging.getLogger("e2espot").warning(
+            "%s: not found; using the config saved in %s, whose post-processing may predate the per-class "
+            "thresholds chosen on val at the end of training: %s. Restore config.json or pass --threshold",
+            config_path, ckpt_path.name, used)
     else:
         raise CheckpointError(
             f"{config_path}: not found and {ckpt_path.name} holds no config; the run directory is incomplete"
@@ -155,8 +183,9 @@ def decode_displacement(
     return out.scatter_reduce(1, dst.unsqueeze(-1).expand(-1, -1, num_outputs), votes, reduce="amax")
 
 
-def _center_crop(frames: np.ndarray, crop: int | None) -> np.ndarray:
-    """Square centre crop of (n, H, W, 3) frames (a view)."""
+def _center_crop(frames: np.ndarray, crop: int | None, rounded: bool = False) -> np.ndarray:
+    """Square centre crop of (n, H, W, 3) frames (a view). ``rounded``: offsets
+    ``int(round((size - crop) / 2))`` as torchvision ``CenterCrop`` (E2E-Spot), else floor."""
     if crop is None:
         return frames
     height, width = frames.shape[1:3]
@@ -165,6 +194,8 @@ def _center_crop(frames: np.ndarray, crop: int | None) -> np.ndarray:
             f"crop {crop} is larger than the {width}x{height} frames; lower data.crop or raise data.height"
         )
     top, left = (height - crop) // 2, (width - crop) // 2
+    if rounded:
+        top, left = int(round((height - crop) / 2.0)), int(round((width - crop) / 2.0))
     return frames[:, top : top + crop, left : left + crop]
 
 
@@ -188,7 +219,7 @@ def frame_probabilities(logits: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
     (one-vs-rest), so those go through a sigmoid and the background column is 1 - max(foreground).
     """
     logits = logits.float()
-    if cfg.train.get("loss") == "bce":
+    if cfg.activation() == "sigmoid":  # RunConfig.score_activation, or the loss of older runs
         fg = logits[..., 1:].sigmoid()
         return torch.cat([1.0 - fg.amax(-1, keepdim=True), fg], dim=-1)
     return logits.softmax(-1)
@@ -207,29 +238,41 @@ def predict_scores(
     chunk_len: int = CHUNK_LEN,
     prefetch_chunks: int = PREFETCH_CHUNKS,
     stats: dict[str, int] | None = None,
+    feature_cache: bool | None = None,
 ) -> np.ndarray:
     """Per-frame class probabilities (N, K+1) float32 of a whole video (column 0 = background).
 
     Sliding windows of ``cfg.data.clip_len`` frames start every ``clip_len - overlap`` frames (the
     last one aligned to the end); each frame's softmax is averaged over the windows covering it.
     With a displacement head, each window's probabilities are first decoded (``decode_displacement``).
+    ``cfg.data.windowing == "spot"`` places and pads windows as jhong93/spot's test code does
+    (``WINDOWINGS``); the model reads the channels of ``cfg.model.modality`` (flow: G, B of the frames).
     ``reader`` is an opened video (``e2espot.data.video.open_video``) at the run's fps and size; it is
     streamed in chunks. ``model`` should be in eval mode (``load_run`` returns it so). ``stats``, when
-    given, receives ``peak_frames`` (frames held in the ring), ``num_frames`` and ``num_windows``.
+    given, receives ``peak_frames`` (frames held in the ring), ``num_frames`` and ``num_windows``
+    (and ``backbone_frames``, the frames the backbone ran on, with the feature cache).
+    ``feature_cache`` (default: on when the model allows it, ``Spotter.has_frame_features``): with no
+    temporal module in the backbone, each frame's backbone features are computed once and shared by the
+    overlapping windows; only the temporal head runs per window (aligned windowing only).
     """
-    windowing = getattr(cfg.data, "windowing", "e2espot")
+    windowing = getattr(cfg.data, "windowing", "aligned")
+    if windowing not in WINDOWINGS:
+        raise ConfigError(f"data.windowing '{windowing}' is unknown; expected one of {', '.join(WINDOWINGS)}")
     if windowing == "tdeed":
         return predict_scores_tdeed(
             model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device, precision=precision,
             progress=progress, chunk_len=chunk_len, prefetch_chunks=prefetch_chunks, stats=stats,
         )
-    if windowing != "e2espot":
-        raise ConfigError(f"config.json data.windowing '{windowing}' is unknown; expected 'e2espot' or 'tdeed'")
     clip_len = cfg.data.clip_len
     overlap = _normalise_overlap(overlap, clip_len)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size {batch_size!r} must be a positive integer")
     step = clip_len - overlap
+    spot = windowing == "spot"
+    from e2espot.models.spotter import get_modality
+
+    modality = get_modality(cfg.model.modality)
+    channels = list(modality.channels) if list(modality.channels) != [0, 1, 2] else None
     device = resolve_device(device)
     if device.type == "cpu":
         tune_cpu_allocator()  # large activations: no mmap/munmap page-fault storm per layer
@@ -240,7 +283,7 @@ def predict_scores(
     ring = FrameRing(clip_len + batch_size * step + chunk_len)
     acc = ScoreAccumulator(num_outputs, expected)
     pending: list[int] = []  # starts of windows whose frames are all decoded, not yet run
-    next_start = 0  # next regular window start
+    next_start = -SPOT_PAD_LEN if spot else 0  # next regular window start
     last_covered = 0  # end of the furthest window queued so far
     num_windows = 0
 
@@ -249,13 +292,19 @@ def predict_scores(
         offsets = np.arange(clip_len)
         idx = np.asarray(starts)[:, None] + offsets  # (B, T) absolute frame indices
         valid = np.minimum(num_frames - np.asarray(starts), clip_len)  # (B,) real frames per window
-        frames = ring.gather(np.minimum(idx, num_frames - 1))  # (B, T, H, W, 3) uint8
-        if (valid < clip_len).any():
+        frames = ring.gather(np.clip(idx, 0, num_frames - 1))  # (B, T, H, W, 3) uint8
+        if channels is not None:
+            frames = frames[..., channels]  # (B, T, H, W, C) the modality's channels
+        if not spot and (valid < clip_len).any():
             frames[offsets[None, :] >= valid[:, None]] = 0  # zero padding past the end (masked below)
         x = torch.from_numpy(frames).to(device, non_blocking=True)
-        x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W) in [0, 1], channels_last strides
+        x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, C, H, W) in [0, 1], channels_last strides
+        inside = (idx >= 0) & (idx < num_frames)  # (B, T)
+        if spot and not inside.all():  # E2E-Spot: frames outside the video are 0 after normalisation
+            mean = torch.tensor(modality.mean, device=device).view(1, 1, -1, 1, 1)
+            x = torch.where(torch.from_numpy(inside).to(device)[:, :, None, None, None], x, mean)
         with amp:
-            out = model(x)
+            out = model(x) if cache is None else model.forward_head(cached_features(idx, valid))
         logits = out.logits  # (B, T, K+1)
         if logits.shape[-1] != num_outputs or logits.shape[:2] != (len(starts), clip_len):
             raise ConfigError(
@@ -270,14 +319,45 @@ def predict_scores(
             probs = decode_displacement(probs, displacement, valid_t)
         probs_np = probs.cpu().numpy()
         for i, start in enumerate(starts):
-            acc.add(start, probs_np[i, : valid[i]])
+            if spot:  # rows of frames inside the video only
+                lo, hi = max(0, start), min(num_frames, start + clip_len)
+                acc.add(lo, probs_np[i, lo - start : hi - start])
+            else:
+                acc.add(start, probs_np[i, : valid[i]])
         num_windows += len(starts)
 
     amp = autocast(device, resolve_precision(precision, device))
+    can_cache = bool(getattr(model, "has_frame_features", False)) and not spot
+    if feature_cache and not can_cache:
+        raise ConfigError("feature_cache needs a PyTorch Spotter without temporal modules and aligned windowing")
+    cache: dict[int, torch.Tensor] | None = {} if (can_cache if feature_cache is None else feature_cache) else None
+    backbone_frames = 0
+
+    def cached_features(idx: np.ndarray, valid: np.ndarray) -> torch.Tensor:
+        """(B, T, D) backbone features of the windows' frames, each frame computed once; key -1 = the
+        black padding frame past the end of a short video."""
+        nonlocal backbone_frames
+        keys = np.where(np.arange(clip_len)[None, :] < valid[:, None], idx, -1)  # (B, T)
+        missing = [int(k) for k in np.unique(keys) if int(k) not in cache]
+        if missing:
+            frames = ring.gather(np.maximum(missing, 0))  # (n, H, W, 3) uint8
+            frames[np.asarray(missing) < 0] = 0
+            if channels is not None:
+                frames = frames[..., channels]
+            x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255.0)  # (n, C, H, W)
+            for key, row in zip(missing, model.frame_features(x), strict=True):
+                cache[key] = row
+            backbone_frames += len(missing)
+        features = torch.stack([cache[int(k)] for k in keys.ravel()])  # (B·T, D)
+        lowest = int(idx[-1, 0]) + step  # windows come in increasing order: earlier frames are done
+        for key in [k for k in cache if 0 <= k < lowest]:
+            del cache[key]
+        return features.view(*keys.shape, -1)
+
     decoded = 0
     with ChunkProducer(reader, chunk_len, prefetch_chunks) as producer, torch.inference_mode():
         for start_idx, frames in producer:
-            ring.append(start_idx, _center_crop(frames, cfg.data.crop))
+            ring.append(start_idx, _center_crop(frames, cfg.data.crop, rounded=spot))
             decoded = ring.end
             if progress is not None and expected:
                 progress("decode", min(1.0, decoded / expected))
@@ -289,14 +369,18 @@ def predict_scores(
                 run_batch(pending[:batch_size], decoded)
                 del pending[:batch_size]
                 if progress is not None and expected:
-                    progress("predict", min(1.0, (pending[0] if pending else next_start) / expected))
+                    progress("predict", max(0.0, min(1.0, (pending[0] if pending else next_start) / expected)))
             # keep what pending windows and a possible end-aligned last window may still need
             ring.discard_before(min(pending[0] if pending else next_start, decoded - clip_len))
 
         num_frames = decoded
         if num_frames == 0:
             raise VideoError(f"{getattr(reader, 'path', 'video')}: no frames could be decoded")
-        if last_covered < num_frames:
+        if spot:  # ActionSpotVideoDataset: starts in range(-pad, max(0, N - overlap), step)
+            while next_start < max(0, num_frames - overlap):
+                pending.append(next_start)
+                next_start += step
+        elif last_covered < num_frames:
             pending.append(max(0, num_frames - clip_len))
         for i in range(0, len(pending), batch_size):
             run_batch(pending[i : i + batch_size], num_frames)
@@ -306,6 +390,8 @@ def predict_scores(
         progress("predict", 1.0)
     if stats is not None:
         stats.update(peak_frames=ring.peak, num_frames=num_frames, num_windows=num_windows)
+        if cache is not None:
+            stats["backbone_frames"] = backbone_frames
     return acc.mean(num_frames)
 
 
@@ -481,24 +567,74 @@ class PredictionFiles:
 def resolve_postprocess(
     cfg: RunConfig, nms: str | None = None, nms_window: int | None = None, threshold: float | None = None
 ) -> tuple[str, int, float]:
-    """Post-processing settings: explicit arguments first, then what the run recorded in
-    ``config.json`` ``train["postprocess"] = {"nms", "nms_window", "threshold", "thresholds"}`` (chosen
-    on validation; ``thresholds`` per class, applied by ``predict_file`` when no threshold is given),
-    then the documented defaults: hard NMS, window 1 frame (3 for soft-NMS, as T-DEED),
-    threshold 0.5."""
-    rec = cfg.train.get("postprocess") or {}
-    nms = nms or rec.get("nms") or "hard"
+    """Post-processing settings: explicit arguments first, then what the run recorded
+    (``cfg.postprocess``, a ``config.PostprocessConfig`` read from ``config.json`` ``train["postprocess"]``:
+    chosen on validation; ``thresholds`` per class, applied by ``predict_file`` when no threshold is
+    given), then the documented defaults: hard NMS, window 1 frame (3 for soft-NMS, as T-DEED),
+    threshold 0.5. ConfigError on an unknown NMS, a bad window or threshold."""
+    rec = cfg.postprocess
+    nms = nms or rec.nms or "hard"
     if nms not in DEFAULT_NMS_WINDOW:
         raise ConfigError(f"unknown NMS '{nms}'; expected one of {', '.join(DEFAULT_NMS_WINDOW)}")
     if nms_window is None:
-        recorded = rec.get("nms_window") if rec.get("nms", nms) == nms else None
+        recorded = rec.nms_window if rec.nms in (None, nms) else None
         nms_window = DEFAULT_NMS_WINDOW[nms] if recorded is None else recorded
     if isinstance(nms_window, bool) or not isinstance(nms_window, int) or nms_window < 0:
         raise ConfigError(f"NMS window {nms_window!r} must be a non-negative integer (frames)")
-    threshold = rec.get("threshold", DEFAULT_THRESHOLD) if threshold is None else threshold
+    if threshold is None:
+        threshold = DEFAULT_THRESHOLD if rec.threshold is None else rec.threshold
     if not 0.0 <= float(threshold) <= 1.0:
         raise ConfigError(f"threshold {threshold} must be in [0, 1]")
     return nms, nms_window, float(threshold)
+
+
+@dataclass(frozen=True)
+class AppliedPostprocess:
+    """The post-processing a command applies, and where each part comes from (printed by predict/test)."""
+
+    nms: str
+    nms_window: int
+    threshold: float  # classes without a per-class threshold
+    thresholds: dict[str, float] | None  # per class (chosen on validation), or None
+    nms_source: str
+    threshold_source: str
+
+    def describe(self) -> list[str]:
+        """Two lines: the NMS, then the thresholds, each with its source."""
+        frames = "frame" if self.nms_window == 1 else "frames"
+        nms = "no NMS" if self.nms == "none" else f"{self.nms} NMS, window {self.nms_window} {frames}"
+        if self.thresholds:
+            values = ", ".join(f"{c} {t:.3f}" for c, t in self.thresholds.items())
+            thr = f"per-class thresholds {values}"
+        else:
+            thr = f"threshold {self.threshold:g} for every class"
+        return [f"post-processing: {nms} ({self.nms_source})", f"score thresholds: {thr} ({self.threshold_source})"]
+
+
+def applied_postprocess(
+    cfg: RunConfig, nms: str | None = None, nms_window: int | None = None, threshold: float | None = None,
+    *, run_label: str = "the run's config.json",
+) -> AppliedPostprocess:
+    """``resolve_postprocess`` plus the per-class thresholds (used when no ``threshold`` is given) and
+    the source of each setting: the flag, the run (``run_label``), or the documented default."""
+    rec = cfg.postprocess
+    nms_, window, thr = resolve_postprocess(cfg, nms, nms_window, threshold)
+    nms_source = "--nms" if nms is not None else (run_label if rec.nms else "default")
+    if nms_window is not None:
+        nms_source += "; window from --nms-window"
+    per_class = None if threshold is not None else rec.thresholds
+    if threshold is not None:
+        thr_source = "--threshold"
+    elif per_class:
+        tol = rec.f1_tolerance_frames
+        at = f" at {tol} frame{'' if tol == 1 else 's'}" if tol is not None else ""
+        thr_source = (f"{run_label}: best F1{at} on {rec.chosen_on or 'validation'}, chosen at the end of "
+                      "training; --threshold T overrides")
+    elif rec.threshold is not None:
+        thr_source = f"{run_label}; --threshold T overrides"
+    else:
+        thr_source = f"default {DEFAULT_THRESHOLD:g}: the run recorded no thresholds"
+    return AppliedPostprocess(nms_, window, thr, dict(per_class) if per_class else None, nms_source, thr_source)
 
 
 def scores_to_video_labels(
@@ -558,15 +694,22 @@ def predict_file(
     the model's fps (``cfg.data.fps``, or the video's own when None). Post-processing defaults: see
     ``resolve_postprocess``.
     """
+    from e2espot.data.formats.predictions import write_prediction_csv, write_prediction_json
     from e2espot.data.video import open_video
-    from e2espot.infer.outputs import write_npz, write_prediction_csv, write_prediction_json
+    from e2espot.infer.outputs import write_npz
 
     device = resolve_device(device)
     model, cfg = _as_loaded(run, device, checkpoint)
     # per-class thresholds chosen on the validation split at the end of training, unless overridden
-    class_thresholds = None if threshold is not None else (cfg.train.get("postprocess") or {}).get("thresholds")
-    nms, nms_window, threshold = resolve_postprocess(cfg, nms, nms_window, threshold)
+    post = applied_postprocess(cfg, nms, nms_window, threshold)
+    nms, nms_window, threshold, class_thresholds = post.nms, post.nms_window, post.threshold, post.thresholds
     video_path = Path(video_path)
+    if cfg.model.modality == "flow" and not video_path.is_dir():
+        raise ConfigError(
+            f"{video_path}: this model reads optical flow, not RGB video. Give a folder of flow frames "
+            "(jhong93/spot external/extract_raft_frames.py: %06d.jpg holding (dx, dy, 128) as BGR); spotting "
+            "on a raw video needs an optical-flow model (RAFT) run first, which e2espot does not include"
+        )
     stem = video_path.stem if video_path.suffix else video_path.name
     video = video_id or stem
     with open_video(video_path, fps=cfg.data.fps, height=cfg.data.height, width=cfg.data.width) as reader:
@@ -583,9 +726,9 @@ def predict_file(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return PredictionFiles(
-        events_json=write_prediction_json([labels], cfg.classes, out_dir / f"{stem}.json"),
-        recall_json=write_prediction_json([recall], cfg.classes, out_dir / f"{stem}.recall.json"),
-        csv=write_prediction_csv([labels], cfg.classes, out_dir / f"{stem}.csv"),
+        events_json=write_prediction_json([labels], out_dir / f"{stem}.json", classes=cfg.classes),
+        recall_json=write_prediction_json([recall], out_dir / f"{stem}.recall.json", classes=cfg.classes),
+        csv=write_prediction_csv([labels], out_dir / f"{stem}.csv", classes=cfg.classes),
         scores_npz=write_npz(out_dir / f"{stem}.npz", scores, score_columns(cfg), fps),
         video_labels=labels,
     )
@@ -600,7 +743,9 @@ def count_by_class(events: list[Event], classes: tuple[str, ...] | list[str]) ->
 
 
 __all__ = [
+    "AppliedPostprocess",
     "PredictionFiles",
+    "applied_postprocess",
     "channels_last",
     "count_by_class",
     "decode_displacement",

@@ -3,10 +3,17 @@ and score them (what ``e2espot test`` does).
 
 Files written into the run directory::
 
-    pred-<split>.json              NMSed events of every video (spot format, with time_s)
-    pred-<split>.recall.json.gz    every (frame, class) >= 0.01, no NMS: the high-recall list
+    pred-<split>.json              the events a person looks at: the run's NMS and per-class thresholds
+                                   (chosen on val at the end of training), as ``predict`` writes them
+    pred-<split>.recall.json.gz    every (frame, class) >= 0.01, no NMS: the high-recall list, for mAP
     pred-<split>.scores.npz        per-video (N, K+1) score matrices (see outputs.write_split_npz)
-    results-<split>/<game>/results_spotting.json   SoccerNet datasets only
+    results-<split>/<game>/results_spotting.json   SoccerNet datasets only: the ranked list (the run's
+                                   NMS, every score >= 0.01), as the SoccerNet benchmark expects
+
+Scores: ``result`` is the E2E-Spot mAP of the ranked list (the run's NMS over the high-recall list;
+``e2espot evaluate LABELS pred-<split>.recall.json.gz --nms-window W`` reproduces it for hard NMS),
+``recall_result`` that of the high-recall list without NMS (E2E-Spot's own test number) and ``prf``
+the precision / recall / F1 of ``pred-<split>.json`` at the thresholds it was written with.
 
 With several shards each process writes ``pred-<split>.parts/part-<i>-of-<n>.npz``; the merge (rank 0
 under torchrun, else whichever shard finishes last) builds the files above and evaluates.
@@ -24,22 +31,23 @@ import numpy as np
 import torch
 
 from e2espot.config import RunConfig
+from e2espot.constants import DEFAULT_SOCCERNET_LABEL_FILE, DEFAULT_TOLERANCES
 from e2espot.data.labels import LabelSet, VideoLabels
 from e2espot.errors import ConfigError, LabelFormatError
 from e2espot.infer.predict import (
     HIGH_RECALL_THRESHOLD,
+    AppliedPostprocess,
     Progress,
+    applied_postprocess,
     high_recall_labels,
     load_run,
     predict_scores,
     resolve_device,
-    resolve_postprocess,
     scores_to_video_labels,
 )
 from e2espot.infer.sharding import Shard
 
-DEFAULT_TOLERANCES = (0, 1, 2, 4)
-TEST_THRESHOLD = HIGH_RECALL_THRESHOLD  # pred-<split>.json keeps NMSed events down to 0.01, as T-DEED
+RANKED_THRESHOLD = HIGH_RECALL_THRESHOLD  # the ranked list for mAP keeps NMSed events down to 0.01, as T-DEED
 
 
 @dataclass
@@ -50,19 +58,23 @@ class SplitPrediction:
     merged: bool
     videos: list[str]  # this process's videos
     truth: LabelSet | None = None  # aligned to the model's frames (all videos, when merged)
-    pred: LabelSet | None = None  # NMSed events
-    recall: LabelSet | None = None  # high-recall list
+    pred: LabelSet | None = None  # events at the applied thresholds after NMS (pred-<split>.json)
+    recall: LabelSet | None = None  # high-recall list (pred-<split>.recall.json.gz)
+    ranked: LabelSet | None = None  # the applied NMS over every score >= 0.01 (SoccerNet results, ``result``)
     files: dict[str, Path] = dataclasses.field(default_factory=dict)
-    result: Any = None  # e2espot.eval.metrics.MapResult of ``pred``
+    result: Any = None  # e2espot.eval.metrics.MapResult of ``ranked``
     recall_result: Any = None  # MapResult of ``recall`` (E2E-Spot's own test number: no NMS)
-    team_result: Any = None  # e2espot.eval.team.TeamMapResult of ``pred`` when truth and pred carry teams
+    team_result: Any = None  # e2espot.eval.team.TeamMapResult of ``ranked`` when truth and pred carry teams
     team_note: str | None = None  # why Team-mAP@1 was not computed, when the truth has teams
-    team_accuracy: Any = None  # e2espot.eval.team.TeamAccuracy of ``pred`` at the largest tolerance
+    team_accuracy: Any = None  # e2espot.eval.team.TeamAccuracy of ``ranked`` at the largest tolerance
+    prf: dict[str, Any] | None = None  # class (and "all") -> metrics.PRF of ``pred`` at ``prf_tolerance``
+    prf_tolerance: int | None = None  # frames
+    postprocess: AppliedPostprocess | None = None  # what made ``pred`` and where it came from
     parts_done: int = 0
     parts_total: int = 1
 
 
-def split_labels(
+def read_split_labels(
     cfg: RunConfig,
     split: str,
     *,
@@ -88,7 +100,7 @@ def split_labels(
     kwargs: dict[str, Any] = {"fmt": fmt, "classes": list(cfg.classes)}
     if fmt == "soccernet":
         kwargs["splits"] = Path(splits) if splits else None
-        kwargs["label_file"] = label_file or ds.get("label_file") or "Labels-v2.json"
+        kwargs["label_file"] = label_file or ds.get("label_file") or DEFAULT_SOCCERNET_LABEL_FILE
     labels = Path(labels)
     where = labels / f"{split}.json" if fmt != "soccernet" and labels.is_dir() else labels
     return read_split(labels, split, **kwargs), fmt, f"{where} ({split} split)"
@@ -143,8 +155,8 @@ def predict_split(
     device = resolve_device(device)
     model, cfg = load_run(run_dir, device=device, checkpoint=checkpoint)
     # fail early on bad post-processing options, before hours of prediction
-    resolve_postprocess(cfg, nms, nms_window, TEST_THRESHOLD if threshold is None else threshold)
-    truth_raw, fmt, source = split_labels(
+    post = applied_postprocess(cfg, nms, nms_window, threshold)
+    truth_raw, fmt, source = read_split_labels(
         cfg, split, labels=labels, fmt=fmt, splits=splits, label_file=label_file
     )
     videos_root = videos_root or cfg.dataset.get("videos")
@@ -170,14 +182,12 @@ def predict_split(
             )
         fps_by_video[video_id] = fps
         if on_video is not None:
-            nms_, window_, threshold_ = resolve_postprocess(
-                cfg, nms, nms_window, TEST_THRESHOLD if threshold is None else threshold
-            )
             on_video(scores_to_video_labels(
-                scores[video_id], cfg, video_id, fps, threshold=threshold_, nms=nms_, nms_window=window_
+                scores[video_id], cfg, video_id, fps, threshold=post.threshold, nms=post.nms,
+                nms_window=post.nms_window, thresholds=post.thresholds,
             ))
 
-    out = SplitPrediction(split=split, merged=False, videos=mine, parts_total=shard.count)
+    out = SplitPrediction(split=split, merged=False, videos=mine, parts_total=shard.count, postprocess=post)
     if shard.enabled:
         parts = _parts_dir(run_dir, split)
         write_split_npz(parts / f"part-{shard.index}-of-{shard.count}.npz", scores, cfg.classes, fps_by_video)
@@ -197,15 +207,23 @@ def predict_split(
     missing = sorted(set(raw_by_id) - set(scores))
     if missing:
         raise ConfigError(f"merging {split}: no predictions for {len(missing)} videos, e.g. {missing[:3]}")
-    out = _finish(
-        out, run_dir, cfg, truth_raw, fmt, source, scores, fps_by_video,
-        nms=nms, nms_window=nms_window, threshold=threshold, tolerances=tolerances,
-    )
+    out = _finish(out, run_dir, cfg, truth_raw, fmt, source, scores, fps_by_video, post=post,
+                  tolerances=tolerances)
     if shard.enabled:  # merged: the parts are in pred-<split>.scores.npz now
         import shutil
 
         shutil.rmtree(_parts_dir(run_dir, split), ignore_errors=True)
     return out
+
+
+def prf_tolerance(cfg: RunConfig, tolerances: tuple[int, ...]) -> int:
+    """The tolerance (frames) of test's P/R/F1: the one the run's thresholds maximised F1 at
+    (``postprocess.f1_tolerance_frames``), else the middle of ``tolerances``."""
+    recorded = cfg.postprocess.f1_tolerance_frames  # validated by config.PostprocessConfig
+    if recorded is not None:
+        return recorded
+    ordered = sorted(tolerances)
+    return ordered[len(ordered) // 2]
 
 
 def _barrier() -> None:
@@ -244,54 +262,59 @@ def _finish(
     scores: dict[str, np.ndarray],
     fps_by_video: dict[str, float | None],
     *,
-    nms: str | None,
-    nms_window: int | None,
-    threshold: float | None,
+    post: AppliedPostprocess,
     tolerances: tuple[int, ...],
 ) -> SplitPrediction:
     from e2espot.data.formats import write_labels
-    from e2espot.eval.metrics import e2e_map
-    from e2espot.infer.outputs import write_prediction_json, write_split_npz
+    from e2espot.data.formats.predictions import write_prediction_json
+    from e2espot.eval.metrics import e2e_map, precision_recall_f1
+    from e2espot.infer.outputs import write_split_npz
 
-    nms, nms_window, threshold = resolve_postprocess(
-        cfg, nms, nms_window, TEST_THRESHOLD if threshold is None else threshold
-    )
     split = out.split
-    truth_videos, pred_videos, recall_videos = [], [], []
+    truth_videos, pred_videos, recall_videos, ranked_videos = [], [], [], []
     for raw in truth_raw:
         video_scores, fps = scores[raw.video], fps_by_video[raw.video]
         truth = _align_one(raw, fps, int(video_scores.shape[0]), cfg, source)
         truth_videos.append(truth)
         pred = scores_to_video_labels(
-            video_scores, cfg, raw.video, fps, threshold=threshold, nms=nms, nms_window=nms_window
+            video_scores, cfg, raw.video, fps, threshold=post.threshold, nms=post.nms,
+            nms_window=post.nms_window, thresholds=post.thresholds,
+        )
+        ranked = scores_to_video_labels(
+            video_scores, cfg, raw.video, fps, threshold=RANKED_THRESHOLD, nms=post.nms, nms_window=post.nms_window
         )
         recall = high_recall_labels(video_scores, cfg, raw.video, fps)
-        for v in (pred, recall):
+        for v in (pred, recall, ranked):
             v.extra = {k: raw.extra[k] for k in ("game", "half") if k in raw.extra}
         pred_videos.append(pred)
         recall_videos.append(recall)
+        ranked_videos.append(ranked)
     classes = list(cfg.classes)
     out.truth = LabelSet(classes, truth_videos)
     out.pred = LabelSet(classes, pred_videos)
     out.recall = LabelSet(classes, recall_videos)
+    out.ranked = LabelSet(classes, ranked_videos)
+    out.postprocess = post
 
-    out.files["events"] = write_prediction_json(pred_videos, classes, run_dir / f"pred-{split}.json")
+    out.files["events"] = write_prediction_json(pred_videos, run_dir / f"pred-{split}.json", classes=classes)
     recall_path = run_dir / f"pred-{split}.recall.json.gz"
-    out.files["recall"] = write_prediction_json(recall_videos, classes, recall_path)
+    out.files["recall"] = write_prediction_json(recall_videos, recall_path, classes=classes)
     out.files["scores"] = write_split_npz(run_dir / f"pred-{split}.scores.npz", scores, classes, fps_by_video)
     if fmt == "soccernet":
         results_dir = run_dir / f"results-{split}"
-        write_labels(out.pred, results_dir, "soccernet-results")
+        write_labels(out.ranked, results_dir, "soccernet-results")
         out.files["soccernet"] = results_dir
 
     if any(v.events for v in truth_videos):
-        out.result = e2e_map(out.truth, out.pred, tolerances=tolerances)
+        out.result = e2e_map(out.truth, out.ranked, tolerances=tolerances)
         out.recall_result = e2e_map(out.truth, out.recall, tolerances=tolerances)
-        out.team_result, out.team_note = team_scores(out.truth, out.pred, classes)
+        out.prf_tolerance = prf_tolerance(cfg, tolerances)
+        out.prf = precision_recall_f1(out.truth, out.pred, threshold=0.0, tolerance=out.prf_tolerance)
+        out.team_result, out.team_note = team_scores(out.truth, out.ranked, classes)
         if out.team_result is not None:
             from e2espot.eval.team import team_accuracy
 
-            out.team_accuracy = team_accuracy(out.truth, out.pred, tolerance=max(tolerances))
+            out.team_accuracy = team_accuracy(out.truth, out.ranked, tolerance=max(tolerances))
     out.merged = True
     out.parts_done = out.parts_total
     return out

@@ -8,9 +8,12 @@ returns a :class:`Backbone`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,6 +33,8 @@ class BackboneParts:
     num_features: int
     stages: list[Stage]
     classifier: str | None = None  # prefix of classifier keys in full ImageNet state dicts (dropped on load)
+    clip: bool = False  # True: net is a clip model, forward(x (B·T, C, H, W), num_frames) -> (B·T, D)
+    stem_key: str | None = None  # first conv weight: adapted (timm-style) when in_chans differs from the file
 
 
 class Backbone(nn.Module):
@@ -44,6 +49,7 @@ class Backbone(nn.Module):
         self.temporal_module = temporal_module
         self.temporal_stages = temporal_stages
         self.clip_len = clip_len
+        self.is_clip = parts.clip
 
     def temporal_modules(self) -> list[TemporalModule]:
         return [m for m in self.modules() if isinstance(m, TemporalModule)]
@@ -57,6 +63,10 @@ class Backbone(nn.Module):
         num_frames = num_frames or self.clip_len
         if num_frames is not None:
             self.set_num_frames(num_frames)
+        if self.is_clip:
+            if num_frames is None:
+                raise ConfigError(f"backbone '{self.name}' is a clip model: give num_frames (or clip_len)")
+            return self.model(x, num_frames)
         return self.model(x)
 
     def forward(self, x: torch.Tensor, num_frames: int | None = None) -> torch.Tensor:
@@ -80,12 +90,23 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file, pickle with non-tensor objects, ...
         raise CheckpointError(f"pretrained weights '{path}': cannot read ({exc})") from exc
-    for key in ("state_dict", "model"):
+    for key in ("state_dict", "model", "model_state"):  # model_state: PyTorchVideo checkpoints
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise CheckpointError(f"pretrained weights '{path}': expected a state dict of tensors")
     return state
+
+
+def adapt_stem(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """RGB stem weights (out, 3, ...) for ``in_chans`` inputs, as timm's ``adapt_input_conv`` does:
+    summed over the channels for 1, repeated and scaled by 3 / in_chans otherwise."""
+    if in_chans == weight.shape[1]:
+        return weight
+    if in_chans == 1:
+        return weight.sum(dim=1, keepdim=True)
+    reps = math.ceil(in_chans / weight.shape[1])
+    return weight.repeat(1, reps, *([1] * (weight.ndim - 2)))[:, :in_chans] * (weight.shape[1] / in_chans)
 
 
 def load_weights(parts: BackboneParts, path: str | Path, name: str) -> None:
@@ -94,6 +115,8 @@ def load_weights(parts: BackboneParts, path: str | Path, name: str) -> None:
     if parts.classifier:
         state = {k: v for k, v in state.items() if not k.startswith(parts.classifier + ".")}
     own = parts.net.state_dict()
+    if parts.stem_key and parts.stem_key in state and parts.stem_key in own:
+        state[parts.stem_key] = adapt_stem(state[parts.stem_key], own[parts.stem_key].shape[1])
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
@@ -111,7 +134,7 @@ def load_weights(parts: BackboneParts, path: str | Path, name: str) -> None:
                 [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in wrong]))
         raise CheckpointError(
             f"pretrained weights '{path}' do not fit backbone '{name}': {'; '.join(problems)}. "
-            "Use a state dict of the plain timm model of this backbone"
+            "Use a state dict of the plain timm model of this backbone (X3D: a PyTorchVideo checkpoint)"
         )
     parts.net.load_state_dict(state)
 
@@ -119,11 +142,11 @@ def load_weights(parts: BackboneParts, path: str | Path, name: str) -> None:
 # ---- factories -----------------------------------------------------------------------------------------
 
 
-def _timm(model_name: str, pretrained: bool, stages_of) -> BackboneParts:
+def _timm(model_name: str, pretrained: bool, stages_of, in_chans: int = 3) -> BackboneParts:
     import timm
 
     try:
-        net = timm.create_model(model_name, pretrained=pretrained, num_classes=0)
+        net = timm.create_model(model_name, pretrained=pretrained, num_classes=0, in_chans=in_chans)
     except Exception as exc:
         if not pretrained:
             raise
@@ -156,33 +179,33 @@ def _efficientnet_stages(net: nn.Module) -> list[Stage]:
 
 
 @register_backbone("rny002")
-def rny002(pretrained: bool = False) -> BackboneParts:
-    return _timm("regnety_002", pretrained, _regnet_stages)
+def rny002(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("regnety_002", pretrained, in_chans=in_chans, stages_of=_regnet_stages)
 
 
 @register_backbone("rny008")
-def rny008(pretrained: bool = False) -> BackboneParts:
-    return _timm("regnety_008", pretrained, _regnet_stages)
+def rny008(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("regnety_008", pretrained, in_chans=in_chans, stages_of=_regnet_stages)
 
 
 @register_backbone("rn18")
-def rn18(pretrained: bool = False) -> BackboneParts:
-    return _timm("resnet18", pretrained, _resnet_stages)
+def rn18(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("resnet18", pretrained, in_chans=in_chans, stages_of=_resnet_stages)
 
 
 @register_backbone("rn50")
-def rn50(pretrained: bool = False) -> BackboneParts:
-    return _timm("resnet50", pretrained, _resnet_stages)
+def rn50(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("resnet50", pretrained, in_chans=in_chans, stages_of=_resnet_stages)
 
 
 @register_backbone("effb0")
-def effb0(pretrained: bool = False) -> BackboneParts:
-    return _timm("efficientnet_b0", pretrained, _efficientnet_stages)
+def effb0(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("efficientnet_b0", pretrained, in_chans=in_chans, stages_of=_efficientnet_stages)
 
 
 @register_backbone("convnextt")
-def convnextt(pretrained: bool = False) -> BackboneParts:
-    return _timm("convnext_tiny", pretrained, _convnext_stages)
+def convnextt(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
+    return _timm("convnext_tiny", pretrained, in_chans=in_chans, stages_of=_convnext_stages)
 
 
 class _ConvBnAct(nn.Sequential):
@@ -218,9 +241,9 @@ class TinyNet(nn.Module):
 
     num_features = 64
 
-    def __init__(self) -> None:
+    def __init__(self, in_chans: int = 3) -> None:
         super().__init__()
-        self.stem = _ConvBnAct(3, 16, 3, stride=2)
+        self.stem = _ConvBnAct(in_chans, 16, 3, stride=2)
         self.s1 = nn.Sequential(TinyBlock(16, 16, 2), TinyBlock(16, 16))
         self.s2 = nn.Sequential(TinyBlock(16, 32, 2), TinyBlock(32, 32))
 
@@ -230,10 +253,10 @@ class TinyNet(nn.Module):
 
 
 @register_backbone("test_tiny", channels_last=False)  # few channels: NCHW is faster on CPU, bf16 most
-def test_tiny(pretrained: bool = False) -> BackboneParts:
+def test_tiny(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
     if pretrained:
         raise ConfigError("backbone 'test_tiny' has no ImageNet weights; use pretrained=False or a local file")
-    net = TinyNet()
+    net = TinyNet(in_chans)
     return BackboneParts(net, net.num_features, [_blocks(net.s1, "conv1"), _blocks(net.s2, "conv1")])
 
 
@@ -246,6 +269,8 @@ def create_backbone(
     temporal_module: str | None = None,
     temporal_stages: Sequence[int] | None = None,
     clip_len: int | None = None,
+    in_chans: int = 3,
+    backbone_kwargs: Mapping[str, Any] | None = None,
 ) -> Backbone:
     """Build a registered backbone.
 
@@ -256,15 +281,39 @@ def create_backbone(
         temporal_module: registry key (``list_temporal_modules()``) or None.
         temporal_stages: 1-based stage numbers that get the module (None = all stages).
         clip_len: default T when ``forward`` is called without ``num_frames``.
+        in_chans: input channels of the stem (3 for RGB, 2 for E2E-Spot's optical flow; timm adapts
+            ImageNet weights to other counts).
+        backbone_kwargs: options of this backbone's factory (e.g. X3D ``trainable_stages``).
+
+    Raises:
+        ConfigError: an option this backbone does not take, a temporal module on a clip (3D) backbone,
+            bad ``temporal_stages``.
     """
     entry = BACKBONES.get(name)
     if temporal_module is not None:
         TEMPORAL_MODULES.get(temporal_module)
+        if entry.meta.get("clip"):
+            raise ConfigError(
+                f"backbone '{name}' is a 3D clip model; it takes no temporal module (got "
+                f"'{temporal_module}'). Use the plain name, e.g. -m {name}"
+            )
+    kwargs = dict(backbone_kwargs or {})
+    if "in_chans" in kwargs:
+        raise ConfigError(
+            f"backbone '{name}': in_chans comes from the modality (ModelConfig.modality), not backbone_kwargs"
+        )
+    kwargs["in_chans"] = in_chans
+    accepted = set(inspect.signature(entry.factory).parameters) - {"pretrained"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"backbone '{name}' does not take option(s) {unknown}; it takes {sorted(accepted) or 'none'}"
+        )
     if isinstance(pretrained, (str, Path)):
-        parts = entry.factory(pretrained=False)
+        parts = entry.factory(pretrained=False, **kwargs)
         load_weights(parts, pretrained, name)
     else:
-        parts = entry.factory(pretrained=bool(pretrained))
+        parts = entry.factory(pretrained=bool(pretrained), **kwargs)
     num_stages = len(parts.stages)
     stages = tuple(range(1, num_stages + 1)) if temporal_stages is None else tuple(temporal_stages)
     bad = [s for s in stages if not (isinstance(s, int) and 1 <= s <= num_stages)]

@@ -2,18 +2,50 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from e2espot.config import ModelConfig
-from e2espot.errors import ConfigError
+from e2espot.errors import ConfigError, unknown_name
 from e2espot.models.backbones import create_backbone
 from e2espot.models.heads import create_head
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Modality:
+    """What a model reads from a decoded RGB frame, and how it normalises it.
+
+    ``channels``: the channels of an (H, W, 3) RGB frame the model takes, in model order;
+    ``mean`` / ``std``: per model channel, applied to values in [0, 1] as ``(x - mean) / std`` in float32.
+    """
+
+    channels: tuple[int, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+MODALITIES: dict[str, Modality] = {
+    "rgb": Modality((0, 1, 2), IMAGENET_MEAN, IMAGENET_STD),
+    # E2E-Spot optical flow (jhong93/spot dataset/frame.py FrameReader + _get_img_transforms; flow JPEGs
+    # from external/extract_raft_frames.py store (dx, dy, 128) as BGR, so RGB = (128, dy, dx) and the
+    # reader keeps channels 1, 2: model channel 0 = vertical flow dy, 1 = horizontal flow dx).
+    "flow": Modality((1, 2), (0.5, 0.5), (0.5, 0.5)),
+}
+
+
+def get_modality(name: str) -> Modality:
+    """The :class:`Modality` registered as ``name``; UnknownNameError otherwise."""
+    try:
+        return MODALITIES[name]
+    except (KeyError, TypeError):
+        raise unknown_name("modality", str(name), MODALITIES) from None
 
 
 class SpotterOutput(NamedTuple):
@@ -51,9 +83,11 @@ class Spotter(nn.Module):
         if not isinstance(cfg.clip_len, int) or cfg.clip_len < 1:
             raise ConfigError(f"model config: clip_len must be an int >= 1, got {cfg.clip_len!r}")
         self.config = cfg
+        self.modality = get_modality(cfg.modality)
         self.backbone = create_backbone(
             cfg.backbone, pretrained=cfg.pretrained, temporal_module=cfg.temporal_module,
-            temporal_stages=cfg.temporal_stages, clip_len=cfg.clip_len,
+            temporal_stages=cfg.temporal_stages, clip_len=cfg.clip_len, in_chans=len(self.modality.channels),
+            backbone_kwargs=cfg.backbone_kwargs,
         )
         self.head = create_head(cfg.head, self.backbone.num_features, cfg.num_classes + 1, cfg.clip_len,
                                 **dict(cfg.head_kwargs))
@@ -67,8 +101,9 @@ class Spotter(nn.Module):
         self.displacement_head = _frame_linear(hidden_dim, 1) if cfg.displacement else None
         self.extra_head = _frame_linear(hidden_dim, cfg.extra_num_classes + 1) if cfg.extra_num_classes else None
         self.team_head = _frame_linear(hidden_dim, 1) if cfg.team_head else None
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        num_chans = len(self.modality.channels)
+        self.register_buffer("mean", torch.tensor(self.modality.mean).view(1, num_chans, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.modality.std).view(1, num_chans, 1, 1), persistent=False)
 
     @property
     def feature_dim(self) -> int:
@@ -87,18 +122,57 @@ class Spotter(nn.Module):
         return self.config.num_classes
 
     def forward(self, x: torch.Tensor) -> SpotterOutput:
-        if x.ndim != 5 or x.shape[2] != 3:
-            raise ConfigError(f"Spotter expects clips (B, T, 3, H, W), got shape {tuple(x.shape)}")
+        """x (B, T, C, H, W) float in [0, 1], C = channels of the modality (3 RGB, 2 flow).
+
+        With ``pad_to_clip_len`` (E2E-Spot ``E2EModel.Impl.forward``), a clip with T < clip_len is
+        zero-padded after normalisation to clip_len frames before the backbone (its temporal modules mix
+        the padding into the last real frames) and the features are cut back to T.
+        """
+        num_chans = len(self.modality.channels)
+        if x.ndim != 5 or x.shape[2] != num_chans:
+            raise ConfigError(f"Spotter expects clips (B, T, {num_chans}, H, W) for modality "
+                              f"'{self.config.modality}', got shape {tuple(x.shape)}")
         if not x.is_floating_point():
             raise ConfigError(f"Spotter expects float frames in [0, 1], got dtype {x.dtype}; divide uint8 by 255")
         b, t, c, h, w = x.shape
-        frames = (x.reshape(b * t, c, h, w) - self.mean) / self.std  # (B·T, 3, H, W)
-        stem = next(p for p in self.backbone.parameters() if p.ndim == 4)
-        if stem.is_contiguous(memory_format=torch.channels_last) and not stem.is_contiguous():
-            frames = frames.contiguous(memory_format=torch.channels_last)
-        else:  # frames permuted from (..., H, W, 3) uint8 arrive channels_last-strided: match the weights
-            frames = frames.contiguous()
-        features = self.backbone(frames, num_frames=t).reshape(b, t, -1)  # (B, T, D)
+        frames = (x.reshape(b * t, c, h, w) - self.mean) / self.std  # (B·T, C, H, W)
+        t_model = t
+        if self.config.pad_to_clip_len and t < self.config.clip_len:
+            t_model = self.config.clip_len
+            frames = F.pad(frames.reshape(b, t, c, h, w), (0, 0, 0, 0, 0, 0, 0, t_model - t))
+            frames = frames.reshape(b * t_model, c, h, w)  # (B·clip_len, C, H, W)
+        frames = self._match_stem_layout(frames)
+        features = self.backbone(frames, num_frames=t_model).reshape(b, t_model, -1)[:, :t]  # (B, T, D)
+        return self.forward_head(features)
+
+    def _match_stem_layout(self, frames: torch.Tensor) -> torch.Tensor:
+        stem = next((p for p in self.backbone.parameters() if p.ndim == 4), None)  # None: 3D (X3D) backbone
+        if stem is not None and stem.is_contiguous(memory_format=torch.channels_last) and not stem.is_contiguous():
+            return frames.contiguous(memory_format=torch.channels_last)
+        return frames.contiguous()  # frames permuted from (..., H, W, 3) uint8 arrive channels_last-strided
+
+    @property
+    def has_frame_features(self) -> bool:
+        """True when each frame's backbone features depend on that frame alone (a 2D backbone without a
+        temporal module; not a clip backbone such as X3D), so ``frame_features`` may be computed once per
+        frame and shared by windows."""
+        return not self.backbone.temporal_modules() and not self.backbone.is_clip
+
+    def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Backbone features of independent frames: (N, C, H, W) float in [0, 1] → (N, D).
+
+        Only for backbones without temporal modules (``has_frame_features``); ``forward`` on a clip equals
+        ``forward_head(frame_features(frames of the clip))``. Used by ``predict_scores`` to compute each
+        frame once across overlapping windows.
+        """
+        if not self.has_frame_features:
+            raise ConfigError(f"{self.config.backbone}+{self.config.temporal_module}: the backbone mixes "
+                              "frames (temporal module), so per-frame features are not defined")
+        frames = self._match_stem_layout((frames - self.mean) / self.std)
+        return self.backbone(frames, num_frames=frames.shape[0]).reshape(frames.shape[0], -1)
+
+    def forward_head(self, features: torch.Tensor) -> SpotterOutput:
+        """The temporal head and the optional heads on backbone features (B, T, D)."""
         stages, hidden = self.head.forward_stages(features)
         displacement = team = extra = None
         if self.displacement_head is not None:

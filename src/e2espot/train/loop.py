@@ -24,6 +24,7 @@ from e2espot.config import RunConfig
 from e2espot.data.labels import LabelSet
 from e2espot.errors import CheckpointError, ConfigError
 from e2espot.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from e2espot.train.loggers import with_wandb
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class TrainOptions:
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_epochs: int = 3
+    lr_schedule: str = "cosine"  # cosine: warm-up then cosine (ours); spot: jhong93/spot's, exactly
     loss: str = "ce"  # ce | bce | focal
     fg_weight: float = 5.0
     focal_gamma: float = 2.0
@@ -64,7 +66,8 @@ class TrainOptions:
     criterion: str = "map"  # map | loss
     val_tolerances: tuple[int, ...] = (1, 2, 4)
     val_overlap: int = 0
-    num_workers: int = 2
+    num_workers: int | None = None  # None: per machine (cpu_loader_plan), 2 on GPUs
+    num_threads: int | None = None  # CPU compute threads; None: per machine (cpu_loader_plan)
     device: str = "auto"
     precision: str = "auto"
     seed: int = 0
@@ -72,6 +75,8 @@ class TrainOptions:
     max_steps: int | None = None  # stop after this many optimiser steps in total (tests, debugging)
     channels_last: bool | None = None  # None: the backbone's preference (registry metadata)
     augment: str = "full"  # full: crop/flip/colour jitter/blur; flip: crop/flip only; none: crop only
+    wandb: str = "off"  # off | online | offline: Weights & Biases beside TensorBoard (e2espot.train.loggers)
+    wandb_project: str = "e2espot"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +88,16 @@ class TrainOptions:
             raise ConfigError(f"--augment {self.augment}: expected one of {', '.join(AUGMENT_LEVELS)}")
         if self.criterion not in CRITERIA:
             raise ConfigError(f"--criterion {self.criterion}: expected one of {', '.join(CRITERIA)}")
+        from e2espot.train.optim import LR_SCHEDULES
+
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule {self.lr_schedule}: expected one of {', '.join(LR_SCHEDULES)}")
+        if self.lr_schedule == "spot" and self.num_epochs <= self.warmup_epochs:
+            raise ConfigError(
+                f"--lr-schedule spot: its cosine spans --num-epochs - --warmup-epochs = "
+                f"{self.num_epochs} - {self.warmup_epochs} epochs and needs at least one; raise --num-epochs "
+                "above --warmup-epochs (or use --lr-schedule cosine)"
+            )
         epoch_clips = self.epoch_clips or max(1, 500_000 // clip_len)
         return replace(
             self,
@@ -96,10 +111,58 @@ class TrainOptions:
 
 @dataclass
 class TrainResult:
+    """``best_score``: val mAP (criterion map) or minus the val loss (criterion loss); None when no epoch
+    was scored, and then ``best_epoch`` is the last epoch (best.pt holds its weights) and
+    ``unvalidated_reason`` says why nothing was scored."""
+
     save_dir: Path
     best_epoch: int | None
     best_score: float | None
     history: list[dict[str, Any]] = field(default_factory=list)
+    criterion: str = "map"
+    unvalidated_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LoaderPlan:
+    """CPU compute threads and DataLoader worker processes for a training run, and why."""
+
+    threads: int
+    workers: int
+    reason: str
+
+
+# Measured with `python benchmarks/bench_train.py --compare-threads` (README "CPU threads") on the 2-core
+# project machine, shared (load average 10-11): on prepared short-GOP video 1 compute thread + 1 loader
+# worker trained at 0.21 clips/s, 2 threads + the loader in process at 0.03 (rny002_gsm+gru, 112 px,
+# clip 16, batch 2); on raw video 0.19 vs 0.03. A second OpenMP thread on a busy core stalls at every
+# barrier; the gain it can bring on an idle machine is at most 2x, the loss on a shared one was 7x.
+SMALL_MACHINE_CORES = 2  # at or below: 1 worker (the loader is cheap), 1 compute thread per other core
+
+
+def cpu_loader_plan(num_workers: int | None, num_threads: int | None, *, device_type: str,
+                    cores: int | None = None) -> LoaderPlan:
+    """Threads and workers for ``device_type`` on a machine with ``cores`` usable cores (default: this
+    process's affinity). Explicit values win; on a GPU the default is 2 workers (threads untouched).
+
+    On the CPU, OpenMP threads that outnumber the free cores stall at every barrier (10x slower steps),
+    so each worker process gets a core and compute gets the rest (at least one thread): 1 worker on
+    machines of up to 2 cores, 2 above. ``-j 0`` loads in the training process and computes on every core.
+    """
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if device_type != "cpu":
+        workers = 2 if num_workers is None else num_workers
+        return LoaderPlan(threads=num_threads or 0, workers=workers, reason="accelerator: workers decode")
+    if num_workers is None:
+        workers = 1 if cores <= SMALL_MACHINE_CORES else 2
+        why = f"{cores} cores: {workers} loader worker{'s' if workers > 1 else ''}, one core each, the rest compute"
+    else:
+        workers, why = num_workers, "-j given"
+    threads = num_threads if num_threads is not None else max(1, cores - workers)
+    if num_threads is not None:
+        why += "; --threads given"
+    return LoaderPlan(threads=threads, workers=workers, reason=why)
 
 
 def _step_seed(seed: int, epoch: int, step: int) -> int:
@@ -127,7 +190,7 @@ def train(
     from e2espot.models import create_spotter
     from e2espot.models.losses import SpottingLoss
     from e2espot.train.distributed import all_reduce_mean, barrier, init_distributed, shutdown
-    from e2espot.train.optim import build_optimizer, sam_step, warmup_cosine_schedule
+    from e2espot.train.optim import build_lr_schedule, build_optimizer, sam_step
 
     save_dir = Path(save_dir)
     data_cfg = run_cfg.data
@@ -139,11 +202,12 @@ def train(
         torch.cuda.set_device(device)
     precision = resolve_precision(opts.precision, device)
     amp = autocast(device, precision)
+    plan = cpu_loader_plan(opts.num_workers, opts.num_threads, device_type=device.type)
     if device.type == "cpu":
         tune_cpu_allocator()  # no mmap/munmap page-fault storm for large activations
-        # OpenMP threads that outnumber the free cores stall at every barrier (10x slower steps):
-        # leave one core per data-loading worker
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - opts.num_workers))
+        torch.set_num_threads(plan.threads)
+        log.info(f"CPU: {plan.threads} compute threads, {plan.workers} loader workers ({plan.reason})")
+    num_workers = plan.workers
     num_classes = len(run_cfg.classes)
     video_root = run_cfg.dataset.get("videos")
 
@@ -154,7 +218,7 @@ def train(
         dilate_len=opts.dilate_len, displacement_radius=opts.displacement_radius, mixup=opts.mixup,
         seed=opts.seed, reader_factory=reader_factory, train=True, video_root=video_root,
     )
-    train_loader = make_loader(train_set, micro_batch, opts.num_workers, rank=dist_info.rank,
+    train_loader = make_loader(train_set, micro_batch, num_workers, rank=dist_info.rank,
                                world_size=dist_info.world_size, device=device)
     val_loader = None
     if val_labels is not None and len(val_labels) and opts.val_clips:
@@ -163,9 +227,13 @@ def train(
             displacement_radius=opts.displacement_radius, seed=opts.seed + 1, reader_factory=reader_factory,
             video_root=video_root,
         )
-        val_loader = make_loader(val_set, micro_batch, min(opts.num_workers, 1), device=device,
+        val_loader = make_loader(val_set, micro_batch, min(num_workers, 1), device=device,
                                  persistent_workers=False)
     steps_per_epoch = len(train_loader) // opts.acc_grad
+    has_val = val_labels is not None and len(val_labels) > 0
+    if dist_info.is_main and has_val and opts.criterion == "map" and opts.start_val_epoch >= opts.num_epochs:
+        log.warning(f"--start-val-epoch {opts.start_val_epoch} >= --num-epochs {opts.num_epochs}: no epoch will be "
+                    "validated, so best.pt will hold the last epoch")
     if steps_per_epoch < 1:
         raise ConfigError(
             f"an epoch of {opts.epoch_clips} clips is less than one batch of {opts.batch_size} "
@@ -186,10 +254,14 @@ def train(
     ).to(device)
     optimizer = build_optimizer(list(model.parameters()) + list(loss_fn.parameters()), opts.optimizer,
                                 lr=opts.lr, weight_decay=opts.weight_decay, rho=opts.rho)
-    scheduler = warmup_cosine_schedule(  # on the base optimiser: SAM's second_step calls its step()
-        getattr(optimizer, "base_optimizer", optimizer), warmup_steps=min(opts.warmup_epochs, opts.num_epochs) * steps_per_epoch,
-        total_steps=opts.num_epochs * steps_per_epoch,
+    warmup_steps = min(opts.warmup_epochs, opts.num_epochs) * steps_per_epoch
+    scheduler = build_lr_schedule(  # on the base optimiser: SAM's second_step calls its step()
+        opts.lr_schedule, getattr(optimizer, "base_optimizer", optimizer), warmup_steps,
+        opts.num_epochs * steps_per_epoch,
     )
+    if opts.lr_schedule == "spot" and warmup_steps > (opts.num_epochs * steps_per_epoch - warmup_steps):
+        log.warning("--lr-schedule spot with a warm-up longer than the cosine: as in spot, torch's cosine "
+                    "restart adds the full LR during the warm-up, so the LR can exceed --learning-rate")
     scaler = torch.amp.GradScaler(device.type, enabled=(precision == "fp16"))
     no_aug = AUGMENT_LEVELS[opts.augment]
     augment = DeviceAugment(num_classes, data_cfg.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed, **no_aug)
@@ -207,10 +279,12 @@ def train(
     best_epoch: int | None = None
     if resume:
         state = load_checkpoint(save_dir / LAST)
-        if state.get("config") != json.loads(json.dumps(run_cfg.to_dict())):
+        differences = config_differences(state.get("config") or {}, json.loads(json.dumps(run_cfg.to_dict())))
+        if differences:
             raise CheckpointError(
-                f"{save_dir / LAST}: its config differs from this run's; resume with the same options "
-                "or train into a new -s directory"
+                f"{save_dir / LAST}: its config differs from this run's in {len(differences)} "
+                f"option{'s' if len(differences) != 1 else ''}: {'; '.join(differences)}. Resume with the "
+                "checkpoint's values (see config.json), or train into a new -s directory"
             )
         model.load_state_dict(state["model"])
         loss_fn.load_state_dict(state["loss"])
@@ -237,7 +311,8 @@ def train(
             "best_score": best_score, "best_epoch": best_epoch, "options": json.dumps(opts.to_dict()),
         }
 
-    writer = _tensorboard(save_dir) if dist_info.is_main else None
+    writer = with_wandb(_tensorboard(save_dir), save_dir, run_cfg, opts.wandb, opts.wandb_project) \
+        if dist_info.is_main else None
 
     def forward_loss(batch: dict[str, Any], train_mode: bool, generator=None):
         """Augment on the device, forward under the precision context, return the loss."""
@@ -271,13 +346,7 @@ def train(
                     total += loss.detach()
                 return total
 
-            if scaler.is_enabled():
-                optimizer.zero_grad(set_to_none=True)
-                step_loss = closure()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                step_loss = sam_step(train_model, closure, optimizer)
+            step_loss = sam_step(train_model, closure, optimizer, scaler)  # fp16: scaled, SAM-aware
             scheduler.step()
             global_step += 1
             clips_seen += opts.batch_size
@@ -339,9 +408,11 @@ def train(
         if stop:
             break
 
+    unvalidated = None
     if dist_info.is_main and not stop and best_epoch is None:
         # no validation score was available: the last epoch is the best we know
-        best_epoch = len(history) - 1 if history else None
+        unvalidated = _unvalidated_reason(opts, val_labels, val_loader is not None)
+        best_epoch = history[-1]["epoch"] if history else None
         save_checkpoint({"model": model.state_dict(), "config": json.loads(json.dumps(run_cfg.to_dict())),
                          "epoch": best_epoch, "score": None}, save_dir / BEST)
     if dist_info.is_main and not stop and val_labels is not None and len(val_labels):
@@ -354,7 +425,30 @@ def train(
     if writer is not None:
         writer.close()
     shutdown(dist_info)
-    return TrainResult(save_dir=save_dir, best_epoch=best_epoch, best_score=best_score, history=history)
+    return TrainResult(save_dir=save_dir, best_epoch=best_epoch, best_score=best_score, history=history,
+                       criterion=opts.criterion, unvalidated_reason=unvalidated)
+
+
+def _unvalidated_reason(opts: TrainOptions, val_labels: LabelSet | None, has_val_loader: bool) -> str:
+    if val_labels is None or not len(val_labels):
+        return "no validation split"
+    if opts.criterion == "loss":
+        return "no validation clips" if not has_val_loader else "no validation loss"
+    return (f"--start-val-epoch {opts.start_val_epoch} is at or past the last epoch "
+            f"({opts.num_epochs - 1}; epochs count from 0)")
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """``"train.num_epochs: 5 in the checkpoint, 10 now"`` for every leaf that differs (dotted keys)."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        name = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_differences(a, b, prefix=f"{name}.")
+        elif a != b:
+            out.append(f"{name}: {a!r} in the checkpoint, {b!r} now")
+    return out
 
 
 def _predict_split(model, run_cfg: RunConfig, labels: LabelSet, opts: TrainOptions, *, device, precision,

@@ -40,6 +40,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from e2espot.constants import DEFAULT_SOCCERNET_LABEL_FILE
 from e2espot.data.formats._common import (
     ClassesOpt,
     LabelFormat,
@@ -60,20 +61,14 @@ from e2espot.data.timebase import (
     position_ms_to_frame,
     position_ms_to_game_time,
 )
+from e2espot.data.video.find import SOCCERNET_GAME_VIDEOS, SOCCERNET_HALF_VIDEOS, soccernet_video
 from e2espot.errors import ConfigError, LabelFormatError, VideoError
 
-LABEL_FILES = ("Labels-v2.json", "Labels-ball.json")
+LABEL_FILES = (DEFAULT_SOCCERNET_LABEL_FILE, "Labels-ball.json")
 CLASS_FILE = "class.txt"
 LAYOUTS = ("auto", "halves", "game")
-HALF_VIDEO_PATTERNS = (
-    "{half}_224p.mkv",
-    "{half}_720p.mkv",
-    "{half}_224p.mp4",
-    "{half}_720p.mp4",
-    "{half}.mkv",
-    "{half}.mp4",
-)
-GAME_VIDEOS = ("224p.mp4", "720p.mp4", "224p.mkv", "720p.mkv", "video.mp4", "video.mkv")
+HALF_VIDEO_PATTERNS = SOCCERNET_HALF_VIDEOS  # one list, owned by e2espot.data.video.find
+GAME_VIDEOS = SOCCERNET_GAME_VIDEOS
 _GAME_TIME = re.compile(r"^\s*(\d+)\s*-\s*(\d+):(\d{1,2})\s*$")  # "1 - 0:8" (no padding) is read too
 OFFICIAL_HALVES = (1, 2)  # the official evaluator fills two half grids and ignores any other half
 _ANNOTATION_KEYS = ("gameTime", "label", "position", "team", "visibility")
@@ -148,29 +143,19 @@ def game_and_half(video: VideoLabels) -> tuple[str, int]:
     return video.video, int(video.extra.get("half", 1))
 
 
-def find_video(game_dir: Path, half: int | None) -> Path | None:
-    """The video of one half (``half``) or of the whole game (``None``) in a SoccerNet game folder."""
-    names = GAME_VIDEOS if half is None else [p.format(half=half) for p in HALF_VIDEO_PATTERNS]
-    for name in names:
-        if (game_dir / name).is_file():
-            return game_dir / name
-    return None
-
-
 def probe_num_frames(path: Path, fps: float) -> int:
-    """Frames of a video when resampled to ``fps``: stream frame count, else container duration."""
-    import av
+    """Frames of a video when resampled to ``fps``: stream frame count, else container duration
+    (``e2espot.data.video.probe_video``, the one prober)."""
+    from e2espot.data.video import probe_video
 
     try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            if stream.frames and stream.average_rate:
-                return num_frames_at(stream.frames, float(stream.average_rate), fps)
-            if container.duration:
-                duration_ms = round(container.duration / av.time_base * 1000)
-                return num_frames_at(duration_ms, 1000.0, fps)
-    except (av.error.FFmpegError, IndexError, OSError) as exc:
-        raise VideoError(f"cannot probe '{path}': {exc}. Pass probe_videos=False to skip it") from None
+        info = probe_video(path)
+    except VideoError as exc:
+        raise VideoError(f"{exc}. Pass probe_videos=False to skip probing") from None
+    if info.num_frames and info.fps:
+        return num_frames_at(info.num_frames, info.fps, fps)
+    if info.duration_s:
+        return num_frames_at(round(info.duration_s * 1000), 1000.0, fps)
     raise VideoError(f"cannot probe '{path}': neither frame count nor duration is known")
 
 
@@ -271,11 +256,11 @@ def _layout(layout: str, data: dict[str, Any], halves: set[int], game_dir: Path,
         return "game"
     if halves - {1}:
         return "halves"
-    if find_video(game_dir, 1) or find_video(game_dir, 2):
+    if soccernet_video(game_dir, 1) or soccernet_video(game_dir, 2):
         return "halves"
-    if find_video(game_dir, None):
+    if soccernet_video(game_dir, None):
         return "game"
-    return "halves" if file.name == "Labels-v2.json" else "game"
+    return "halves" if file.name == DEFAULT_SOCCERNET_LABEL_FILE else "game"
 
 
 def _parse_annotation(
@@ -335,7 +320,7 @@ def read(
         halves: tuple[int, ...] = (1, 2) if kind == "halves" else (1,)
         by_half: dict[int, VideoLabels] = {}
         for half in halves:
-            video_path = find_video(game_dir, half if kind == "halves" else None) if probe_videos else None
+            video_path = soccernet_video(game_dir, half if kind == "halves" else None) if probe_videos else None
             by_half[half] = VideoLabels(
                 video=f"{game}/{half}" if kind == "halves" else game,
                 fps=fps,

@@ -36,7 +36,8 @@ from typing import Any
 
 from e2espot.config import DataConfig, ModelConfig, RunConfig
 from e2espot.errors import CheckpointError, ConfigError
-from e2espot.models.published.tdeed import ImportedModel, _read_checkpoint
+from e2espot.models.published import ImportedModel
+from e2espot.models.published.tdeed import _read_checkpoint
 
 KIND = "adaspot"
 CHECKPOINT_NAME = "checkpoint_best.pt"

@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from e2espot.config import DataConfig, ModelConfig, RunConfig
 from e2espot.errors import CheckpointError, ConfigError
+from e2espot.models.published import ImportedModel
 
 KIND = "tdeed"
 CHECKPOINT_NAME = "checkpoint_best.pt"
@@ -90,16 +91,6 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 PAD_LEN = 5  # dataset/frame.py DEFAULT_PAD_LEN: windows start 5 rows before the video
-
-
-@dataclass
-class ImportedModel:
-    """A converted reference model (same fields as ``e2espot.models.published.ImportedModel``)."""
-
-    run_config: RunConfig
-    state_dict: dict[str, Any]  # our key names; loads strictly into create_spotter(run_config.model)
-    provenance: dict[str, Any] = field(default_factory=dict)
-    num_parameters: int = 0
 
 
 # --------------------------------------------------------------------------- detection
@@ -348,6 +339,8 @@ def convert(path: Path, *, checkpoint: str | None = None, classes: list[str] | N
         "source": str(path),
         "config": str(config_path),
         "checkpoint": str(ckpt),
+        "checkpoint_choice": "given with --checkpoint" if checkpoint is not None else f"the folder's {CHECKPOINT_NAME}",
+        "dataset": config.get("dataset"),
         "reference": "SoccerNet/sn-teamspotting" if cfg.model.team_head else "arturxe2/T-DEED",
         "team_columns": "2i+1 = class_i-left = (1-sigmoid(team)) * p, 2i+2 = class_i-right" if cfg.model.team_head
         else None,
