@@ -312,7 +312,7 @@ def test_tiny_adaspot_trains_one_step_and_predicts():
     assert stages["rois"].shape == (1, 8, 3, 32, 32) and stages["roi_box"].shape == (1, 8, 4)
     assert ((stages["roi_box"][..., 0] >= 0) & (stages["roi_box"][..., 0] + 32 <= 64)).all()
     with pytest.raises(ConfigError, match="clip_len=8"):
-        model(torch.rand(1, 4, 3, 48, 80))
+        model(torch.rand(1, 9, 3, 48, 80))
     with pytest.raises(ConfigError, match="unknown keys"):
         create_spotter(dataclasses.replace(cfg, head_kwargs={"roi": 3}))
 

@@ -111,8 +111,11 @@ def select_rois(
     ksize = (7, k + 1, k + 1)
     kernel = gaussian_kernel_3d(ksize, tuple(s / 4.0 for s in ksize)).to(x.device, x.dtype)[None, None]
     pad = tuple(s // 2 for s in ksize)
+    # Reflection needs T > 3; only shorter clips (the trainer's memory probe; the reference always has
+    # T = clip_len) are padded by replication instead.
+    mode = "reflect" if t > pad[0] and h_up > pad[1] and w_up > pad[2] else "replicate"
     for _ in range(2):
-        x = F.conv3d(F.pad(x, (pad[2], pad[2], pad[1], pad[1], pad[0], pad[0]), mode="reflect"), kernel)
+        x = F.conv3d(F.pad(x, (pad[2], pad[2], pad[1], pad[1], pad[0], pad[0]), mode=mode), kernel)
     x = x / (x.sum(dim=(-1, -2), keepdim=True) + 1e-5)
 
     center = torch.zeros((b, 1, t), device=x.device)
@@ -270,7 +273,9 @@ class _Head(nn.Module):
 class AdaSpot(nn.Module):
     """x (B, T, 3, H, W) float in [0, 1] → :class:`SpotterOutput`; any H, W (the model resizes).
 
-    T must equal ``clip_len`` (the GSF layers and ``temp_enc`` are fixed to it, as in the reference).
+    The reference takes exactly T = ``clip_len`` (its GSF ``n_segment`` and ``temp_enc`` are fixed); our
+    predict path always feeds clip_len-frame windows. A shorter clip (the trainer's memory probe) uses the
+    first T rows of ``temp_enc``; a longer one is refused.
     ``logits`` are the fused head's; in training with ``aux_heads`` ``stage_logits`` is
     ``[low-res aux, high-res aux, fused]`` (our loss sums the stages; the reference averages the three, so
     ours is 3× theirs). ``features`` is the fused (B, T, D) sequence before ``temp_enc``.
@@ -397,10 +402,10 @@ class AdaSpot(nn.Module):
                 f"AdaSpot expects float frames in [0, 1], got dtype {x.dtype}; divide uint8 by 255"
             )
         b, t, c, _, _ = x.shape
-        if t != self.config.clip_len:
+        if t > self.config.clip_len:
             raise ConfigError(
                 f"AdaSpot: clips of {t} frames, but the model is built for clip_len={self.config.clip_len} "
-                "(its GSF layers and temp_enc are fixed to it); feed windows of clip_len frames"
+                "(temp_enc has clip_len rows); feed windows of at most clip_len frames"
             )
         x_lr, x_hr = self.inputs(x)
         lowres_feat, maps = self._pooled(self.lowres_backbone, x_lr, t)
@@ -439,7 +444,7 @@ class AdaSpot(nn.Module):
         b = lowres_feat.shape[0]
         lr_proj = self.lowres_linear(lowres_feat)
         hr_proj = self.highres_linear(highres_feat)
-        enc = self.temp_enc.expand(b, -1, -1)
+        enc = self.temp_enc[: lowres_feat.shape[1]].expand(b, -1, -1)
         fused = torch.maximum(lr_proj, hr_proj)
         out = {
             "lowres_feat": lowres_feat,
