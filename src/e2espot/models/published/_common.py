@@ -59,6 +59,35 @@ def rename(key: str, rules: Sequence[Rule]) -> str:
     return key
 
 
+def map_key_first_match(key: str, rules: Sequence[tuple[re.Pattern, str]]) -> str | None:
+    """Our name for a reference key: the first (compiled regex, replacement) rule that matches it; None
+    when none matches or the replacement is empty (a key our model never holds)."""
+    for pattern, repl in rules:
+        if pattern.match(key):
+            return pattern.sub(repl, key) or None
+    return None
+
+
+def rename_first_match(state: dict[str, Any], rules: Sequence[tuple[re.Pattern, str]], where: Path,
+                       not_ours: str, hint: str) -> dict[str, Any]:
+    """Rename a reference state_dict key by key (``map_key_first_match``) and flatten 5-D temporal gate
+    kernels (GSM / GSF ``conv3D``) to our ``FlatConv3d`` layout (out, in/groups, kd·kh·kw). Keys no rule
+    maps raise ``CheckpointError``: "{where}: N keys are not {not_ours}, e.g. [...]; {hint}"."""
+    out: dict[str, Any] = {}
+    unknown = []
+    for key, value in state.items():
+        ours = map_key_first_match(key, rules)
+        if ours is None:
+            unknown.append(key)
+            continue
+        if ours.endswith("temporal.conv3d.weight") and value.ndim == 5:
+            value = value.flatten(2)  # (2, C/2, 3, 3, 3) -> (2, C/2, 27)
+        out[ours] = value
+    if unknown:
+        raise CheckpointError(f"{where}: {len(unknown)} keys are not {not_ours}, e.g. {unknown[:3]}; {hint}")
+    return out
+
+
 def expected_state(model_cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Our Spotter's state_dict keys and shapes for ``model_cfg`` (built without weights)."""
     import torch

@@ -36,7 +36,9 @@ from typing import Any
 
 from e2espot.config import DataConfig, ModelConfig, RunConfig
 from e2espot.errors import CheckpointError, ConfigError
+from e2espot.data.formats.soccernet import BALL_CLASSES
 from e2espot.models.published import ImportedModel
+from e2espot.models.published._common import map_key_first_match, rename_first_match
 from e2espot.models.published.tdeed import _read_checkpoint
 
 KIND = "adaspot"
@@ -44,18 +46,7 @@ CHECKPOINT_NAME = "checkpoint_best.pt"
 REFERENCE = "arturxe2/AdaSpot @ 6a46bbc"
 
 # data/<dataset>/class.txt @ 6a46bbc (index = line + 1, 0 = background)
-SOCCERNETBALL_CLASSES = (
-    "PASS",
-    "DRIVE",
-    "HEADER",
-    "HIGH PASS",
-    "OUT",
-    "CROSS",
-    "THROW IN",
-    "SHOT",
-    "BALL PLAYER BLOCK",
-    "PLAYER SUCCESSFUL TACKLE",
-)
+SOCCERNETBALL_CLASSES = BALL_CLASSES[:10]  # the 12 SoccerNet-Ball classes without FREE KICK and GOAL
 TENNIS_CLASSES = (
     "far_court_bounce",
     "far_court_swing",
@@ -224,30 +215,13 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 
 def map_key(key: str) -> str | None:
     """Our name for an AdaSpot state_dict key, or None when no rule matches."""
-    for pattern, repl in _RULES:
-        if pattern.match(key):
-            return pattern.sub(repl, key) or None
-    return None
+    return map_key_first_match(key, _RULES)
 
 
 def convert_state_dict(state: dict[str, Any], where: Path = Path(CHECKPOINT_NAME)) -> dict[str, Any]:
     """Rename (and flatten the Conv3d gate kernels of) an AdaSpot state_dict to our key names."""
-    out: dict[str, Any] = {}
-    unknown = []
-    for key, value in state.items():
-        ours = map_key(key)
-        if ours is None:
-            unknown.append(key)
-            continue
-        if ours.endswith("temporal.conv3d.weight") and value.ndim == 5:
-            value = value.flatten(2)
-        out[ours] = value
-    if unknown:
-        raise CheckpointError(
-            f"{where}: {len(unknown)} keys are not AdaSpot keys, e.g. {unknown[:3]}; is this "
-            "AdaSpot's checkpoint_best.pt (AdaSpot.state_dict(), no prefix)?"
-        )
-    return out
+    return rename_first_match(state, _RULES, where, "AdaSpot keys",
+                              "is this AdaSpot's checkpoint_best.pt (AdaSpot.state_dict(), no prefix)?")
 
 
 def find_checkpoint(folder: Path, config_path: Path, checkpoint: str | None) -> Path:

@@ -42,6 +42,7 @@ from typing import Any
 from e2espot.config import DataConfig, ModelConfig, RunConfig
 from e2espot.errors import CheckpointError, ConfigError
 from e2espot.models.published import ImportedModel
+from e2espot.models.published._common import map_key_first_match, rename_first_match
 
 KIND = "tdeed"
 CHECKPOINT_NAME = "checkpoint_best.pt"
@@ -252,30 +253,13 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 
 def map_key(key: str) -> str | None:
     """Our name for a T-DEED / sn-teamspotting state_dict key, or None when no rule matches."""
-    for pattern, repl in _RULES:
-        if pattern.match(key):
-            return pattern.sub(repl, key)
-    return None
+    return map_key_first_match(key, _RULES)
 
 
 def convert_state_dict(state: dict[str, Any], where: Path = Path(CHECKPOINT_NAME)) -> dict[str, Any]:
     """Rename (and reshape the Conv3d gate kernels of) a reference state_dict to our key names."""
-    out: dict[str, Any] = {}
-    unknown = []
-    for key, value in state.items():
-        ours = map_key(key)
-        if ours is None:
-            unknown.append(key)
-            continue
-        if ours.endswith("temporal.conv3d.weight") and value.ndim == 5:
-            value = value.flatten(2)  # (2, C/2, 3, 3, 3) -> (2, C/2, 27): our FlatConv3d
-        out[ours] = value
-    if unknown:
-        raise CheckpointError(
-            f"{where}: {len(unknown)} keys are not T-DEED / sn-teamspotting keys, e.g. {unknown[:3]}; "
-            "is this a T-DEED checkpoint_best.pt (TDEEDModel.state_dict(), no prefix)?"
-        )
-    return out
+    return rename_first_match(state, _RULES, where, "T-DEED / sn-teamspotting keys",
+                              "is this a T-DEED checkpoint_best.pt (TDEEDModel.state_dict(), no prefix)?")
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:
