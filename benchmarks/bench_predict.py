@@ -5,13 +5,19 @@
 * ``model``: random uint8 frames through the same model, in the same windows, batches and precision
   (uint8 -> float -> model -> softmax -> NumPy, as ``predict_scores`` does per batch).
 
-All three are video frames per second (each frame counts once, whatever the window overlap), run
+With ``--engines`` (default on full runs) the model-only and end-to-end figures are also taken for the
+other inference engines on the same video, model and windows: ``torch.compile`` of the eager model and
+the ONNX export run by ONNX Runtime (``e2espot export-model``); ``speedup_best_engine`` = best engine's
+model-only frames/s over PyTorch eager's (target >= 1.5 on CPU).
+
+All figures are video frames per second (each frame counts once, whatever the window overlap), run
 alternately, medians reported. ``ratio_e2e_over_bound`` = e2e / min(decode, model) of the medians;
 target >= 0.8. ``ratio_paired_median`` takes the ratio within each repeat first (less load noise).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -40,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=4,
                         help="windows per forward pass (predict default 4)")
     parser.add_argument("--seconds", type=float, default=None, help="video length (default 12 s, quick 2 s)")
+    parser.add_argument("--height", type=int, default=None,
+                        help="frame height of the full run, 16:9 width (default 224: 398x224)")
+    parser.add_argument("--engines", action=argparse.BooleanOptionalAction, default=None,
+                        help="also measure torch.compile and ONNX Runtime (default: on, off with --quick)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -55,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         model_cfg = ModelConfig(num_classes=5, backbone="test_tiny", temporal_module="gsm", head="gru",
                                 clip_len=clip_len)
     else:
-        width, height, seconds, clip_len = 398, 224, args.seconds or 12.0, 100
+        height = args.height or 224
+        width, seconds, clip_len = int(round(height * 16 / 9 / 2)) * 2, args.seconds or 12.0, 100
         model_cfg = ModelConfig(num_classes=5, backbone="rny002", temporal_module="gsm", head="gru",
                                 clip_len=clip_len)
     repeats = args.repeats or (1 if args.quick else 3)
@@ -94,25 +105,31 @@ def main(argv: list[str] | None = None) -> int:
             log(f"decode: {fps:.1f} frames/s")
             return fps
 
-        def model_only() -> float:
+        def model_only(net=model, name="model", context=amp) -> float:
             t0 = time.perf_counter()
             with torch.inference_mode():
                 for i in range(0, len(starts), args.batch_size):
                     n = min(args.batch_size, len(starts) - i)
                     x = torch.from_numpy(frames_u8[:n]).to(device, non_blocking=True)
                     x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W)
-                    with amp:
-                        logits = model(x).logits  # (B, T, K+1)
+                    with context:
+                        logits = net(x).logits  # (B, T, K+1)
                     logits.float().softmax(-1).cpu().numpy()
             sync()
             fps = num_frames / (time.perf_counter() - t0)
-            log(f"model: {fps:.1f} frames/s")
+            log(f"{name}: {fps:.1f} frames/s")
             return fps
 
         log(f"warm-up ({num_frames} frames, {len(starts)} windows of {clip_len}, batch {args.batch_size}, "
             f"{precision})")
         model_only()
-        results = alternate({"e2e": e2e, "decode": decode, "model": model_only}, repeats)
+        cases = {"e2e": e2e, "decode": decode, "model": model_only}
+        engines = {}
+        if args.engines if args.engines is not None else not args.quick:
+            engines = engine_cases(model, cfg, run_dir, device, frame_hw, model_only, video, work,
+                                   precision, args.batch_size)
+            cases.update(engines)
+        results = alternate(cases, repeats)
 
     fps = {k: median(v) for k, v in results.items()}
     bound = min(fps["decode"], fps["model"])
@@ -129,8 +146,59 @@ def main(argv: list[str] | None = None) -> int:
         "all_fps": {k: [r3(x) for x in v] for k, v in results.items()},
         "ratio_e2e_over_bound": r3(ratio), "ratio_per_repeat": [r3(x) for x in paired],
         "ratio_paired_median": r3(median(paired)), "target": TARGET, "meets_target": ratio >= TARGET,
+        **engine_summary(fps, results),
     })
     return 0
+
+
+def engine_cases(model, cfg, run_dir, device, frame_hw, model_only, video, work, precision, batch_size):
+    """model-only and end-to-end cases for torch.compile and ONNX Runtime (CPU), warmed up once."""
+    from contextlib import nullcontext
+
+    import torch
+
+    from e2espot.infer.engines import OnnxSpotter, export_onnx
+    from e2espot.infer.predict import predict_file
+
+    cases = {}
+    compiled = torch.compile(model)
+    log("torch.compile: compiling (first call)")
+    model_only(compiled, "model_compiled")
+    cases["model_compiled"] = lambda: model_only(compiled, "model_compiled")
+    if device.type == "cpu":
+        t0 = time.perf_counter()
+        report = export_onnx(model, cfg, work / "model.onnx", height=frame_hw[0], width=frame_hw[1])
+        log(f"ONNX export ({report.exporter}) in {time.perf_counter() - t0:.0f} s, "
+            f"max diff {max(report.max_abs_diff.values()):.2g}")
+        ort = OnnxSpotter(report.path)
+        model_only(ort, "model_onnxruntime", nullcontext())
+        cases["model_onnxruntime"] = lambda: model_only(ort, "model_onnxruntime", nullcontext())
+
+        def e2e_ort() -> float:
+            t0 = time.perf_counter()
+            files = predict_file(video, (ort, cfg), work / "out_ort", device=device, precision="fp32",
+                                 batch_size=batch_size)
+            fps = files.video_labels.num_frames / (time.perf_counter() - t0)
+            log(f"e2e_onnxruntime: {fps:.1f} frames/s")
+            return fps
+
+        cases["e2e_onnxruntime"] = e2e_ort
+    return cases
+
+
+def engine_summary(fps: dict[str, float], results: dict[str, list[float]]) -> dict:
+    """Per-engine medians and the best engine's speed-up over eager PyTorch (model-only, same run)."""
+    engines = {k: v for k, v in fps.items() if k.startswith("model_")}
+    if not engines:
+        return {}
+    best = max(engines, key=engines.get)
+    out = {f"{k}_fps": r3(v) for k, v in fps.items() if k.startswith(("model_", "e2e_"))}
+    out.update(best_engine=best.removeprefix("model_"), speedup_best_engine=r3(engines[best] / fps["model"]),
+               speedup_target=1.5, meets_speedup_target=engines[best] / fps["model"] >= 1.5)
+    if "e2e_onnxruntime" in fps:
+        bound = min(fps["decode"], fps["model_onnxruntime"])
+        out["ratio_e2e_over_bound_onnxruntime"] = r3(fps["e2e_onnxruntime"] / bound)
+    return out
 
 
 if __name__ == "__main__":

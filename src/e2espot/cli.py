@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "score predictions with the E2E-Spot or the official SoccerNet metric"),
     "render": ("render", "annotated video and timeline pictures"),
     "export": ("export", "export events as CSV, SoccerNet JSON, chapters or a highlight reel"),
+    "export-model": ("export_model", "export a run to ONNX (checked against PyTorch) for deployment"),
     "serve": ("serve", "run the web app"),
     "demo": ("demo", "synth -> train -> predict -> evaluate -> render, on CPU, no data needed"),
     "bench": ("bench", "run the throughput and memory benchmarks"),

@@ -11,6 +11,8 @@ from typing import Any
 
 from e2espot.errors import ConfigError
 
+ENGINES = ("torch", "onnxruntime")  # what runs the network at inference (e2espot.infer.engines)
+
 
 def _from_dict(cls, data: dict[str, Any], where: str):
     names = {f.name for f in dataclasses.fields(cls)}
@@ -47,6 +49,7 @@ class ModelConfig:
     modality: str = "rgb"  # input channels + normalisation (models.spotter.MODALITIES): "rgb", "flow"
     pad_to_clip_len: bool = False  # E2E-Spot: clips shorter than clip_len are zero-padded (after
     #                                normalisation) to clip_len inside the model, features cut back to T
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # factory options, e.g. X3D trainable_stages
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -158,3 +158,23 @@ def test_mirrored_display_matrix(tmp_path, rotation, hflip, vflip, expected):
     assert np.array_equal(got, want)
     corner = {(0, True): "top-right", (90, True): "bottom-right", (180, True): "bottom-left"}[expected]
     assert _corner(got[0]) == corner
+
+
+def test_web_upload_check_reports_the_upright_size(rotated):
+    """The web app's upload check and the player see the same upright size as every reader."""
+    from e2espot.web.app import check_video
+
+    path, rotation = rotated
+    info = check_video(path)
+    with open_video(path) as reader:
+        assert (info["width"], info["height"]) == (reader.width, reader.height)
+    expected = (48, 64) if rotation in (90, -90) else (64, 48)
+    assert (info["width"], info["height"]) == expected
+
+
+def test_soccernet_num_frames_probe_uses_the_shared_prober(rotated):
+    from e2espot.data.formats.soccernet import probe_num_frames
+
+    path, _ = rotated
+    assert probe_num_frames(path, 25.0) == NUM
+    assert probe_num_frames(path, 12.5) == NUM // 2

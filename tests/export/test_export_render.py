@@ -141,3 +141,22 @@ def test_events_at_model_fps_are_retimed(video, tmp_path):
     res = render_annotated(video, events, tmp_path / "o.mp4", hold_s=0.2)
     src, out = read_frames(video, [19, 20]), read_frames(res.path, [19, 20])
     assert _region_diff(src[19], out[19]) < 3 and _region_diff(src[20], out[20]) > 20
+
+
+def test_events_past_the_end_are_an_error_not_dropped(video, tmp_path):
+    """An events file with no num_frames and events past the video's end (another video's events, or
+    another fps than stated): render, review and the highlight reel refuse, naming the frames."""
+    from e2espot.errors import LabelFormatError
+    from e2espot.export.highlights import write_highlight_reel
+
+    events = VideoLabels("clip", FPS, None, [Event(20, "goal", 0.9), Event(50, "shot", 0.8), Event(77, "shot", 0.7)])
+    with pytest.raises(LabelFormatError, match=r"events for 'clip': 2 events at frames outside 'clip.mp4' "
+                                                r"\(50 frames at 25 fps\): 50, 77"):
+        render_annotated(video, events, tmp_path / "out.mp4")
+    assert not (tmp_path / "out.mp4").exists()
+    truth = VideoLabels("clip", FPS, None, [Event(60, "goal")])
+    with pytest.raises(LabelFormatError, match=r"labels for 'clip': 1 event at frames outside"):
+        render_annotated(video, VideoLabels("clip", FPS, None, [Event(20, "goal", 0.9)]), tmp_path / "o.mp4",
+                         truth=truth)
+    with pytest.raises(LabelFormatError, match="2 events at frames outside"):
+        write_highlight_reel(video, events, tmp_path / "reel.mp4")

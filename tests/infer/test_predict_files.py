@@ -341,3 +341,26 @@ def test_real_displacement_head_is_decoded(workspace, tmp_path):
         out = model(clip)  # the first window alone: it is the only one covering frames 0..7
     expected = decode_displacement(out.logits.float().softmax(-1), out.displacement)[0].numpy()
     np.testing.assert_allclose(scores[:8], expected, atol=1e-5)
+
+
+def test_cli_test_drop_rarest(workspace, capsys):
+    code = main(["test", str(workspace["run"]), "-s", "test", "--device", "cpu", "--precision", "fp32",
+                 "--classes-drop-rarest", "1"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "mAP over 1 classes without the 1 rarest [pass (1) GT events]: " in printed
+    assert "(all 2 classes: " in printed
+
+
+def test_run_without_config_json_says_which_thresholds_it_uses(tmp_path, caplog):
+    """The per-class thresholds chosen on val live in config.json; without it, load_run falls back to the
+    checkpoint's config and says so, naming the thresholds it will apply."""
+    run = tmp_path / "run"
+    save_run(run)
+    (run / "config.json").unlink()
+    with caplog.at_level("WARNING", logger="e2espot"):
+        _, cfg = load_run(run)
+    assert cfg.classes == CLASSES
+    text = caplog.text
+    assert "config.json: not found; using the config saved in best.pt" in text
+    assert "threshold 0.5 for every class" in text and "pass --threshold" in text

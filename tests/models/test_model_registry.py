@@ -19,7 +19,7 @@ FEATURES = {"rny002": 368, "rny008": 768, "rn18": 512, "rn50": 2048, "effb0": 12
 
 
 def test_registries_list_every_key():
-    assert list_backbones() == sorted(REAL_BACKBONES + ["test_tiny"])
+    assert list_backbones() == sorted(REAL_BACKBONES + ["test_tiny", "x3d_xs", "x3d_s", "x3d_m", "x3d_l"])
     assert list_temporal_modules() == ["astrm", "gsf", "gsm", "tsm"]
     assert list_heads() == sorted(["fc", "gru", "deeper_gru", "lstm", "mstcn", "transformer", "asformer", "edsgp"])
 

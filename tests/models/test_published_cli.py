@@ -122,3 +122,30 @@ def test_imported_tennis_model_in_the_web_app(small_run, tmp_path):
         events = client.get(job["urls"]["api_events"]).json()
         assert events["num_frames"] == 30 and events["fps"] == 25.0
         assert "annotated" in job["files"]
+
+
+@pytest.mark.parametrize("fixture,params", [("tdeed_SoccerNetBall_challenge1", "12,316,972"),
+                                            ("teamspotting_SoccerNetBall_baseline", "12,317,341")])
+def test_import_model_detects_tdeed_and_team_bas_folders(fixture, params, tmp_path, capsys):
+    """T-DEED / Team-BAS folders (config JSON + checkpoint_best.pt) are detected among the reference kinds
+    and import with the fixture README's parameter count."""
+    from e2espot.cli import main
+    from e2espot.models.published import detect_reference
+
+    if not ROOT.is_dir():
+        pytest.skip(f"published-model fixtures not found at {ROOT}")
+    spec = importlib.util.spec_from_file_location("published_materialize", ROOT / "materialize.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder = tmp_path / fixture
+    folder.mkdir()
+    shutil.copy(ROOT / fixture / "config.json", folder / "config.json")
+    torch.save(module.build(json.loads((ROOT / fixture / "keys.json").read_text())["keys"], 0),
+               folder / "checkpoint_best.pt")
+    assert detect_reference(folder) == "tdeed"
+    assert main(["import-model", str(folder), "-o", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert f"parameters: {params}" in out
+    assert "12.5 fps, 796x448" in out
+    provenance = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert provenance["kind"] == "tdeed"

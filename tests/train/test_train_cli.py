@@ -143,3 +143,20 @@ def test_bench_train_forwards_compare_threads(tmp_path):
     assert cmd[1:] == [str(tmp_path / "bench_train.py"), "--quick", "--compare-threads"]
     assert "--compare-threads" not in benchmark_command(tmp_path, "decode", quick=False, device=None,
                                                          compare_threads=True)
+
+
+def test_native_fps_is_recorded_from_the_labels(caplog):
+    """Training at native rate records the labels' fps (never null when they agree), so predict resamples
+    a variable-frame-rate video to the rate the model saw and time_s are true times."""
+    from types import SimpleNamespace
+
+    from e2espot.commands.train import labels_fps
+
+    def labels(*rates):
+        return SimpleNamespace(videos=[SimpleNamespace(fps=r) for r in rates])
+
+    assert labels_fps(labels(25.0, 25.0, None)) == 25.0
+    assert labels_fps(labels(None, None)) is None
+    with caplog.at_level("WARNING", logger="e2espot"):
+        assert labels_fps(labels(25.0, 29.97)) is None
+    assert "2 different frame rates (25, 29.97)" in caplog.text and "pass --fps" in caplog.text

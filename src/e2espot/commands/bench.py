@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-BENCHMARKS = ("decode", "predict", "memory", "train", "precision")
+BENCHMARKS = ("decode", "predict", "memory", "train", "precision", "feature_cache")
 ALL = ("decode", "predict", "memory", "train")
 TAKES_DEVICE = ("predict", "memory", "train", "precision")
 

@@ -87,6 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="events at or after a video's last frame are an error instead of being moved "
                              "to the last frame with a warning (default: off)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the results as JSON")
+    parser.add_argument("--classes-drop-rarest", type=int, default=None, metavar="N",
+                        help="also report the mAP without the N classes with the fewest ground-truth events "
+                             "(the ball-action studies' mAP_10 is N=2)")
 
 
 def _filter(labels: Any, classes: list[str] | None, min_score: float | None) -> Any:
@@ -225,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
     from e2espot.eval.soccernet import default_metric, soccernet_map
 
     labels_fmt = args.labels_format or detect_format(args.labels, option="--labels-format")
+    if args.metric == "team" and args.classes_drop_rarest is not None:
+        raise ConfigError("--classes-drop-rarest applies to --metric e2e and soccernet, not to the Team-mAP")
     if args.metric == "team" and args.threshold is None and args.nms_window is None:
         files = _run_team_files(args, labels_fmt)
         if files is not None:
@@ -291,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
         result = e2e_map(truth, pred, tolerances=args.tolerances, classes=e2e_classes)
         print(report.format_map(result))
         out = report.to_json(result)
+        _print_subset(result, truth, args, out, result.mean)
         if args.threshold is not None:
             tol = max(result.tolerances)
             prf = precision_recall_f1(truth, pred, threshold=args.threshold, tolerance=tol, classes=result.classes)
@@ -325,6 +331,7 @@ def run(args: argparse.Namespace) -> int:
         result_sn = soccernet_map(truth, pred, classes, framerate=framerate, metric=sn_metric)
         print(report.format_soccernet(result_sn))
         out = report.to_json(result_sn)
+        _print_subset(result_sn, truth, args, out, result_sn["a_mAP"])
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2))
@@ -362,3 +369,15 @@ def _run_team_files(args: argparse.Namespace, labels_fmt: str) -> int | None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result.to_json(), indent=2))
     return 0
+
+
+def _print_subset(result: Any, truth: Any, args: argparse.Namespace, out: dict[str, Any], full_map: float) -> None:
+    """--classes-drop-rarest N: print the subset mAP under the table and add it to the JSON."""
+    if args.classes_drop_rarest is None:
+        return
+    from e2espot.eval.report import format_subset
+    from e2espot.eval.subsets import drop_rarest
+
+    score = drop_rarest(result, truth, args.classes_drop_rarest)
+    print(format_subset(score, full_map))
+    out["drop_rarest"] = score.to_json()

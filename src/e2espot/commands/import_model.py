@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     data = cfg.data
     size = f"{data.width}x{data.height}" if data.width else f"{data.height} px high (aspect kept)"
     print(f"imported {prov['kind']} model from {source}")
-    print(f"  checkpoint: {prov['checkpoint']} ({prov['checkpoint_choice']})")
+    print(f"  checkpoint: {prov['checkpoint']} ({prov.get('checkpoint_choice', 'as given')})")
     print(f"  model: {cfg.model.backbone}{'+' + cfg.model.temporal_module if cfg.model.temporal_module else ''}"
           f"+{cfg.model.head}, {cfg.model.modality}, clip_len {cfg.model.clip_len}")
     print(f"  classes ({len(cfg.classes)}): {', '.join(cfg.classes)}")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from e2espot.config import ENGINES
+
 
 def add_inference_arguments(parser: argparse.ArgumentParser, *, default_threshold: str) -> None:
     """Options shared by ``predict`` and ``test``."""
@@ -40,8 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="video files or frame folders")
     parser.add_argument("--model", "-m", type=Path, required=True, metavar="SAVE_DIR",
                         help="run directory written by 'e2espot train' (config.json + best.pt), a published "
-                             "model folder (E2E-Spot, OpenSportsLib) or hf://OWNER/REPO[/SUBDIR][@REV]")
+                             "model folder (E2E-Spot, OpenSportsLib, T-DEED), hf://OWNER/REPO[/SUBDIR][@REV], "
+                             "or a .onnx file written by 'e2espot export-model'")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="OUT_DIR", help="where to write")
+    parser.add_argument("--engine", choices=ENGINES, default="torch",
+                        help="what runs the network: torch (PyTorch), or onnxruntime (CPU; uses "
+                             "SAVE_DIR/model.onnx, see 'e2espot export-model'; implied by a .onnx --model)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the PyTorch model (faster after a slower first batch)")
     add_inference_arguments(parser, default_threshold="the run's per-class thresholds chosen on val "
                             "(printed), else 0.5; OUT_DIR/<name>.recall.json keeps every score >= 0.01")
 
@@ -92,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from e2espot.errors import ConfigError
-    from e2espot.infer.predict import applied_postprocess, load_run, predict_file, resolve_device
+    from e2espot.infer.engines import load_engine
+    from e2espot.infer.predict import applied_postprocess, predict_file, resolve_device
     from e2espot.infer.sharding import resolve_shard
 
     shard = resolve_shard(args.shard)
@@ -108,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     if clashes:
         raise ConfigError(f"several videos are named {clashes}: their outputs in {args.out} would overwrite "
                           "each other; predict them into separate --out folders")
-    model, cfg = load_run(args.model, device=device, checkpoint=args.checkpoint)
+    model, cfg = load_engine(args.model, engine=args.engine, device=device, checkpoint=args.checkpoint,
+                             compile=args.compile)
     for line in applied_postprocess(cfg, args.nms, args.nms_window, args.threshold,
                                     run_label=f"{args.model}/config.json").describe():
         print(line)

@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SoccerNet only: Labels-v2.json or Labels-ball.json (default: the run's)")
     parser.add_argument("--tolerances", type=_tolerances, default=(0, 1, 2, 4), metavar="D,D,...",
                         help="mAP tolerances in frames (default 0,1,2,4)")
+    parser.add_argument("--classes-drop-rarest", type=int, default=None, metavar="N",
+                        help="also report the mAP without the N classes with the fewest ground-truth events")
     add_inference_arguments(
         parser, default_threshold="the run's per-class thresholds chosen on val (printed), else 0.5; "
         "pred-SPLIT.recall.json.gz keeps every score >= 0.01 whatever this is")
@@ -114,6 +116,11 @@ def run(args: argparse.Namespace) -> int:
         window = f" --nms-window {post.nms_window}" if post.nms == "hard" else ""
         print(f"  (= e2espot evaluate LABELS {out.files['recall']} --split {args.split}{window})")
     print(format_map(out.result))
+    if args.classes_drop_rarest is not None:
+        from e2espot.eval.report import format_subset
+        from e2espot.eval.subsets import drop_rarest
+
+        print(format_subset(drop_rarest(out.result, out.truth, args.classes_drop_rarest), out.result.mean))
     rr = out.recall_result
     print("high-recall list, no NMS: " + ", ".join(f"mAP@{d} {100 * rr.map_by_tolerance[d]:.2f}"
                                                    for d in rr.tolerances))
@@ -152,3 +159,8 @@ def _print_soccernet(out, args: argparse.Namespace) -> None:
     print(f"\nofficial SoccerNet average-mAP, {metric} at {framerate} fps (same as "
           f"e2espot evaluate ... --metric soccernet --framerate {framerate} --soccernet-metric {metric}):")
     print(format_soccernet(result))
+    if args.classes_drop_rarest is not None:
+        from e2espot.eval.report import format_subset
+        from e2espot.eval.subsets import drop_rarest
+
+        print(format_subset(drop_rarest(result, out.truth, args.classes_drop_rarest), result["a_mAP"]))

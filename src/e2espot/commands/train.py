@@ -49,13 +49,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-file", default="Labels-ball.json", help="SoccerNet label file name")
     m = p.add_argument_group("model")
     m.add_argument("-m", "--feature-arch", "--feature_arch", dest="arch", default="rny002_gsm",
-                   help="backbone[_module], e.g. rny002_gsm, rny008_gsf, rn50_tsm, test_tiny (default rny002_gsm)")
+                   help="backbone[_module], e.g. rny002_gsm, rny008_gsf, rn50_tsm, x3d_s, test_tiny (default rny002_gsm)")
     m.add_argument("-t", "--temporal-arch", "--temporal_arch", dest="head", default="gru",
                    help="temporal head: fc, gru, deeper_gru, lstm, mstcn, transformer, asformer, edsgp")
     m.add_argument("--temporal-stages", type=int, nargs="+", default=None,
                    help="backbone stages that get the temporal module (default: all)")
     m.add_argument("--pretrained", default=None,
-                   help="'imagenet' (timm/torchvision download, online only) or a local weight file")
+                   help="'imagenet': the backbone's published weights, downloaded (timm ImageNet; x3d_*: "
+                        "PyTorchVideo Kinetics-400), or a local weight file")
+    m.add_argument("--trainable-stages", type=int, default=None, metavar="N",
+                   help="clip backbones (x3d_*): freeze the stem and all residual stages but the last N")
     m.add_argument("--displacement", type=int, default=0, metavar="R",
                    help="T-DEED displacement head with radius R frames (0: off)")
     m.add_argument("--team-head", action="store_true",
@@ -116,6 +119,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--checkpoint-every", type=int, default=0, help="also save last.pt every N steps")
     o.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     o.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    o.add_argument("--wandb", default="off", choices=["off", "online", "offline"],
+                   help="also log to Weights & Biases (pip install 'e2espot[wandb]'); offline: RUN/wandb/")
+    o.add_argument("--wandb-project", default="e2espot", help="W&B project name (default e2espot)")
     p.set_defaults(_parser_defaults={a.dest: a.default for a in p._actions if a.dest != "help"})
 
 
@@ -192,9 +198,10 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         num_classes=len(classes) * (2 if team_joint else 1), backbone=backbone, temporal_module=module,
         temporal_stages=tuple(args.temporal_stages) if args.temporal_stages else None, head=args.head,
         clip_len=args.clip_len, displacement=args.displacement > 0, pretrained=pretrained, team_head=team_head,
+        backbone_kwargs={} if args.trainable_stages is None else {"trainable_stages": args.trainable_stages},
     )
-    data_cfg = DataConfig(fps=args.fps, height=args.height, width=args.width, crop=args.crop,
-                          clip_len=args.clip_len)
+    data_cfg = DataConfig(fps=args.fps or labels_fps(train_labels), height=args.height, width=args.width,
+                          crop=args.crop, clip_len=args.clip_len)
     opts = TrainOptions(
         num_epochs=args.num_epochs, epoch_clips=args.epoch_clips, batch_size=args.batch_size,
         acc_grad=args.acc_grad, lr=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
@@ -205,7 +212,8 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         fg_upsample=args.fg_upsample, displacement_radius=args.displacement,
         start_val_epoch=args.start_val_epoch, criterion=args.criterion, num_workers=args.num_workers,
         device=args.device, precision=args.precision, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        augment=args.augment, team_weight=getattr(args, "team_weight", 1.0), team_joint=team_joint,
+        augment=args.augment, wandb=args.wandb, wandb_project=args.wandb_project,
+        team_weight=getattr(args, "team_weight", 1.0), team_joint=team_joint,
     )
     dataset = {
         "labels": str(Path(args.labels).resolve()), "videos": str(Path(args.videos).resolve()),
@@ -221,6 +229,24 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
 def _saved_config(save_dir: Path) -> RunConfig | None:
     path = save_dir / "config.json"
     return RunConfig.load(path) if path.is_file() else None
+
+
+def labels_fps(labels: Any) -> float | None:
+    """The frame rate the labels count frames at, recorded as the run's fps when ``--fps`` is not given
+    (never null when the labels agree), so ``predict`` resamples any video, variable frame rate included,
+    to the rate the model was trained at and ``time_s`` are true times. None when the labels state no fps
+    or several (each video is then read at its own rate, with a warning)."""
+    import logging
+
+    rates = {float(v.fps) for v in labels.videos if v.fps}
+    if len(rates) == 1:
+        return rates.pop()
+    if rates:
+        logging.getLogger("e2espot").warning(
+            "the train videos' labels are at %d different frame rates (%s): the run records no fps, so "
+            "predict reads each video at its own rate; pass --fps to train (and predict) at one rate",
+            len(rates), ", ".join(f"{r:g}" for r in sorted(rates)))
+    return None
 
 
 def _source_height(labels: Any, videos: Path) -> int:

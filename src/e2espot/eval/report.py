@@ -8,7 +8,8 @@ from typing import Any
 from e2espot.eval.metrics import ClassConfusion, MapResult, PRF
 from e2espot.errors import ConfigError
 
-__all__ = ["format_confusion", "format_map", "format_prf", "format_soccernet", "format_table", "to_json"]
+__all__ = ["format_confusion", "format_map", "format_prf", "format_soccernet", "format_subset", "format_table",
+           "to_json"]
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, digits: int = 2) -> str:
@@ -111,3 +112,18 @@ def to_json(result: MapResult | Mapping[str, Any]) -> dict[str, Any]:
                 out[k] = [float(x) for x in v] if k.startswith("a_mAP_per") else v
         return out
     raise ConfigError(f"to_json expects a MapResult or a soccernet_map dict, not {type(result).__name__}")
+
+
+def format_subset(score: Any, full_map: float, *, percent: bool = True) -> str:
+    """One line: the mAP without the N rarest classes beside the full mAP (a ``subsets.SubsetScore``).
+
+    E2E-Spot results show the mean over tolerances (and each tolerance), SoccerNet the average-mAP.
+    """
+    scale = 100.0 if percent else 1.0
+    dropped = ", ".join(f"{c} ({score.counts[c]})" for c in score.dropped) or "none"
+    text = (f"mAP over {len(score.classes)} classes without the {score.drop_rarest} rarest [{dropped} GT events]: "
+            f"{score.mAP * scale:.2f} (all {len(score.counts)} classes: {full_map * scale:.2f})")
+    per_tol = [f"{k} {v * scale:.2f}" for k, v in score.detail.items() if k.startswith("mAP@")]
+    if per_tol:
+        text += "\n  by tolerance: " + ", ".join(per_tol)
+    return text

@@ -17,6 +17,7 @@ from e2espot.export.render import (
     _font,
     align_to_video,
     audio_format,
+    check_events_inside,
     class_colors,
     decode_audio,
     mux_audio,
@@ -146,6 +147,7 @@ def _write_reel(reader, has_audio: bool, video_path: Path, events: VideoLabels, 
     fps = reader.fps
     events = align_to_video(events, fps)
     num_frames = reader.num_frames
+    check_events_inside(events, num_frames, video_path, "events")
     cuts = highlight_cuts(events.events, fps=fps, num_frames=num_frames, classes=classes,
                           min_score=min_score, pad_s=pad_s)
     if not cuts:

@@ -20,7 +20,7 @@ import numpy as np
 from e2espot.data.labels import Event, VideoLabels
 from e2espot.data.video.base import VideoInfo, VideoReader
 from e2espot.data.video.base import probe_video as _probe_video
-from e2espot.errors import VideoError
+from e2espot.errors import LabelFormatError, VideoError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,24 @@ def align_to_video(labels: VideoLabels | None, fps: float) -> VideoLabels | None
 
 
 # --------------------------------------------------------------------------- PyAV helpers
+
+
+def check_events_inside(labels: VideoLabels | None, num_frames: int, video_path: str | Path, what: str) -> None:
+    """Raise ``LabelFormatError`` when events of ``labels`` lie at or past the video's last frame.
+
+    Such events would silently never be drawn or cut: the events belong to another video, or were
+    predicted at another fps than the one their file states.
+    """
+    if labels is None:
+        return
+    outside = sorted(e.frame for e in labels.events if e.frame >= num_frames or e.frame < 0)
+    if outside:
+        shown = ", ".join(map(str, outside[:5])) + (", ..." if len(outside) > 5 else "")
+        raise LabelFormatError(
+            f"{what} for '{labels.video}': {len(outside)} event{'s' if len(outside) != 1 else ''} at frames "
+            f"outside '{Path(video_path).name}' ({num_frames} frames at {labels.fps or 'its own'} fps): "
+            f"{shown}. Are these the events of this video, at the fps their file states?"
+        )
 
 
 def _open(path: str | Path):
@@ -501,6 +519,12 @@ def render_annotated(
     fps = reader.fps
     events, truth = align_to_video(events, fps), align_to_video(truth, fps)
     num_frames = reader.num_frames
+    try:
+        check_events_inside(events, num_frames, video_path, "events")
+        check_events_inside(truth, num_frames, video_path, "labels")
+    except LabelFormatError:
+        reader.close()
+        raise
     width, height = reader.width - reader.width % 2, reader.height - reader.height % 2
     if width < 2 or height < 2:
         reader.close()

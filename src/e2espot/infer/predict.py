@@ -9,6 +9,7 @@ buffer, so memory does not grow with the video's length (only the (N, K+1) score
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,13 @@ def load_run(
         cfg = RunConfig.load(config_path)
     elif isinstance(state.get("config"), dict):
         cfg = RunConfig.from_dict(state["config"])
+        post = cfg.train.get("postprocess") or {}
+        used = (f"per-class thresholds {post['thresholds']}" if post.get("thresholds")
+                else f"threshold {post.get('threshold', DEFAULT_THRESHOLD)} for every class")
+        logging.getLogger("e2espot").warning(
+            "%s: not found; using the config saved in %s, whose post-processing may predate the per-class "
+            "thresholds chosen on val at the end of training: %s. Restore config.json or pass --threshold",
+            config_path, ckpt_path.name, used)
     else:
         raise CheckpointError(
             f"{config_path}: not found and {ckpt_path.name} holds no config; the run directory is incomplete"
@@ -235,6 +243,7 @@ def predict_scores(
     chunk_len: int = CHUNK_LEN,
     prefetch_chunks: int = PREFETCH_CHUNKS,
     stats: dict[str, int] | None = None,
+    feature_cache: bool | None = None,
 ) -> np.ndarray:
     """Per-frame class probabilities (N, K+1) float32 of a whole video (column 0 = background); for a
     team model (``train.team.team_mode``) the Team-BAS matrix (N, 1+2K), columns ``score_columns``: with a
@@ -248,7 +257,11 @@ def predict_scores(
     (``WINDOWINGS``); the model reads the channels of ``cfg.model.modality`` (flow: G, B of the frames).
     ``reader`` is an opened video (``e2espot.data.video.open_video``) at the run's fps and size; it is
     streamed in chunks. ``model`` should be in eval mode (``load_run`` returns it so). ``stats``, when
-    given, receives ``peak_frames`` (frames held in the ring), ``num_frames`` and ``num_windows``.
+    given, receives ``peak_frames`` (frames held in the ring), ``num_frames`` and ``num_windows``
+    (and ``backbone_frames``, the frames the backbone ran on, with the feature cache).
+    ``feature_cache`` (default: on when the model allows it, ``Spotter.has_frame_features``): with no
+    temporal module in the backbone, each frame's backbone features are computed once and shared by the
+    overlapping windows; only the temporal head runs per window (aligned windowing only).
     """
     windowing = getattr(cfg.data, "windowing", "aligned")
     if windowing not in WINDOWINGS:
@@ -301,7 +314,7 @@ def predict_scores(
             mean = torch.tensor(modality.mean, device=device).view(1, 1, -1, 1, 1)
             x = torch.where(torch.from_numpy(inside).to(device)[:, :, None, None, None], x, mean)
         with amp:
-            out = model(x)
+            out = model(x) if cache is None else model.forward_head(cached_features(idx, valid))
         logits = out.logits  # (B, T, K+1), or (B, T, 2K+1) for a joint action-team head
         if logits.shape[-1] != num_logits or logits.shape[:2] != (len(starts), clip_len):
             joint = " x 2 teams (joint head)" if team == "joint" else ""
@@ -331,6 +344,33 @@ def predict_scores(
         num_windows += len(starts)
 
     amp = autocast(device, resolve_precision(precision, device))
+    can_cache = bool(getattr(model, "has_frame_features", False)) and not spot
+    if feature_cache and not can_cache:
+        raise ConfigError("feature_cache needs a PyTorch Spotter without temporal modules and aligned windowing")
+    cache: dict[int, torch.Tensor] | None = {} if (can_cache if feature_cache is None else feature_cache) else None
+    backbone_frames = 0
+
+    def cached_features(idx: np.ndarray, valid: np.ndarray) -> torch.Tensor:
+        """(B, T, D) backbone features of the windows' frames, each frame computed once; key -1 = the
+        black padding frame past the end of a short video."""
+        nonlocal backbone_frames
+        keys = np.where(np.arange(clip_len)[None, :] < valid[:, None], idx, -1)  # (B, T)
+        missing = [int(k) for k in np.unique(keys) if int(k) not in cache]
+        if missing:
+            frames = ring.gather(np.maximum(missing, 0))  # (n, H, W, 3) uint8
+            frames[np.asarray(missing) < 0] = 0
+            if channels is not None:
+                frames = frames[..., channels]
+            x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255.0)  # (n, C, H, W)
+            for key, row in zip(missing, model.frame_features(x), strict=True):
+                cache[key] = row
+            backbone_frames += len(missing)
+        features = torch.stack([cache[int(k)] for k in keys.ravel()])  # (B·T, D)
+        lowest = int(idx[-1, 0]) + step  # windows come in increasing order: earlier frames are done
+        for key in [k for k in cache if 0 <= k < lowest]:
+            del cache[key]
+        return features.view(*keys.shape, -1)
+
     decoded = 0
     with ChunkProducer(reader, chunk_len, prefetch_chunks) as producer, torch.inference_mode():
         for start_idx, frames in producer:
@@ -367,6 +407,8 @@ def predict_scores(
         progress("predict", 1.0)
     if stats is not None:
         stats.update(peak_frames=ring.peak, num_frames=num_frames, num_windows=num_windows)
+        if cache is not None:
+            stats["backbone_frames"] = backbone_frames
     return acc.mean(num_frames)
 
 

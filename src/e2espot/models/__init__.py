@@ -1,6 +1,6 @@
 """Models: registries of backbones, temporal modules and heads, the Spotter, and the losses."""
 
-from e2espot.models import backbones, heads, temporal  # noqa: F401  (fill the registries)
+from e2espot.models import backbones, heads, temporal, x3d  # noqa: F401  (fill the registries)
 from e2espot.models.backbones import Backbone, create_backbone
 from e2espot.models.heads import Head, create_head
 from e2espot.models.registry import (

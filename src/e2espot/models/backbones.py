@@ -8,9 +8,12 @@ returns a :class:`Backbone`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,6 +33,8 @@ class BackboneParts:
     num_features: int
     stages: list[Stage]
     classifier: str | None = None  # prefix of classifier keys in full ImageNet state dicts (dropped on load)
+    clip: bool = False  # True: net is a clip model, forward(x (B·T, C, H, W), num_frames) -> (B·T, D)
+    stem_key: str | None = None  # first conv weight: adapted (timm-style) when in_chans differs from the file
 
 
 class Backbone(nn.Module):
@@ -44,6 +49,7 @@ class Backbone(nn.Module):
         self.temporal_module = temporal_module
         self.temporal_stages = temporal_stages
         self.clip_len = clip_len
+        self.is_clip = parts.clip
 
     def temporal_modules(self) -> list[TemporalModule]:
         return [m for m in self.modules() if isinstance(m, TemporalModule)]
@@ -57,6 +63,10 @@ class Backbone(nn.Module):
         num_frames = num_frames or self.clip_len
         if num_frames is not None:
             self.set_num_frames(num_frames)
+        if self.is_clip:
+            if num_frames is None:
+                raise ConfigError(f"backbone '{self.name}' is a clip model: give num_frames (or clip_len)")
+            return self.model(x, num_frames)
         return self.model(x)
 
     def forward(self, x: torch.Tensor, num_frames: int | None = None) -> torch.Tensor:
@@ -80,12 +90,23 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file, pickle with non-tensor objects, ...
         raise CheckpointError(f"pretrained weights '{path}': cannot read ({exc})") from exc
-    for key in ("state_dict", "model"):
+    for key in ("state_dict", "model", "model_state"):  # model_state: PyTorchVideo checkpoints
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise CheckpointError(f"pretrained weights '{path}': expected a state dict of tensors")
     return state
+
+
+def adapt_stem(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """RGB stem weights (out, 3, ...) for ``in_chans`` inputs, as timm's ``adapt_input_conv`` does:
+    summed over the channels for 1, repeated and scaled by 3 / in_chans otherwise."""
+    if in_chans == weight.shape[1]:
+        return weight
+    if in_chans == 1:
+        return weight.sum(dim=1, keepdim=True)
+    reps = math.ceil(in_chans / weight.shape[1])
+    return weight.repeat(1, reps, *([1] * (weight.ndim - 2)))[:, :in_chans] * (weight.shape[1] / in_chans)
 
 
 def load_weights(parts: BackboneParts, path: str | Path, name: str) -> None:
@@ -94,6 +115,8 @@ def load_weights(parts: BackboneParts, path: str | Path, name: str) -> None:
     if parts.classifier:
         state = {k: v for k, v in state.items() if not k.startswith(parts.classifier + ".")}
     own = parts.net.state_dict()
+    if parts.stem_key and parts.stem_key in state and parts.stem_key in own:
+        state[parts.stem_key] = adapt_stem(state[parts.stem_key], own[parts.stem_key].shape[1])
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
@@ -111,7 +134,7 @@ def load_weights(parts: BackboneParts, path: str | Path, name: str) -> None:
                 [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in wrong]))
         raise CheckpointError(
             f"pretrained weights '{path}' do not fit backbone '{name}': {'; '.join(problems)}. "
-            "Use a state dict of the plain timm model of this backbone"
+            "Use a state dict of the plain timm model of this backbone (X3D: a PyTorchVideo checkpoint)"
         )
     parts.net.load_state_dict(state)
 
@@ -247,6 +270,7 @@ def create_backbone(
     temporal_stages: Sequence[int] | None = None,
     clip_len: int | None = None,
     in_chans: int = 3,
+    backbone_kwargs: Mapping[str, Any] | None = None,
 ) -> Backbone:
     """Build a registered backbone.
 
@@ -259,15 +283,37 @@ def create_backbone(
         clip_len: default T when ``forward`` is called without ``num_frames``.
         in_chans: input channels of the stem (3 for RGB, 2 for E2E-Spot's optical flow; timm adapts
             ImageNet weights to other counts).
+        backbone_kwargs: options of this backbone's factory (e.g. X3D ``trainable_stages``).
+
+    Raises:
+        ConfigError: an option this backbone does not take, a temporal module on a clip (3D) backbone,
+            bad ``temporal_stages``.
     """
     entry = BACKBONES.get(name)
     if temporal_module is not None:
         TEMPORAL_MODULES.get(temporal_module)
+        if entry.meta.get("clip"):
+            raise ConfigError(
+                f"backbone '{name}' is a 3D clip model; it takes no temporal module (got "
+                f"'{temporal_module}'). Use the plain name, e.g. -m {name}"
+            )
+    kwargs = dict(backbone_kwargs or {})
+    if "in_chans" in kwargs:
+        raise ConfigError(
+            f"backbone '{name}': in_chans comes from the modality (ModelConfig.modality), not backbone_kwargs"
+        )
+    kwargs["in_chans"] = in_chans
+    accepted = set(inspect.signature(entry.factory).parameters) - {"pretrained"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"backbone '{name}' does not take option(s) {unknown}; it takes {sorted(accepted) or 'none'}"
+        )
     if isinstance(pretrained, (str, Path)):
-        parts = entry.factory(pretrained=False, in_chans=in_chans)
+        parts = entry.factory(pretrained=False, **kwargs)
         load_weights(parts, pretrained, name)
     else:
-        parts = entry.factory(pretrained=bool(pretrained), in_chans=in_chans)
+        parts = entry.factory(pretrained=bool(pretrained), **kwargs)
     num_stages = len(parts.stages)
     stages = tuple(range(1, num_stages + 1)) if temporal_stages is None else tuple(temporal_stages)
     bad = [s for s in stages if not (isinstance(s, int) and 1 <= s <= num_stages)]

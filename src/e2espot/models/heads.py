@@ -425,12 +425,12 @@ def transformer(feat_dim: int, num_outputs: int, clip_len: int, **kwargs) -> Hea
     return TransformerHead(feat_dim, num_outputs, clip_len, **kwargs)
 
 
-@register_head("asformer")
+@register_head("asformer", onnx_exporter="dynamo")  # unfold has no TorchScript ONNX symbolic
 def asformer(feat_dim: int, num_outputs: int, clip_len: int, **kwargs) -> Head:
     return ASFormerHead(feat_dim, num_outputs, **kwargs)
 
 
-@register_head("edsgp")
+@register_head("edsgp", onnx_exporter="dynamo")  # adaptive_max_pool1d likewise
 def edsgp(feat_dim: int, num_outputs: int, clip_len: int, **kwargs) -> Head:
     return EDSGPHead(feat_dim, num_outputs, clip_len, **kwargs)
 

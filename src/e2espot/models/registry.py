@@ -81,7 +81,7 @@ def register_head(name: str, **meta: Any) -> Callable[[F], F]:
 
 def _ensure_registered() -> None:
     # Importing the implementation modules fills the registries (decorators run at import).
-    from e2espot.models import backbones, heads, temporal  # noqa: F401
+    from e2espot.models import backbones, heads, temporal, x3d  # noqa: F401
 
 
 def list_backbones() -> list[str]:

@@ -87,6 +87,7 @@ class Spotter(nn.Module):
         self.backbone = create_backbone(
             cfg.backbone, pretrained=cfg.pretrained, temporal_module=cfg.temporal_module,
             temporal_stages=cfg.temporal_stages, clip_len=cfg.clip_len, in_chans=len(self.modality.channels),
+            backbone_kwargs=cfg.backbone_kwargs,
         )
         self.head = create_head(cfg.head, self.backbone.num_features, cfg.num_classes + 1, cfg.clip_len,
                                 **dict(cfg.head_kwargs))
@@ -140,12 +141,38 @@ class Spotter(nn.Module):
             t_model = self.config.clip_len
             frames = F.pad(frames.reshape(b, t, c, h, w), (0, 0, 0, 0, 0, 0, 0, t_model - t))
             frames = frames.reshape(b * t_model, c, h, w)  # (B·clip_len, C, H, W)
-        stem = next(p for p in self.backbone.parameters() if p.ndim == 4)
-        if stem.is_contiguous(memory_format=torch.channels_last) and not stem.is_contiguous():
-            frames = frames.contiguous(memory_format=torch.channels_last)
-        else:  # frames permuted from (..., H, W, 3) uint8 arrive channels_last-strided: match the weights
-            frames = frames.contiguous()
+        frames = self._match_stem_layout(frames)
         features = self.backbone(frames, num_frames=t_model).reshape(b, t_model, -1)[:, :t]  # (B, T, D)
+        return self.forward_head(features)
+
+    def _match_stem_layout(self, frames: torch.Tensor) -> torch.Tensor:
+        stem = next((p for p in self.backbone.parameters() if p.ndim == 4), None)  # None: 3D (X3D) backbone
+        if stem is not None and stem.is_contiguous(memory_format=torch.channels_last) and not stem.is_contiguous():
+            return frames.contiguous(memory_format=torch.channels_last)
+        return frames.contiguous()  # frames permuted from (..., H, W, 3) uint8 arrive channels_last-strided
+
+    @property
+    def has_frame_features(self) -> bool:
+        """True when each frame's backbone features depend on that frame alone (a 2D backbone without a
+        temporal module; not a clip backbone such as X3D), so ``frame_features`` may be computed once per
+        frame and shared by windows."""
+        return not self.backbone.temporal_modules() and not self.backbone.is_clip
+
+    def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Backbone features of independent frames: (N, C, H, W) float in [0, 1] → (N, D).
+
+        Only for backbones without temporal modules (``has_frame_features``); ``forward`` on a clip equals
+        ``forward_head(frame_features(frames of the clip))``. Used by ``predict_scores`` to compute each
+        frame once across overlapping windows.
+        """
+        if not self.has_frame_features:
+            raise ConfigError(f"{self.config.backbone}+{self.config.temporal_module}: the backbone mixes "
+                              "frames (temporal module), so per-frame features are not defined")
+        frames = self._match_stem_layout((frames - self.mean) / self.std)
+        return self.backbone(frames, num_frames=frames.shape[0]).reshape(frames.shape[0], -1)
+
+    def forward_head(self, features: torch.Tensor) -> SpotterOutput:
+        """The temporal head and the optional heads on backbone features (B, T, D)."""
         stages, hidden = self.head.forward_stages(features)
         displacement = team = extra = None
         if self.displacement_head is not None:

@@ -24,6 +24,7 @@ from e2espot.config import RunConfig
 from e2espot.data.labels import LabelSet
 from e2espot.errors import CheckpointError, ConfigError
 from e2espot.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from e2espot.train.loggers import with_wandb
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class TrainOptions:
     max_steps: int | None = None  # stop after this many optimiser steps in total (tests, debugging)
     channels_last: bool | None = None  # None: the backbone's preference (registry metadata)
     augment: str = "full"  # full: crop/flip/colour jitter/blur; flip: crop/flip only; none: crop only
+    wandb: str = "off"  # off | online | offline: Weights & Biases beside TensorBoard (e2espot.train.loggers)
+    wandb_project: str = "e2espot"
     team_weight: float = 1.0  # weight of the team BCE (models with a team head, ModelConfig.team_head)
     team_joint: bool = False  # one class head over 2K action-team classes (e2espot.train.team)
 
@@ -317,7 +320,8 @@ def train(
             "best_score": best_score, "best_epoch": best_epoch, "options": json.dumps(opts.to_dict()),
         }
 
-    writer = _tensorboard(save_dir) if dist_info.is_main else None
+    writer = with_wandb(_tensorboard(save_dir), save_dir, run_cfg, opts.wandb, opts.wandb_project) \
+        if dist_info.is_main else None
 
     def forward_loss(batch: dict[str, Any], train_mode: bool, generator=None):
         """Augment on the device, forward under the precision context, return the loss."""

@@ -189,6 +189,8 @@ def check_video(path: Path) -> dict[str, Any]:
     decodable frames. Raise ValueError with a reason (no server path) otherwise."""
     import av
 
+    from e2espot.data.video import probe_video
+
     try:
         with av.open(str(path)) as c:
             fmt = c.format.name or ""
@@ -206,8 +208,8 @@ def check_video(path: Path) -> dict[str, Any]:
                 raise _NotVideo("no frame could be decoded")
             if num < 2:
                 raise _NotVideo("it holds a single frame (a still image?); upload a video")
-            return {"width": stream.codec_context.width, "height": stream.codec_context.height,
-                    "fps": float(stream.average_rate or stream.guessed_rate or 0)}
+        info = probe_video(path)  # the displayed (upright) size, as every reader returns the frames
+        return {"width": info.width, "height": info.height, "fps": float(info.fps or 0)}
     except _NotVideo:
         raise
     except Exception as exc:  # PyAV raises many types (ValueError subclasses among them, with the path)

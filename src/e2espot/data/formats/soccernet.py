@@ -158,19 +158,18 @@ def find_video(game_dir: Path, half: int | None) -> Path | None:
 
 
 def probe_num_frames(path: Path, fps: float) -> int:
-    """Frames of a video when resampled to ``fps``: stream frame count, else container duration."""
-    import av
+    """Frames of a video when resampled to ``fps``: stream frame count, else container duration
+    (``e2espot.data.video.probe_video``, the one prober)."""
+    from e2espot.data.video import probe_video
 
     try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            if stream.frames and stream.average_rate:
-                return num_frames_at(stream.frames, float(stream.average_rate), fps)
-            if container.duration:
-                duration_ms = round(container.duration / av.time_base * 1000)
-                return num_frames_at(duration_ms, 1000.0, fps)
-    except (av.error.FFmpegError, IndexError, OSError) as exc:
-        raise VideoError(f"cannot probe '{path}': {exc}. Pass probe_videos=False to skip it") from None
+        info = probe_video(path)
+    except VideoError as exc:
+        raise VideoError(f"{exc}. Pass probe_videos=False to skip probing") from None
+    if info.num_frames and info.fps:
+        return num_frames_at(info.num_frames, info.fps, fps)
+    if info.duration_s:
+        return num_frames_at(round(info.duration_s * 1000), 1000.0, fps)
     raise VideoError(f"cannot probe '{path}': neither frame count nor duration is known")
 
 

@@ -339,6 +339,8 @@ def convert(path: Path, *, checkpoint: str | None = None, classes: list[str] | N
         "source": str(path),
         "config": str(config_path),
         "checkpoint": str(ckpt),
+        "checkpoint_choice": "given with --checkpoint" if checkpoint is not None else f"the folder's {CHECKPOINT_NAME}",
+        "dataset": config.get("dataset"),
         "reference": "SoccerNet/sn-teamspotting" if cfg.model.team_head else "arturxe2/T-DEED",
         "team_columns": "2i+1 = class_i-left = (1-sigmoid(team)) * p, 2i+2 = class_i-right" if cfg.model.team_head
         else None,
