@@ -35,17 +35,31 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Appends "(default: X)" to an option's help unless the text already names its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        quiet = (None, False, argparse.SUPPRESS, [], ())
+        if (action.option_strings and "default" not in text.lower() and action.default not in quiet
+                and action.nargs != 0):
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="e2espot",
         description="Find the exact frame at which events happen in sports videos, and name them.",
+        formatter_class=_DefaultsHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"e2espot {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(f"e2espot.commands.{module_name}")
-        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
+                           formatter_class=_DefaultsHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

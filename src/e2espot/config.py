@@ -79,24 +79,114 @@ class DataConfig:
         return _from_dict(cls, data, "data config")
 
 
+NMS_KINDS = ("hard", "soft", "none")
+SCORE_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+def _check_fraction(value: Any, what: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{where}: {what} {value!r} must be a number in [0, 1]")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    """The post-processing ``predict`` / ``test`` apply unless flags override it; None = not recorded
+    (``infer.predict.resolve_postprocess`` then uses the documented default).
+
+    Stored in ``config.json`` as ``train["postprocess"]`` (where training, which chooses it on validation,
+    and model imports write it; old files read unchanged): ``nms`` (hard | soft | none), ``nms_window``
+    (frames), ``threshold`` (one for every class), ``thresholds`` (per class), ``chosen_on`` (the split
+    they were chosen on, e.g. "val"), ``f1_tolerance_frames`` (the F1 tolerance used to choose them).
+    """
+
+    nms: str | None = None
+    nms_window: int | None = None
+    threshold: float | None = None
+    thresholds: dict[str, float] | None = None
+    chosen_on: str | None = None
+    f1_tolerance_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        where = "config.json train.postprocess"
+        if self.nms is not None and self.nms not in NMS_KINDS:
+            raise ConfigError(f"{where}: unknown NMS '{self.nms}'; expected one of {', '.join(NMS_KINDS)}")
+        for name in ("nms_window", "f1_tolerance_frames"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ConfigError(f"{where}: {name} {value!r} must be a non-negative integer (frames)")
+        if self.threshold is not None:
+            _check_fraction(self.threshold, "threshold", where)
+        if self.thresholds is not None:
+            if not isinstance(self.thresholds, dict):
+                raise ConfigError(f"{where}: thresholds must map class names to numbers, got {self.thresholds!r}")
+            for c, t in self.thresholds.items():
+                _check_fraction(t, f"threshold of class '{c}'", where)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recorded keys only (the layout ``train["postprocess"]`` has always had)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PostprocessConfig:
+        data = dict(data or {})
+        if isinstance(data.get("thresholds"), dict):
+            data["thresholds"] = dict(data["thresholds"])
+        return _from_dict(cls, data, "config.json train.postprocess")
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """The resolved configuration of a training run, saved as ``config.json``."""
+    """The resolved configuration of a training run, saved as ``config.json``.
+
+    ``clip_len``: ``data.clip_len`` wins (training clips and inference windows); ``model.clip_len`` is the
+    length the model was built for. They must agree when the model pads clips to its length
+    (``model.pad_to_clip_len``, E2E-Spot); ConfigError otherwise.
+
+    ``score_activation``: how logits become scores, ``softmax`` (over background + classes) or ``sigmoid``
+    (one-vs-rest); None (older runs) = derived from the loss (``train["loss"] == "bce"`` -> sigmoid), see
+    ``activation()``. ``postprocess``: the typed view of ``train["postprocess"]``.
+    """
 
     model: ModelConfig
     data: DataConfig
     classes: tuple[str, ...]
     train: dict[str, Any] = field(default_factory=dict)  # training hyper-parameters, for the record
     dataset: dict[str, Any] = field(default_factory=dict)  # label format, paths, SoccerNet info
+    score_activation: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.score_activation is not None and self.score_activation not in SCORE_ACTIVATIONS:
+            raise ConfigError(f"run config: score_activation '{self.score_activation}' must be one of "
+                              f"{', '.join(SCORE_ACTIVATIONS)}")
+        if self.model.pad_to_clip_len and self.model.clip_len != self.data.clip_len:
+            raise ConfigError(
+                f"run config: model.clip_len {self.model.clip_len} and data.clip_len {self.data.clip_len} differ, "
+                "and the model pads clips to its own length (pad_to_clip_len); set both to the same value"
+            )
+
+    @property
+    def postprocess(self) -> PostprocessConfig:
+        """``train["postprocess"]`` as a validated PostprocessConfig (empty when not recorded)."""
+        return PostprocessConfig.from_dict(self.train.get("postprocess"))
+
+    def activation(self) -> str:
+        """``score_activation``, or for older runs the one their loss implies (bce: sigmoid, else softmax)."""
+        if self.score_activation is not None:
+            return self.score_activation
+        return "sigmoid" if self.train.get("loss") == "bce" else "softmax"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "model": self.model.to_dict(),
             "data": self.data.to_dict(),
             "classes": list(self.classes),
             "train": dict(self.train),
             "dataset": dict(self.dataset),
         }
+        if self.score_activation is not None:  # omitted when derived, so older config.json files compare equal
+            out["score_activation"] = self.score_activation
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -107,6 +197,7 @@ class RunConfig:
                 classes=tuple(data["classes"]),
                 train=dict(data.get("train", {})),
                 dataset=dict(data.get("dataset", {})),
+                score_activation=data.get("score_activation"),
             )
         except KeyError as exc:
             raise ConfigError(f"run config: missing key {exc}") from None

@@ -1,4 +1,9 @@
-"""The embedded demo: synth → train (CPU, a time budget) → predict the test split → evaluate → render.
+"""The embedded demo: synth → train (a fixed number of steps) → predict the test split → evaluate → render.
+
+The work is fixed (videos, epochs, steps per epoch, seed), never fitted to a time budget, so the same
+options give the same model and the same table on a busy machine as on a quiet one (same hardware and
+thread count: floating-point sums follow the CPU's kernels). The time it takes is estimated before
+training from reference figures, scaled by how fast this machine rendered the synthetic videos.
 
 People-facing glue over the library (it may import plotting); the core never imports it.
 """
@@ -7,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,33 +20,55 @@ from typing import Any
 import numpy as np
 
 from e2espot.config import DataConfig, ModelConfig, RunConfig
+from e2espot.constants import DEFAULT_TOLERANCES
 from e2espot.data.labels import Event, LabelSet, VideoLabels
 from e2espot.train.loop import TrainOptions
+
+# Reference pace of the default demo on a quiet 2-core x86 CPU (the project machine, fp32, one torch
+# thread + one decoding process), used for the time estimate printed before training:
+REF_SYNTH_S_PER_FRAME = 30.0 / (36 * 750)  # rendering + encoding one 128x72 frame
+REF_STEP_S_PER_FRAME = 0.34 / (8 * 32)  # one training step (forward + backward) per clip frame at 128x72
+REF_INFER_S_PER_FRAME = 0.0008  # decode + forward of one frame at 128x72 (validation, test, thresholds)
+# the default demo's floor for the test mAP@2 of the high-recall list (no NMS), which the slow test asserts:
+# measured 46.8 % (seed 2; 69.5 % after the run's NMS), so a result below it is not what the demo does
+TARGET_MAP2 = 0.40
+FPS = 25.0  # the synthetic videos' frame rate (generate_dataset's default)
+DISPLAY_HEIGHT = 324  # the annotated video is re-rendered at this height (6x the training frames)
 
 
 @dataclass(frozen=True)
 class DemoOptions:
+    """Everything that decides the demo's outcome; the same options and seed give the same model."""
+
     out_dir: Path = Path("demo_out")
-    minutes: float = 5.0  # training time budget
     num_videos: int = 36
     seconds: float = 30.0
     seed: int = 2
-    width: int = 128
-    height: int = 72
+    width: int = 96
+    height: int = 54
     zoom: float = 2.5  # broadcast-style camera following the ball: players and ball a few pixels wide
     arch: str = "test_tiny_tsm"
     head: str = "gru"
     clip_len: int = 32
     batch_size: int = 8
-    epoch_clips: int = 160
+    epochs: int = 60
+    epoch_clips: int = 160  # clips per epoch: epoch_clips / batch_size optimiser steps
+    val_epochs: int = 3  # validation mAP (best-epoch selection) on the last val_epochs epochs only
     lr: float = 3e-3
-    device: str = "auto"
+    dilate_len: int = 1
+    fg_upsample: float = 0.5
+    device: str = "cpu"
     num_workers: int = 1
-    max_epochs: int = 60
+    display_height: int = DISPLAY_HEIGHT  # the annotated video's height (0: the training videos as they are)
+
+    @property
+    def steps(self) -> int:
+        """Optimiser steps of the whole training run."""
+        return self.epochs * (self.epoch_clips // self.batch_size)
 
 
-def random_baseline_map(truth: LabelSet, tolerances=(0, 1, 2, 4), *, seed: int = 0) -> dict[int, float]:
-    """mAP of uniformly random scores for every (frame, class): what "not learned" looks like."""
+def random_baseline_map(truth: LabelSet, tolerances=DEFAULT_TOLERANCES, *, seed: int = 0) -> dict[int, float]:
+    """mAP (0..1) of uniformly random scores for every (frame, class): what "not learned" looks like."""
     from e2espot.eval.metrics import e2e_map
 
     rng = np.random.default_rng(seed)
@@ -54,42 +81,85 @@ def random_baseline_map(truth: LabelSet, tolerances=(0, 1, 2, 4), *, seed: int =
     return e2e_map(truth, LabelSet(list(truth.classes), videos), tolerances=tolerances).map_by_tolerance
 
 
-def _train_options(opts: DemoOptions, num_epochs: int, **kw: Any) -> TrainOptions:
+def train_options(opts: DemoOptions) -> TrainOptions:
+    """The demo's training recipe (fixed work: ``opts.epochs`` x ``epoch_clips / batch_size`` steps)."""
     return TrainOptions(
-        num_epochs=num_epochs, epoch_clips=opts.epoch_clips, batch_size=opts.batch_size, lr=opts.lr,
-        warmup_epochs=1, fg_upsample=0.5, mixup=False, augment="flip", dilate_len=1,
-        start_val_epoch=num_epochs // 3,
-        num_workers=opts.num_workers, device=opts.device, seed=opts.seed, **kw,
+        num_epochs=opts.epochs, epoch_clips=opts.epoch_clips, batch_size=opts.batch_size, lr=opts.lr,
+        warmup_epochs=1, fg_upsample=opts.fg_upsample, mixup=False, augment="flip", dilate_len=opts.dilate_len,
+        start_val_epoch=max(0, opts.epochs - opts.val_epochs),
+        num_workers=opts.num_workers, device=opts.device, seed=opts.seed,
     )
 
 
-def _calibrate(run_cfg: RunConfig, train_labels: LabelSet, opts: DemoOptions, scratch: Path) -> float:
-    """Seconds per optimiser step of this exact setup on this machine (two timed steps)."""
-    from e2espot.train.loop import train
+def expected_seconds(opts: DemoOptions, *, num_val_frames: int, num_test_frames: int,
+                     speed: float = 1.0) -> dict[str, float]:
+    """Seconds each stage should take: reference pace (quiet 2-core CPU) divided by ``speed`` (1 = reference).
 
-    import logging
+    Returns ``{"train", "predict", "total_after_synth"}``; validation and threshold choice are counted
+    in ``train``.
+    """
+    pixels = (opts.width * opts.height) / (128 * 72)
+    frames_per_step = opts.batch_size * opts.clip_len
+    train_s = opts.steps * frames_per_step * REF_STEP_S_PER_FRAME * pixels
+    infer = REF_INFER_S_PER_FRAME * pixels
+    train_s += (min(opts.val_epochs, opts.epochs) + 1) * num_val_frames * infer  # val mAP + thresholds
+    predict_s = num_test_frames * infer + 15.0  # + rendering the annotated video and the charts
+    return {"train": train_s / speed, "predict": predict_s / speed,
+            "total_after_synth": (train_s + predict_s) / speed}
 
-    stamps: list[float] = []
-    probe = replace(_train_options(opts, 1, max_steps=3), epoch_clips=opts.batch_size * 4, criterion="loss")
-    quiet = logging.getLogger("e2espot.train.loop")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)  # the model summary is printed once, by the real run
-    try:
-        train(run_cfg, train_labels, None, scratch, probe, progress=lambda *a: stamps.append(time.perf_counter()))
-    finally:
-        quiet.setLevel(level)
-    return (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1)
+
+def verdict(map2: float, random_map2: float, *, target: float = TARGET_MAP2) -> tuple[bool, str]:
+    """(learned, one plain sentence) for a test mAP@2 against random scores on the same labels (0..1)."""
+    ratio = map2 / random_map2 if random_map2 > 0 else float("inf")
+    above = f"{100 * map2:.1f} % vs {100 * random_map2:.1f} % for random scores ({ratio:.1f}x)"
+    if map2 < max(2.0 * random_map2, random_map2 + 0.05):
+        return False, (f"WARNING: the model did not learn: mAP@2 = {above}. Its events are close to "
+                       "guesses; train longer (--epochs) or check the data.")
+    if map2 < target:
+        return True, (f"the model learned something but less than this demo normally does: mAP@2 = {above}; "
+                      f"the default settings reach {100 * target:.0f} % or more.")
+    return True, f"the model learned to spot the events: mAP@2 = {above}."
+
+
+def _thresholds(run_dir: Path, classes: list[str]) -> dict[str, float]:
+    """Per-class score thresholds that ``train`` chose on validation (config.json), 0.5 where none."""
+    cfg = json.loads((run_dir / "config.json").read_text())
+    chosen = (cfg.get("train", {}).get("postprocess") or {}).get("thresholds") or {}
+    return {c: float(chosen.get(c, 0.5)) for c in classes}
+
+
+def above_thresholds(video: VideoLabels, thresholds: Mapping[str, float]) -> VideoLabels:
+    """The events of ``video`` whose score reaches their class's threshold (what ``predict`` keeps)."""
+    keep = [e for e in video.events if e.score is None or e.score >= thresholds.get(e.label, 0.5)]
+    return replace(video, events=keep)
+
+
+def _display_video(opts: DemoOptions, data_dir: Path, video: VideoLabels, index: int, out: Path) -> Path:
+    """The test video to annotate: re-rendered at ``display_height`` (same match, same events), or as is."""
+    from e2espot.data.synthetic import render_video
+
+    source = data_dir / "videos" / f"{video.video}.mp4"
+    if opts.display_height <= opts.height:
+        return source
+    scale = opts.display_height / opts.height
+    width = round(opts.width * scale / 2) * 2
+    render_video(out, seed=opts.seed, index=index, num_frames=video.num_frames, fps=video.fps, width=width,
+                 height=opts.display_height, zoom=opts.zoom)
+    return out
 
 
 def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -> dict[str, Any]:
-    """Run the whole demo into ``opts.out_dir``; return a summary (also written as summary.json)."""
+    """Run the whole demo into ``opts.out_dir``; return a summary (also written as summary.json).
+
+    mAP values in the summary are percent (as in the printed tables and the charts).
+    """
     import shutil
 
     from e2espot.data.align import align_labels
     from e2espot.data.sources import read_split
-    from e2espot.data.synthetic import generate_dataset
+    from e2espot.data.synthetic import generate_dataset, split_counts
     from e2espot.eval.report import format_map
-    from e2espot.export.plots import plot_class_ap, plot_timeline, plot_training_curves
+    from e2espot.export.plots import count_noun, plot_class_ap, plot_timeline, plot_training_curves
     from e2espot.export.render import render_annotated
     from e2espot.infer.split import predict_split
     from e2espot.models import parse_arch
@@ -98,14 +168,23 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
     out = Path(opts.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data_dir, run_dir = out / "data", out / "run"
+    _, num_val, num_test = split_counts(opts.num_videos, (0.5, 0.25, 0.25))  # generate_dataset's default
+    frames_per_video = round(opts.seconds * FPS)
+    frames = {"val": num_val * frames_per_video, "test": num_test * frames_per_video}
+    ref_synth_s = opts.num_videos * frames_per_video * REF_SYNTH_S_PER_FRAME * (
+        opts.width * opts.height / (128 * 72))
+    ref = expected_seconds(opts, num_val_frames=frames["val"], num_test_frames=frames["test"])
+    log(f"demo: fixed work ({count_noun(opts.num_videos, 'video')}, {opts.steps} training steps, seed {opts.seed}); "
+        f"expected: about {(ref_synth_s + ref['total_after_synth']) / 60:.1f} min on a quiet 2-core CPU")
 
     # 1. data
     t0 = time.perf_counter()
     dataset = generate_dataset(data_dir, num_videos=opts.num_videos, seconds=opts.seconds, seed=opts.seed,
-                               width=opts.width, height=opts.height, zoom=opts.zoom, soccernet=False)
+                               width=opts.width, height=opts.height, zoom=opts.zoom, fps=FPS, soccernet=False)
+    synth_s = time.perf_counter() - t0
     counts = dataset.event_counts()
-    log(f"[1/5] synthetic data: {opts.num_videos} videos x {opts.seconds:g} s at {opts.width}x{opts.height} "
-        f"in {time.perf_counter() - t0:.0f} s; events {counts}")
+    log(f"[1/5] synthetic data: {count_noun(opts.num_videos, 'video')} x {opts.seconds:g} s at "
+        f"{opts.width}x{opts.height} in {synth_s:.0f} s; events {counts}")
 
     # 2. train
     backbone, module = parse_arch(opts.arch)
@@ -121,51 +200,72 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
     videos_root = data_dir / "videos"
     train_labels = align_labels(read_split(data_dir, "train"), videos_root, data_cfg, source="train split")
     val_labels = align_labels(read_split(data_dir, "val"), videos_root, data_cfg, source="val split")
-    scratch = out / ".calibration"
-    shutil.rmtree(scratch, ignore_errors=True)
-    step_s = _calibrate(run_cfg, train_labels, opts, scratch)
-    shutil.rmtree(scratch, ignore_errors=True)
-    steps_per_epoch = opts.epoch_clips // opts.batch_size
-    # validation costs about one pass over the val videos per epoch; budget 20 % for it
-    num_epochs = int(max(2, min(opts.max_epochs, 0.8 * opts.minutes * 60 / (step_s * steps_per_epoch))))
-    train_opts = _train_options(opts, num_epochs)
+    train_opts = train_options(opts)
     run_cfg = replace(run_cfg, train=train_opts.to_dict())
-    log(f"[2/5] training {opts.arch} + {opts.head} for {num_epochs} epochs x {steps_per_epoch} steps "
-        f"(measured {step_s:.2f} s/step; budget {opts.minutes:g} min)")
+    speed = min(1.0, ref_synth_s / max(synth_s, 1e-6))  # < 1: this machine is slower (or busier) now
+    here = expected_seconds(opts, num_val_frames=frames["val"], num_test_frames=frames["test"], speed=speed)
+    steps_per_epoch = opts.epoch_clips // opts.batch_size
+    log(f"[2/5] training {opts.arch} + {opts.head}: {count_noun(opts.epochs, 'epoch')} x "
+        f"{count_noun(steps_per_epoch, 'step')} of {opts.batch_size} clips x {opts.clip_len} frames "
+        f"({opts.steps} steps, seed {opts.seed})")
+    log(f"      expected: about {ref['total_after_synth'] / 60:.1f} min to the end on a quiet 2-core CPU; "
+        f"about {here['total_after_synth'] / 60:.1f} min here at the speed the rendering ran")
     if run_dir.exists():
         shutil.rmtree(run_dir)
     t0 = time.perf_counter()
-    result = train(run_cfg, train_labels, val_labels, run_dir, train_opts)  # logs one line per epoch
+
+    def on_epoch_end(row: dict[str, Any]) -> None:
+        done = row["epoch"] + 1
+        if done in (1, opts.epochs // 2):
+            left = (time.perf_counter() - t0) / done * (opts.epochs - done)
+            log(f"      epoch {done}/{opts.epochs}: about {left / 60:.1f} min of training left at this pace")
+
+    result = train(run_cfg, train_labels, val_labels, run_dir, train_opts, on_epoch_end=on_epoch_end)
     train_s = time.perf_counter() - t0
     plot_training_curves(run_dir / "metrics.json", run_dir / "curves.png")
     log(f"      trained in {train_s:.0f} s; best epoch {result.best_epoch} "
-        f"(val mAP {100 * (result.best_score or 0):.1f})")
+        f"(val mAP {100 * (result.best_score or 0):.1f} %)")
 
     # 3. predict + 4. evaluate the held-out test videos
     t0 = time.perf_counter()
     split = predict_split(run_dir, "test", videos_root=videos_root, device=opts.device)
-    log(f"[3/5] predicted {len(split.videos)} test videos in {time.perf_counter() - t0:.0f} s")
+    log(f"[3/5] predicted {count_noun(len(split.videos), 'test video')} in {time.perf_counter() - t0:.0f} s")
     recall = split.recall_result
     random_map = random_baseline_map(split.truth)
     log("[4/5] test split, E2E-Spot AP (%) by tolerance in frames (high-recall list, no NMS):")
     log(format_map(recall))
-    log(f"      random scores on the same labels: mAP@2 = {100 * random_map[2]:.1f}")
+    learned, sentence = verdict(recall.map_by_tolerance[2], random_map[2])
+    nms_map = split.result.map_by_tolerance
+    log(f"      after the run's NMS (the events predict writes, score >= 0.01): mAP@2 = {100 * nms_map[2]:.1f} %, "
+        f"mAP@0 = {100 * nms_map[0]:.1f} %")
+    log(f"      random scores on the same labels: mAP@2 = {100 * random_map[2]:.1f} %")
+    log(f"      verdict: {sentence}")
 
-    # 5. pictures and the annotated video of the first test video
+    # 5. pictures and the annotated video of the first test video, events above the run's thresholds
     first = split.truth.videos[0]
-    pred_first = next(v for v in split.pred if v.video == first.video)
+    thresholds = _thresholds(run_dir, list(classes))
+    shown = above_thresholds(next(v for v in split.pred if v.video == first.video), thresholds)
+    index = sorted(dataset.videos).index(first.video)
+    display = _display_video(opts, data_dir, first, index, out / f".{first.video}_display.mp4")
     annotated = out / f"{first.video}_annotated.mp4"
-    render_annotated(videos_root / f"{first.video}.mp4", pred_first, annotated, truth=first)
-    timeline = plot_timeline(pred_first, out / f"{first.video}_timeline.png", truth=first,
-                             classes=list(classes), min_score=0.3)
+    render_annotated(display, shown, annotated, truth=first, hold_s=0.6)
+    if display.name.startswith("."):
+        display.unlink()
+    timeline = plot_timeline(shown, out / f"{first.video}_timeline.png", truth=first, classes=list(classes))
     ap_chart = plot_class_ap(recall.ap[2], out / "class_ap.png", title="test AP @ 2 frames")
-    log(f"[5/5] wrote {annotated}, {timeline}, {ap_chart}, run dir {run_dir}")
+    log(f"[5/5] wrote {annotated} ({count_noun(len(shown.events), 'event')} at or above the run's thresholds "
+        f"{', '.join(f'{c} {t:.2f}' for c, t in thresholds.items())}), {timeline}, {ap_chart}, run dir {run_dir}")
     summary = {
-        "mAP@2": recall.map_by_tolerance[2],
-        "mAP": {str(k): v for k, v in recall.map_by_tolerance.items()},
-        "random_mAP@2": random_map[2],
-        "per_class_ap@2": recall.ap[2],
-        "epochs": num_epochs, "train_seconds": train_s, "best_epoch": result.best_epoch,
+        "units": "mAP and AP in percent",
+        "mAP@2": 100 * recall.map_by_tolerance[2],
+        "mAP": {str(k): 100 * v for k, v in recall.map_by_tolerance.items()},
+        "mAP_after_nms": {str(k): 100 * v for k, v in nms_map.items()},
+        "random_mAP@2": 100 * random_map[2],
+        "per_class_ap@2": {c: 100 * v for c, v in recall.ap[2].items()},
+        "learned": learned, "verdict": sentence,
+        "epochs": opts.epochs, "steps": opts.steps, "seed": opts.seed,
+        "train_seconds": train_s, "best_epoch": result.best_epoch,
+        "thresholds": thresholds,
         "files": {"annotated": str(annotated), "timeline": str(timeline), "class_ap": str(ap_chart),
                   "run_dir": str(run_dir), "predictions": {k: str(v) for k, v in split.files.items()}},
     }

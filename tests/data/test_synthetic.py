@@ -300,6 +300,38 @@ def test_cli_synth(tmp_path, capsys):
     total_line = next(line for line in text.splitlines() if line.startswith("total"))
     assert total_line.split()[1:] == ["3"] + [str(counts[c]) for c in CLASSES]
     assert len(list((out / "videos").glob("*.mp4"))) == 3
+    assert main(["synth", str(tmp_path / "one"), "--videos", "1", "--tiny"]) == 0
+    assert "wrote 1 video (64x48, 25 fps, 48 frames each)" in capsys.readouterr().out
+
+
+def test_display_copy_shows_the_same_match(tmp_path):
+    """render_video at another size: same events and ball path (metres), a bigger picture."""
+    from e2espot.data.synthetic import generate_dataset, render_video
+
+    ds = generate_dataset(tmp_path / "ds", num_videos=2, seconds=2.0, seed=5, width=64, height=36, zoom=2.5,
+                          soccernet=False)
+    big = render_video(tmp_path / "big.mp4", seed=5, index=1, num_frames=50, fps=25.0, width=256, height=144,
+                       zoom=2.5)
+    gt = json.loads(ds.ground_truth["synth_001"].read_text())
+    assert [{"frame": e.frame, "label": e.label, "team": e.side} for e in big.match.events] == gt["events"]
+    assert np.allclose(np.round(big.match.ball_m, 4), gt["ball_m"])
+    import av
+
+    with av.open(str(tmp_path / "big.mp4")) as container:
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (256, 144)
+
+
+def test_run_off_area_is_not_the_pitch_colour(tmp_path):
+    """The ground outside the lines has its own colour, so a ball going OUT is seen on another ground."""
+    from e2espot.data.synthetic import Renderer
+
+    match = simulate_match(3, 10)
+    r = Renderer(match, 398, 224, np.random.default_rng(0))
+    img = r.static[r.pad:r.pad + 224, r.pad:r.pad + 398].astype(np.float32)
+    pitch = Pitch()
+    x, y = r.cam.to_px(np.array([pitch.length_m * 0.3, pitch.width_m * 0.3]))  # grass, away from lines
+    inside, outside = img[int(y), int(x)], img[2, 2]  # the frame's corner is run-off area at zoom 1
+    assert np.abs(inside - outside).max() > 25
 
 
 def test_cli_synth_rejects_bad_size(tmp_path, capsys):

@@ -59,7 +59,7 @@ def test_export_cli(files, tmp_path, capsys):
     video, preds, _ = files
     assert main(["export", str(preds), "--to", "csv", "-o", str(tmp_path / "e.csv"), "--min-score", "0.5"]) == 0
     assert (tmp_path / "e.csv").read_text().splitlines() == [
-        "video,frame,time_s,label,score", "clip,5,0.250,goal,0.9000", "clip,30,1.500,goal,0.6000"]
+        "video,frame,time_s,label,score", "clip,5,0.250000,goal,0.9", "clip,30,1.500000,goal,0.6"]
     assert main(["export", str(preds), "--to", "soccernet", "-o", str(tmp_path / "r.json"), "--half", "2"]) == 0
     sn = json.loads((tmp_path / "r.json").read_text())
     assert [(p["half"], p["position"], p["gameTime"]) for p in sn["predictions"]] == [

@@ -18,9 +18,9 @@ def test_csv_team_columns_only_when_present(tmp_path):
     path = writers.write_csv([_video()], tmp_path / "e.csv")
     assert path.read_text().splitlines() == [
         "video,frame,time_s,label,score,team,team_score",
-        "g,25,1.000,PASS,0.5000,left,0.8750",
-        "g,50,2.000,SHOT,0.2500,right,",
-        "g,75,3.000,OUT,0.1250,,",
+        "g,25,1.000000,PASS,0.5,left,0.875",
+        "g,50,2.000000,SHOT,0.25,right,",
+        "g,75,3.000000,OUT,0.125,,",
     ]
     plain = VideoLabels("g", 25.0, 100, [Event(25, "PASS", score=0.5)])
     assert writers.write_csv([plain], tmp_path / "p.csv").read_text().splitlines()[0] == \

@@ -32,13 +32,15 @@ def labels():
 def test_csv_rows_line_by_line(tmp_path):
     other = VideoLabels("b", 50.0, 100, [Event(3, "x", 0.123456)])
     path = write_csv([labels(), other], tmp_path / "e.csv")
+    # the one CSV layout (data.formats csv): time_s to 6 decimals, lossless scores, events by frame
+    # (ties in the given order), the same bytes predict writes (issue 13)
     assert path.read_text().splitlines() == [
         "video,frame,time_s,label,score",
-        "match/1,100,4.000,shot,0.5000",
-        "match/1,250,10.000,card,0.2000",
-        "match/1,250,10.000,goal,0.9100",
-        "match/1,1530,61.200,card,",
-        "b,3,0.060,x,0.1235",
+        "match/1,100,4.000000,shot,0.5",
+        "match/1,250,10.000000,goal,0.91",
+        "match/1,250,10.000000,card,0.2",
+        "match/1,1530,61.200000,card,",
+        "b,3,0.060000,x,0.123456",
     ]
 
 
@@ -47,7 +49,7 @@ def test_soccernet_results_fields(tmp_path):
     v.extra["half"] = 2
     v.events[0].extra["position_ms"] = 10007  # kept exactly when read from SoccerNet
     res = soccernet_results([v], game="england/2016/game")
-    assert res["UrlLocal"] == "england/2016/game"
+    assert res["UrlLocal"] == "england/2016/game/"  # as Labels-v2.json, one SoccerNet writer (issue 13)
     p = res["predictions"]
     assert [x["position"] for x in p] == [4000, 10000, 10007, 61200]
     assert p[3] == {"gameTime": "2 - 01:01", "label": "card", "position": 61200, "half": 2, "confidence": 1.0}
@@ -152,3 +154,26 @@ def test_plots_write_pngs(tmp_path):
             assert im.format == "PNG" and im.width > 300
     with pytest.raises(ConfigError):
         plot_class_ap({}, tmp_path / "x.png")
+
+
+def test_one_soccernet_writer(tmp_path):
+    """``export --to soccernet`` and ``write_labels(..., "soccernet-results")`` are one writer (issue 13):
+    same bytes for the same game, UrlLocal ``<game>/``, predictions by (half, position)."""
+    from e2espot.data.formats import write_labels
+    from e2espot.data.labels import LabelSet
+
+    game = "england_epl/2016-2017/a - b"
+    h1, h2 = labels(), labels()
+    h1.extra.update(game=game, half=1)
+    h2.extra.update(game=game, half=2)
+    h2.events = h2.events[:2]
+    one = write_soccernet_results([h1, h2], tmp_path / "one.json")
+    (folder,) = write_labels(LabelSet(["card", "goal", "shot"], [h1, h2]), tmp_path / "res", "soccernet-results")
+    assert folder == tmp_path / "res" / game / "results_spotting.json"
+    assert one.read_bytes() == folder.read_bytes()
+    data = json.loads(one.read_text())
+    assert data["UrlLocal"] == game + "/"
+    assert [(p["half"], p["position"]) for p in data["predictions"]] == [
+        (1, 4000), (1, 10000), (1, 10000), (1, 61200), (2, 4000), (2, 10000)]
+    with pytest.raises(ConfigError, match="2 games"):
+        write_soccernet_results([h1, labels()], tmp_path / "x.json", half=2)

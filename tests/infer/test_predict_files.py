@@ -364,3 +364,33 @@ def test_run_without_config_json_says_which_thresholds_it_uses(tmp_path, caplog)
     text = caplog.text
     assert "config.json: not found; using the config saved in best.pt" in text
     assert "threshold 0.5 for every class" in text and "pass --threshold" in text
+
+
+def test_predict_csv_equals_export_csv_byte_for_byte(workspace, tmp_path):
+    """One CSV writer (issue 13): ``predict``'s CSV and ``export --to csv`` of predict's JSON are the same
+    bytes, and the web app's CSV (its fallback when a predictor gives none) too."""
+    from e2espot.web.jobs import JobRunner
+
+    files = predict_file(workspace["videos"] / "v1.mp4", workspace["run"], tmp_path / "p", threshold=0.05)
+    assert len(files.video_labels.events) > 3
+    assert main(["export", str(files.events_json), "--to", "csv", "-o", str(tmp_path / "e.csv")]) == 0
+    assert (tmp_path / "e.csv").read_bytes() == files.csv.read_bytes()
+    entry = json.loads(files.events_json.read_text())[0]
+    assert [e["frame"] for e in entry["events"]] == sorted(e["frame"] for e in entry["events"])
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "v1.json").write_bytes(files.events_json.read_bytes())
+    got = JobRunner._collect({"events": web / "v1.json"}, web)
+    assert (web / got["csv"]).read_bytes() == files.csv.read_bytes()
+
+
+def test_prediction_json_unknown_fps_is_null(tmp_path):
+    """Prediction JSON: ``fps`` null when unknown, never -1; the spot reader reads null and -1 alike."""
+    from e2espot.data.formats import read_labels, write_prediction_json
+    from e2espot.data.labels import Event, VideoLabels
+
+    path = write_prediction_json(VideoLabels("v", None, 10, [Event(3, "pass", 0.5)]), tmp_path / "p.json")
+    assert json.loads(path.read_text())[0]["fps"] is None
+    assert read_labels(path, "spot").videos[0].fps is None
+    path.write_text(path.read_text().replace("null", "-1"))
+    assert read_labels(path, "spot").videos[0].fps is None

@@ -89,7 +89,7 @@ def test_upload_predict_and_read_results(tmp_path, models, video_bytes):
         assert [(e["frame"], e["label"], e["time_s"]) for e in ev["events"]] == [
             (10, "goal", 0.4), (25, "shot", 1.0), (40, "goal", 1.6)]
         csv = client.get(job["urls"]["files"]["csv"])
-        assert csv.status_code == 200 and csv.text.splitlines()[1] == "clip,10,0.400,goal,0.9000"
+        assert csv.status_code == 200 and csv.text.splitlines()[1] == "clip,10,0.400000,goal,0.9"
         # the uploaded video, with range support for seeking
         v = client.get(job["urls"]["video"], headers={"Range": "bytes=0-99"})
         assert v.status_code == 206 and len(v.content) == 100 and v.headers["content-type"] == "video/mp4"

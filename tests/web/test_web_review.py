@@ -201,7 +201,7 @@ def test_review_edits_undo_redo_restart_and_exports(tmp_path, models, video_byte
         r = client.get(f"/api/jobs/{jid}/export", params={"fmt": "soccernet"})
         (out / "sn.zip").write_bytes(r.content)
         with zipfile.ZipFile(out / "sn.zip") as zf:
-            assert zf.namelist() == ["Match_1__home_/Labels-v2.json"]
+            assert zf.namelist() == ["Match_1__home_/Labels-ball.json"]
             zf.extractall(out / "sn")
         sn = read_labels(out / "sn", "soccernet", probe_videos=False)
         assert [(e.frame, e.label) for e in sn.videos[0].events] == [(f, lab) for f, lab, _ in expected]

@@ -21,7 +21,9 @@ TAKES_DEVICE = ("predict", "memory", "train", "precision")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("which", nargs="*", default=[], metavar="BENCH",
                         help=f"benchmarks to run: {', '.join(BENCHMARKS)} or all (default all)")
-    parser.add_argument("--quick", action="store_true", help="tiny inputs: a smoke run in seconds")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny inputs: a smoke run in seconds; its figures and ratios are smoke figures, "
+                             "not measurements (each line gets \"smoke\": true)")
     parser.add_argument("--device", default=None,
                         help="cpu or cuda for the model benchmarks (default: each benchmark's, cpu)")
     parser.add_argument("--compare-threads", action="store_true",
@@ -59,12 +61,42 @@ def benchmark_command(root: Path, name: str, *, quick: bool, device: str | None,
     return cmd
 
 
+def check_device(device: str | None) -> None:
+    """Refuse a CUDA device on a machine without one, before any benchmark starts (one error line)."""
+    from e2espot.errors import ConfigError
+
+    if device is None or not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: this machine has no CUDA GPU that torch can use "
+                          f"(torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'}); "
+                          "run the benchmarks with --device cpu")
+
+
+def smoke_line(line: str) -> str:
+    """A ``--quick`` result line marked as a smoke figure: ``"smoke": true`` first, plus a note."""
+    import json
+
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    note = "smoke figures from --quick (tiny inputs): they check the benchmark runs, they measure nothing"
+    return json.dumps({"smoke": True, "note": note, **record})
+
+
 def run(args: argparse.Namespace) -> int:
     import os
     import subprocess
+    import sys
 
     from e2espot.errors import E2ESpotError, unknown_name
 
+    check_device(args.device)
     root = find_benchmarks_dir(args.benchmarks_dir)
     names: list[str] = []
     for item in args.which or ["all"]:
@@ -76,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env.setdefault("HF_HUB_OFFLINE", "1")
     failed = []
+    if args.quick:
+        print("bench --quick: tiny inputs; every figure and ratio below is a smoke figure, not a measurement",
+              file=sys.stderr, flush=True)
     for name in names:
         proc = subprocess.run(benchmark_command(root, name, quick=args.quick, device=args.device,
                                                 compare_threads=args.compare_threads),
@@ -84,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
         if proc.returncode != 0 or not lines:
             failed.append(f"{name} (exit {proc.returncode})")
             continue
-        print(lines[-1], flush=True)
+        print(smoke_line(lines[-1]) if args.quick else lines[-1], flush=True)
     if failed:
-        raise E2ESpotError(f"benchmark failed: {', '.join(failed)}; its traceback is above (stderr)")
+        raise E2ESpotError(f"{'benchmark' if len(failed) == 1 else 'benchmarks'} failed: {', '.join(failed)}; "
+                           f"{'its traceback is' if len(failed) == 1 else 'their tracebacks are'} above (stderr)")
     return 0

@@ -31,6 +31,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from e2espot.constants import DEFAULT_TOLERANCES
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from e2espot.data.formats import list_formats
@@ -43,16 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preds-format", choices=list_formats(), default=None,
                         help="format of PREDS (default: detected; a folder of per-video prediction files is "
                              "read as such)")
-    parser.add_argument("--metric", choices=["e2e", "soccernet", "team"], default=None,
-                        help="e2e: E2E-Spot mAP at frame tolerances; soccernet: official average-mAP; "
-                             "team: Team-mAP@1 and the no-team mAP@1 of Team-BAS "
-                             "(default: soccernet for SoccerNet labels, else e2e)")
+    from e2espot.eval.registry import METRICS, metric_help
+
+    parser.add_argument("--metric", choices=METRICS.names(), default=None,
+                        help=f"{metric_help()} (default: soccernet for SoccerNet labels, else e2e)")
     parser.add_argument("--missing-team", choices=["raise", "ignore"], default="raise",
                         help="team: events without a left/right team stop the evaluation, as in the official "
                              "code (raise, default), or are left out of the team metric and kept in the "
                              "no-team mAP (ignore)")
-    parser.add_argument("--tolerances", type=int, nargs="+", default=[0, 1, 2, 4], metavar="FRAMES",
-                        help="e2e tolerances in frames (default: 0 1 2 4)")
+    parser.add_argument("--tolerances", type=int, nargs="+", default=list(DEFAULT_TOLERANCES),
+                        metavar="FRAMES",
+                        help=f"e2e tolerances in frames (default: {' '.join(map(str, DEFAULT_TOLERANCES))})")
     parser.add_argument("--nms-window", type=int, default=None, metavar="W",
                         help="jhong93/spot's eval NMS first: drop an event only when another event of its class "
                              "within ±W frames scores strictly higher (ties survive). Default: no NMS")

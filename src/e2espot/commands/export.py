@@ -10,8 +10,9 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("events", type=Path, help="prediction JSON ([{video, fps, num_frames, events}])")
-    parser.add_argument("--to", required=True, choices=["csv", "soccernet", "chapters", "highlights"],
-                        help="what to write")
+    from e2espot.export.targets import EXPORT_TARGETS, target_help
+
+    parser.add_argument("--to", required=True, choices=EXPORT_TARGETS.names(), help=f"what to write: {target_help()}")
     parser.add_argument("-o", "--out", type=Path, required=True,
                         help="output file (chapters: .vtt gives WebVTT, anything else ffmetadata)")
     parser.add_argument("--classes", nargs="+", metavar="CLASS", help="only these classes (default all)")

@@ -21,7 +21,9 @@ def add_inference_arguments(parser: argparse.ArgumentParser, *, default_threshol
                         help="best, last, or a .pt file inside the run directory (default best)")
     parser.add_argument("--threshold", type=float, default=None,
                         help=f"minimum event score after NMS, for every class (default: {default_threshold})")
-    parser.add_argument("--nms", choices=("hard", "soft", "none"), default=None,
+    from e2espot.config import NMS_KINDS
+
+    parser.add_argument("--nms", choices=NMS_KINDS, default=None,
                         help="per-class suppression: greedy hard NMS, soft-NMS or none (default: the run's, "
                              "else hard)")
     parser.add_argument("--nms-window", type=int, default=None, metavar="FRAMES",

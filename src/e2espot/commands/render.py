@@ -28,16 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_truth(path: Path, video: Path):
-    """Ground truth for ``video`` from a label file (formats registry when available)."""
-    from e2espot.export.writers import pick_video, read_predictions
+    """Ground truth for ``video`` from a label file in any supported format."""
+    from e2espot.data.formats import read_labels
+    from e2espot.export.writers import pick_video
 
-    try:
-        from e2espot.data.formats import read_labels
-    except ImportError:
-        labels = read_predictions(path)
-    else:
-        labels = read_labels(path)
-    return pick_video(labels, video, str(path))
+    return pick_video(read_labels(path), video, str(path))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     elapsed_s = time.perf_counter() - start_s
 
     num_frames = next(v.num_frames for ls in ds.labels.values() for v in ls)
-    print(f"wrote {len(ds.videos)} videos ({ds.width}x{ds.height}, {ds.fps:g} fps, {num_frames} frames each) "
+    n = len(ds.videos)
+    print(f"wrote {n} {'video' if n == 1 else 'videos'} ({ds.width}x{ds.height}, {ds.fps:g} fps, "
+          f"{num_frames} {'frame' if num_frames == 1 else 'frames'} each) "
           f"to {ds.root} in {elapsed_s:.1f} s")
     header = f"{'split':<6} {'videos':>6} " + " ".join(f"{c:>8}" for c in ds.classes)
     print(header)

@@ -19,6 +19,7 @@ import argparse
 from pathlib import Path
 
 from e2espot.commands.predict import add_inference_arguments
+from e2espot.constants import DEFAULT_SOCCERNET_LABEL_FILE, DEFAULT_TOLERANCES
 
 
 def _tolerances(text: str) -> tuple[int, ...]:
@@ -48,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SoccerNet only: JSON mapping split names to game folders (default: the run's)")
     parser.add_argument("--label-file", default=None,
                         help="SoccerNet only: Labels-v2.json or Labels-ball.json (default: the run's)")
-    parser.add_argument("--tolerances", type=_tolerances, default=(0, 1, 2, 4), metavar="D,D,...",
-                        help="mAP tolerances in frames (default 0,1,2,4)")
+    parser.add_argument("--tolerances", type=_tolerances, default=DEFAULT_TOLERANCES, metavar="D,D,...",
+                        help=f"mAP tolerances in frames (default {','.join(map(str, DEFAULT_TOLERANCES))})")
     parser.add_argument("--classes-drop-rarest", type=int, default=None, metavar="N",
                         help="also report the mAP without the N classes with the fewest ground-truth events")
     add_inference_arguments(
@@ -153,7 +154,7 @@ def _print_soccernet(out, args: argparse.Namespace) -> None:
     from e2espot.eval.soccernet import default_metric, soccernet_map
 
     cfg = RunConfig.load(Path(args.save_dir) / "config.json")
-    label_file = args.label_file or cfg.dataset.get("label_file") or "Labels-v2.json"
+    label_file = args.label_file or cfg.dataset.get("label_file") or DEFAULT_SOCCERNET_LABEL_FILE
     framerate, metric = default_metric(label_file)
     result = soccernet_map(out.truth, out.ranked, list(cfg.classes), framerate=framerate, metric=metric)
     print(f"\nofficial SoccerNet average-mAP, {metric} at {framerate} fps (same as "

@@ -47,11 +47,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", default=None, help="label format: spot (default for dirs) or soccernet")
     p.add_argument("--splits", type=Path, help="SoccerNet: JSON {train: [games], val: [...], test: [...]}")
     p.add_argument("--label-file", default="Labels-ball.json", help="SoccerNet label file name")
+    from e2espot.models import list_backbones, list_heads, list_temporal_modules  # registries: choices, help
+    from e2espot.models.losses import CLASSIFICATION_LOSSES
+    from e2espot.train.optim import OPTIMIZERS
+
     m = p.add_argument_group("model")
     m.add_argument("-m", "--feature-arch", "--feature_arch", dest="arch", default="rny002_gsm",
-                   help="backbone[_module], e.g. rny002_gsm, rny008_gsf, rn50_tsm, x3d_s, test_tiny (default rny002_gsm)")
+                   help=f"backbone[_module], e.g. rny002_gsm, rny008_gsf, rn50_tsm, x3d_s, test_tiny (default rny002_gsm); backbones: "
+                        f"{', '.join(list_backbones())}; modules: {', '.join(list_temporal_modules())}")
     m.add_argument("-t", "--temporal-arch", "--temporal_arch", dest="head", default="gru",
-                   help="temporal head: fc, gru, deeper_gru, lstm, mstcn, transformer, asformer, edsgp")
+                   choices=list_heads(), metavar="HEAD",
+                   help=f"temporal head: {', '.join(list_heads())}")
     m.add_argument("--temporal-stages", type=int, nargs="+", default=None,
                    help="backbone stages that get the temporal module (default: all)")
     m.add_argument("--pretrained", default=None,
@@ -105,12 +111,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "multiplied from step 0, the cosine spanning num_epochs - warmup_epochs, so it "
                         "rises again after reaching 0)")
     o.add_argument("-ag", "--acc-grad-iter", "--acc_grad_iter", dest="acc_grad", type=int, default=1)
-    o.add_argument("--loss", choices=["ce", "bce", "focal"], default="ce")
+    o.add_argument("--loss", choices=CLASSIFICATION_LOSSES.names(), default="ce")
     o.add_argument("--fg-weight", type=float, default=5.0)
     o.add_argument("--focal-gamma", type=float, default=2.0)
     o.add_argument("--softic-weight", type=float, default=0.0, help="SoftIC loss weight (paper: 0.001)")
     o.add_argument("--softic-temperature", type=float, default=0.1)
-    o.add_argument("--optimizer", choices=["adamw", "sam", "asam"], default="adamw")
+    o.add_argument("--optimizer", choices=OPTIMIZERS.names(), default="adamw")
     o.add_argument("--rho", type=float, default=0.05, help="SAM/ASAM neighbourhood size")
     o.add_argument("--start-val-epoch", "--start_val_epoch", type=int, default=None)
     o.add_argument("--criterion", choices=["map", "loss"], default="map")

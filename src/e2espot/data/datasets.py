@@ -40,8 +40,9 @@ from e2espot.errors import ConfigError, LabelFormatError, VideoError
 EPOCH_NUM_FRAMES = 500_000  # E2E-Spot: one virtual epoch = 500k frames of clips
 
 
-class VideoReader(Protocol):
-    """What the datasets need from ``e2espot.data.video.open_video``."""
+class ClipReader(Protocol):
+    """What the datasets need from a reader of ``e2espot.data.video.open_video`` (a structural subset of
+    ``e2espot.data.video.VideoReader``, so test doubles need not subclass it)."""
 
     num_frames: int
     fps: float
@@ -52,7 +53,7 @@ class VideoReader(Protocol):
         ...
 
 
-ReaderFactory = Callable[[VideoLabels], VideoReader]
+ReaderFactory = Callable[[VideoLabels], ClipReader]
 
 
 class VideoFileReaderFactory:
@@ -65,7 +66,7 @@ class VideoFileReaderFactory:
         self.video_root = Path(video_root)
         self.data_cfg = data_cfg
 
-    def __call__(self, video: VideoLabels) -> VideoReader:
+    def __call__(self, video: VideoLabels) -> ClipReader:
         from e2espot.data.video import find_video, open_video  # PyAV loads only when videos are read
 
         path = find_video(self.video_root, video.video)
@@ -79,9 +80,9 @@ class _ReaderCache:
         self.factory = factory
         self.max_open = max_open
         self.pid = os.getpid()
-        self._open: OrderedDict[int, VideoReader] = OrderedDict()
+        self._open: OrderedDict[int, ClipReader] = OrderedDict()
 
-    def get(self, video_idx: int, video: VideoLabels) -> VideoReader:
+    def get(self, video_idx: int, video: VideoLabels) -> ClipReader:
         reader = self._open.get(video_idx)
         if reader is not None:
             self._open.move_to_end(video_idx)
@@ -344,7 +345,7 @@ class ClipDataset(Dataset):
             ))
         return item
 
-    def _reader(self, video_idx: int, video: VideoLabels) -> VideoReader:
+    def _reader(self, video_idx: int, video: VideoLabels) -> ClipReader:
         if self._cache is None or self._cache.pid != os.getpid():
             self._cache = _ReaderCache(self.reader_factory, self.max_open_readers)
         return self._cache.get(video_idx, video)

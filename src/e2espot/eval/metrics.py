@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from e2espot.constants import DEFAULT_TOLERANCES
 from e2espot.data.labels import LabelSet
 from e2espot.errors import ConfigError, LabelFormatError
-
-DEFAULT_TOLERANCES: tuple[int, ...] = (0, 1, 2, 4)
 
 __all__ = [
     "DEFAULT_TOLERANCES",

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from e2espot.constants import DEFAULT_SOCCERNET_LABEL_FILE
 from e2espot.data.labels import NOT_SHOWN, Event, LabelSet, VideoLabels
 from e2espot.data.timebase import frame_to_position_ms
 from e2espot.errors import ConfigError, LabelFormatError
@@ -495,67 +496,13 @@ class _Tree:
             raise LabelFormatError(f"{self.root}: '{member}' is not valid JSON: {exc}") from None
 
 
-def _int_field(value: Any, where: str, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise LabelFormatError(f"{where}: '{name}' = {value!r} is not an integer") from None
-
-
-def _read_game_labels(data: Any, game: str, where: str) -> list[VideoLabels]:
-    if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
-        raise LabelFormatError(f"{where}: expected an object with an 'annotations' list")
-    halves: dict[int, VideoLabels] = {}
-    for h in (1, 2):
-        halves[h] = VideoLabels(f"{game}/{h}", None, None, [], extra={"game": game, "half": h})
-    for i, a in enumerate(data["annotations"]):
-        w = f"{where}: annotation #{i}"
-        if not isinstance(a, dict) or "label" not in a or "gameTime" not in a:
-            raise LabelFormatError(f"{w}: needs 'gameTime' and 'label'")
-        game_time = str(a["gameTime"])
-        half = _int_field(game_time[:1], w, "gameTime")  # the official int(time[0])
-        if "position" in a:
-            pos = _int_field(a["position"], w, "position")
-        else:  # second precision, as the official; unpadded "1 - 0:8" is read too
-            from e2espot.data.formats.soccernet import parse_game_time
-
-            pos = parse_game_time(game_time, w)[1] * 1000
-        video = halves.setdefault(half, VideoLabels(f"{game}/{half}", None, None, [],
-                                                    extra={"game": game, "half": half}))
-        video.events.append(Event(0, str(a["label"]), visibility=a.get("visibility"),
-                                  extra={"position_ms": pos}))
-    return list(halves.values())
-
-
-def _read_game_predictions(data: Any, game: str, where: str) -> list[VideoLabels]:
-    if not isinstance(data, dict) or not isinstance(data.get("predictions"), list):
-        raise LabelFormatError(f"{where}: expected an object with a 'predictions' list")
-    halves: dict[int, VideoLabels] = {}
-    for i, a in enumerate(data["predictions"]):
-        w = f"{where}: prediction #{i}"
-        if not isinstance(a, dict) or not all(k in a for k in ("label", "position", "half", "confidence")):
-            raise LabelFormatError(f"{w}: needs 'label', 'position', 'half' and 'confidence'")
-        half = _int_field(a["half"], w, "half")
-        pos = _int_field(a["position"], w, "position")
-        try:
-            score = float(a["confidence"])
-        except (TypeError, ValueError):
-            raise LabelFormatError(f"{w}: 'confidence' = {a['confidence']!r} is not a number") from None
-        video = halves.setdefault(half, VideoLabels(f"{game}/{half}", None, None, [],
-                                                    extra={"game": game, "half": half}))
-        video.events.append(Event(0, str(a["label"]), score=score, extra={"position_ms": pos}))
-    if not halves:
-        halves[1] = VideoLabels(f"{game}/1", None, None, [], extra={"game": game, "half": 1})
-    return list(halves.values())
-
-
 def evaluate_soccernet(
     labels_root: str | os.PathLike[str],
     preds_root: str | os.PathLike[str],
     games: Sequence[str] | None = None,
     *,
     classes: Sequence[str] = SOCCERNET_V2_CLASSES,
-    label_file: str = "Labels-v2.json",
+    label_file: str = DEFAULT_SOCCERNET_LABEL_FILE,
     prediction_file: str = "results_spotting.json",
     framerate: float = 2,
     metric: str = "loose",
@@ -565,18 +512,31 @@ def evaluate_soccernet(
 
     ``games``: the game list (e.g. from ``SoccerNet.utils.getListGames``); default every game
     folder of ``labels_root`` that holds ``label_file``. Every listed game needs a prediction file.
+    The files are read by ``e2espot.data.formats`` (``soccernet`` / ``soccernet-results``, two halves per
+    game), the same reader ``e2espot evaluate`` uses; labels come from a folder (as the official
+    ``SoccerNet_path``), predictions from a folder or a zip.
     """
+    from e2espot.data.formats import read_labels
+
     label_tree, pred_tree = _Tree(labels_root), _Tree(preds_root)
+    if label_tree.zip is not None:  # the official evaluator reads labels from a folder (SoccerNet_path)
+        raise LabelFormatError(f"{labels_root}: labels must be a folder of league/season/game/{label_file}; "
+                               "unzip it (predictions may be a zip)")
     game_list = list(games) if games is not None else label_tree.games_with(label_file)
     if not game_list:
         raise LabelFormatError(f"{labels_root}: no '{label_file}' found (expected league/season/game/{label_file})")
-    truth_videos: list[VideoLabels] = []
-    pred_videos: list[VideoLabels] = []
-    for game in game_list:
-        truth_videos += _read_game_labels(label_tree.load(game, label_file), game,
-                                          f"{labels_root}/{game}/{label_file}")
-        pred_videos += _read_game_predictions(pred_tree.load(game, prediction_file), game,
-                                              f"{preds_root}/{game}/{prediction_file}")
+    have, labelled = set(pred_tree.games_with(prediction_file)), set(label_tree.games_with(label_file))
+    for game in game_list:  # every listed game needs its files, as the official evaluator
+        if game not in labelled:
+            raise LabelFormatError(f"{labels_root}: missing '{game}/{label_file}'")
+        if game not in have:
+            raise LabelFormatError(f"{preds_root}: missing '{game}/{prediction_file}'")
+    # the one SoccerNet reader (e2espot.data.formats), as `e2espot evaluate` reads them
+    wanted = set(game_list)
+    truth = read_labels(labels_root, "soccernet", label_file=label_file, layout="halves", probe_videos=False)
+    pred = read_labels(preds_root, "soccernet-results", layout="halves", prediction_file=prediction_file)
+    truth_videos = [v for v in truth.videos if v.extra.get("game") in wanted]
+    pred_videos = [v for v in pred.videos if v.extra.get("game") in wanted]
     return soccernet_map(
         LabelSet(list(classes), truth_videos), LabelSet(list(classes), pred_videos), list(classes),
         framerate=framerate, metric=metric, on_unknown=on_unknown,

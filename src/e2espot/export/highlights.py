@@ -22,7 +22,7 @@ from e2espot.export.render import (
     decode_audio,
     mux_audio,
     open_for_events,
-    probe_video,
+    probe_with_rate,
 )
 
 
@@ -42,12 +42,13 @@ class Cut:
 def select_events(
     events: Sequence[Event], *, classes: Sequence[str] | None = None, min_score: float = 0.0
 ) -> list[Event]:
-    """Events of ``classes`` (all when None) with score >= ``min_score`` (unscored events pass), by frame."""
+    """Events of ``classes`` (all when None) with score >= ``min_score`` (unscored events pass), by frame
+    (stable: events of one frame keep their order, so an export keeps predict's order)."""
     wanted = set(classes) if classes else None
     return sorted(
         (e for e in events
          if (wanted is None or e.label in wanted) and (e.score is None or e.score >= min_score)),
-        key=lambda e: (e.frame, e.label),
+        key=lambda e: e.frame,
     )
 
 
@@ -133,7 +134,7 @@ def write_highlight_reel(
     (upright; a variable-frame-rate file resampled to the events' fps as ``predict`` read it).
     """
     video_path, out_path = Path(video_path), Path(out_path)
-    info = probe_video(video_path)
+    info = probe_with_rate(video_path)
     with open_for_events(video_path, events.fps) as reader:
         return _write_reel(reader, info.has_audio, video_path, events, out_path, classes=classes,
                            min_score=min_score, pad_s=pad_s, title_s=title_s, audio=audio, progress=progress)

@@ -25,6 +25,11 @@ def _figure(width_in: float, height_in: float):
     return fig
 
 
+def count_noun(n: int, word: str) -> str:
+    """``"1 event"``, ``"3 events"``: a count with its noun in the right number (regular plurals)."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,17 +43,22 @@ def plot_timeline(
     *,
     truth: VideoLabels | None = None,
     classes: Sequence[str] | None = None,
-    min_score: float = 0.0,
+    min_score: float | Mapping[str, float] = 0.0,
 ) -> Path:
     """Event timeline of one video: one row per class, time in seconds on x.
 
     Predictions are vertical bars (opacity = score); ground truth, when given, black triangles on the
-    same row.
+    same row. ``min_score``: one floor for every class, or per-class floors (a run's thresholds; a
+    class not listed keeps every event).
     """
     fps = predictions.fps or (truth.fps if truth else None)
     if not fps:
         raise LabelFormatError(f"video '{predictions.video}': unknown fps; cannot place events in time")
-    preds = [e for e in predictions.events if e.score is None or e.score >= min_score]
+
+    def floor(label: str) -> float:
+        return float(min_score.get(label, 0.0)) if isinstance(min_score, Mapping) else float(min_score)
+
+    preds = [e for e in predictions.events if e.score is None or e.score >= floor(e.label)]
     names = list(classes) if classes else sorted({e.label for e in preds} |
                                                  {e.label for e in (truth.events if truth else [])})
     colors = class_colors(names)
@@ -64,7 +74,8 @@ def plot_timeline(
         xs = [e.frame / fps for e in truth.events if e.label in row]
         ys = [row[e.label] - 0.42 for e in truth.events if e.label in row]
         ax.scatter(xs, ys, marker="^", color="black", s=22, zorder=3, label="ground truth")
-        ax.legend(loc="upper right", fontsize=8)
+        # outside the axes: a legend inside would hide the events under it
+        ax.legend(loc="lower left", bbox_to_anchor=(1.0, 0.0), fontsize=8, frameon=False)
     n = predictions.num_frames or (truth.num_frames if truth else None)
     if n:
         ax.set_xlim(0, n / fps)
@@ -72,31 +83,33 @@ def plot_timeline(
     ax.set_ylim(-0.7, max(len(names), 1) - 0.3)
     ax.invert_yaxis()
     ax.set_xlabel("time (s)")
-    ax.set_title(f"{predictions.video}: {len(preds)} predictions" +
-                 (f", {len(truth.events)} ground truth" if truth else ""))
+    ax.set_title(f"{predictions.video}: {count_noun(len(preds), 'prediction')}" +
+                 (f", {count_noun(len(truth.events), 'ground-truth event')}" if truth else ""))
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, out_path)
 
 
 def plot_class_ap(ap: Mapping[str, float], out_path: str | Path, *, title: str | None = None) -> Path:
-    """Horizontal bar chart of per-class AP (0..1), with the mean as a dashed line."""
+    """Horizontal bar chart of per-class AP, given as fractions (0..1) and drawn in percent (the unit of
+    every table), with the mean (the mAP) as a dashed line."""
     if not ap:
         raise ConfigError("no per-class AP values to plot")
     names = list(ap)
-    values = [float(ap[n]) for n in names]
+    values = [100.0 * float(ap[n]) for n in names]
     colors = class_colors(names)
     fig = _figure(7, 1.0 + 0.35 * len(names))
     ax = fig.add_subplot()
     ax.barh(range(len(names)), values, color=[[c / 255 for c in colors[n]] for n in names])
     for i, v in enumerate(values):
-        ax.text(min(v, 1.0) + 0.01, i, f"{v:.3f}", va="center", fontsize=8)
+        ax.text(min(v, 100.0) + 1.0, i, f"{v:.1f}", va="center", fontsize=8)
     mean = sum(values) / len(values)
-    ax.axvline(mean, color="black", linestyle="--", linewidth=1, label=f"mean {mean:.3f}")
+    ax.axvline(mean, color="black", linestyle="--", linewidth=1, label=f"mAP {mean:.1f} %")
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
-    ax.set_xlim(0, 1.1)
-    ax.set_xlabel("AP")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlim(0, 110)
+    ax.set_xlabel("AP (%)")
+    # outside the axes: a legend inside would hide a bar
+    ax.legend(loc="lower left", bbox_to_anchor=(1.0, 0.0), fontsize=8, frameon=False)
     ax.set_title(title or "Per-class AP")
     return _save(fig, out_path)
 
@@ -133,13 +146,21 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 
 def plot_training_curves(metrics: str | Path | Sequence[Mapping[str, Any]], out_path: str | Path) -> Path:
-    """Loss curves (train_loss, val_loss) and val_map per epoch, side by side."""
+    """Loss curves (train_loss, val_loss) and val_map per epoch, side by side.
+
+    ``val_map`` is logged as a fraction (0..1) and drawn in percent, the unit of every table. Epochs are
+    integer ticks; legends sit outside the axes so no point is hidden.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     rows = read_metrics(metrics) if isinstance(metrics, (str, Path)) else list(metrics)
     if not rows:
         raise ConfigError("no metrics rows to plot")
     epochs = [r.get("epoch", i) for i, r in enumerate(rows)]
     fig = _figure(10, 3.5)
     ax_loss, ax_map = fig.subplots(1, 2)
+    for ax in (ax_loss, ax_map):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for key, style in (("train_loss", "-"), ("val_loss", "--")):
         pts = [(e, r[key]) for e, r in zip(epochs, rows) if r.get(key) is not None]
         if pts:
@@ -149,16 +170,16 @@ def plot_training_curves(metrics: str | Path | Sequence[Mapping[str, Any]], out_
     ax_loss.set_title("Loss")
     ax_loss.grid(alpha=0.3)
     if ax_loss.lines:
-        ax_loss.legend()
-    pts = [(e, r["val_map"]) for e, r in zip(epochs, rows) if r.get("val_map") is not None]
+        ax_loss.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    pts = [(e, 100.0 * r["val_map"]) for e, r in zip(epochs, rows) if r.get("val_map") is not None]
     if pts:
-        ax_map.plot(*zip(*pts), marker="o", markersize=3, color="tab:green", label="val_map")
+        ax_map.plot(*zip(*pts), marker="o", markersize=3, color="tab:green", label="val mAP")
         best = max(pts, key=lambda p: p[1])
-        ax_map.annotate(f"best {best[1]:.3f}", best, textcoords="offset points", xytext=(-4, -14), ha="right",
-                        fontsize=8)
-        ax_map.legend()
+        ax_map.annotate(f"best {best[1]:.1f} % (epoch {int(best[0])})", best, textcoords="offset points",
+                        xytext=(-4, -14), ha="right", fontsize=8)
+        ax_map.set_ylim(0, max(100.0, best[1]) if best[1] > 50 else max(10.0, 1.3 * best[1]))
     ax_map.set_xlabel("epoch")
-    ax_map.set_ylabel("mAP")
+    ax_map.set_ylabel("mAP (%)")
     ax_map.set_title("Validation mAP")
     ax_map.grid(alpha=0.3)
     return _save(fig, out_path)

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from e2espot.data.labels import Event, VideoLabels
-from e2espot.data.video.base import VideoInfo, VideoReader
-from e2espot.data.video.base import probe_video as _probe_video
+from e2espot.data.video.base import VideoInfo, VideoReader, probe_video
 from e2espot.errors import LabelFormatError, VideoError
 
 log = logging.getLogger(__name__)
@@ -89,10 +88,10 @@ def _open(path: str | Path):
         raise VideoError(f"cannot open video '{path}': {exc}") from None
 
 
-def probe_video(path: str | Path) -> VideoInfo:
-    """Frame rate, frame count, upright size, rotation and audio of a video (a known frame rate is
-    required)."""
-    info = _probe_video(path)
+def probe_with_rate(path: str | Path) -> VideoInfo:
+    """``e2espot.data.video.probe_video`` (the one prober: frame rate, frame count, upright size,
+    rotation, audio), and VideoError when the frame rate is unknown (media outputs need one)."""
+    info = probe_video(path)
     if not info.fps:
         raise VideoError(f"'{path}': unknown frame rate; re-encode it at a constant frame rate")
     return info
@@ -514,7 +513,7 @@ def render_annotated(
     if slowmo_factor < 1:
         raise VideoError(f"slowmo_factor {slowmo_factor} must be >= 1")
     video_path, out_path = Path(video_path), Path(out_path)
-    info = probe_video(video_path)
+    info = probe_with_rate(video_path)
     reader = open_for_events(video_path, events.fps)
     fps = reader.fps
     events, truth = align_to_video(events, fps), align_to_video(truth, fps)

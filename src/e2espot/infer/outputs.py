@@ -1,58 +1,22 @@
-"""Prediction files written by ``predict`` and ``test``.
+"""Score files written by ``predict`` and ``test``.
 
-* ``<name>.json`` (optionally ``.json.gz``): an E2E-Spot-style list written by the ``spot`` format,
-  ``[{"video", "num_frames", "num_events", "events": [{"frame", "label", "score", "time_s"}], "fps"}]``,
-  with ``class.txt`` beside it (so ``read_labels`` gets the class order back).
-* ``<name>.csv``: ``video,frame,time_s,label,score``, one event a line (the ``csv`` format).
+The event files (``<name>.json`` / ``.json.gz`` prediction JSON, ``<name>.csv``) are written by
+``e2espot.data.formats.predictions`` (``write_prediction_json``, ``write_prediction_csv``), the one owner
+of those layouts.
+
 * ``<name>.npz``: ``scores`` (N, K+1) float32 (column 0 = background), ``classes``, ``fps``
   (NaN when unknown). The split variant holds ``videos``, ``fps`` and ``scores/<video id>`` per video.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
-import json
 import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-
-from e2espot.data.labels import LabelSet, VideoLabels
-
-
-def _label_set(videos: Sequence[VideoLabels], classes: Sequence[str]) -> LabelSet:
-    return LabelSet(list(classes), list(videos))
-
-
-def write_prediction_json(videos: Sequence[VideoLabels], classes: Sequence[str], path: str | Path) -> Path:
-    """Prediction entries in the ``spot`` format (``.json.gz`` gzips), ``class.txt`` beside them."""
-    from e2espot.data.formats import write_labels
-
-    path = Path(path)
-    indent = None if path.name.endswith(".gz") else 1
-    write_labels(_label_set(videos, classes), path, "spot", sort_keys=False, indent=indent)
-    return path
-
-
-def read_prediction_json(path: str | Path) -> list[dict[str, Any]]:
-    """The raw entries of a prediction JSON (plain or gzipped)."""
-    path = Path(path)
-    raw = path.read_bytes()
-    if path.name.endswith(".gz"):
-        raw = gzip.decompress(raw)
-    return json.loads(raw)
-
-
-def write_prediction_csv(videos: Sequence[VideoLabels], classes: Sequence[str], path: str | Path) -> Path:
-    """``video,frame,time_s,label,score`` (the ``csv`` format)."""
-    from e2espot.data.formats import write_labels
-
-    write_labels(_label_set(videos, classes), path, "csv")
-    return Path(path)
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> Path:

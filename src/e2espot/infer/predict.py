@@ -29,7 +29,8 @@ Progress = Callable[[str, float], None]
 
 HIGH_RECALL_THRESHOLD = 0.01  # E2E-Spot / T-DEED: every (frame, class) >= 0.01 goes to the mAP list
 DEFAULT_THRESHOLD = 0.5  # events shown to people; the high-recall list is what mAP is computed on
-DEFAULT_NMS_WINDOW = {"hard": 1, "soft": 3, "none": 0}  # frames; E2E-Spot eval.py / T-DEED PES defaults
+# frames, one per config.NMS_KINDS; E2E-Spot eval.py / T-DEED PES defaults
+DEFAULT_NMS_WINDOW = {"hard": 1, "soft": 3, "none": 0}
 CHUNK_LEN = 32  # frames per decoded chunk
 PREFETCH_CHUNKS = 4  # chunks the decode thread may read ahead
 # DataConfig.windowing: "aligned" = ours (windows from frame 0, the last aligned to the end, black frames
@@ -97,9 +98,9 @@ def load_run(
         cfg = RunConfig.load(config_path)
     elif isinstance(state.get("config"), dict):
         cfg = RunConfig.from_dict(state["config"])
-        post = cfg.train.get("postprocess") or {}
-        used = (f"per-class thresholds {post['thresholds']}" if post.get("thresholds")
-                else f"threshold {post.get('threshold', DEFAULT_THRESHOLD)} for every class")
+        post = cfg.postprocess
+        used = (f"per-class thresholds {post.thresholds}" if post.thresholds
+                else f"threshold {DEFAULT_THRESHOLD if post.threshold is None else post.threshold} for every class")
         logging.getLogger("e2espot").warning(
             "%s: not found; using the config saved in %s, whose post-processing may predate the per-class "
             "thresholds chosen on val at the end of training: %s. Restore config.json or pass --threshold",
@@ -224,7 +225,7 @@ def frame_probabilities(logits: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
     (one-vs-rest), so those go through a sigmoid and the background column is 1 - max(foreground).
     """
     logits = logits.float()
-    if cfg.train.get("loss") == "bce":
+    if cfg.activation() == "sigmoid":  # RunConfig.score_activation, or the loss of older runs
         fg = logits[..., 1:].sigmoid()
         return torch.cat([1.0 - fg.amax(-1, keepdim=True), fg], dim=-1)
     return logits.softmax(-1)
@@ -582,21 +583,22 @@ class PredictionFiles:
 def resolve_postprocess(
     cfg: RunConfig, nms: str | None = None, nms_window: int | None = None, threshold: float | None = None
 ) -> tuple[str, int, float]:
-    """Post-processing settings: explicit arguments first, then what the run recorded in
-    ``config.json`` ``train["postprocess"] = {"nms", "nms_window", "threshold", "thresholds"}`` (chosen
-    on validation; ``thresholds`` per class, applied by ``predict_file`` when no threshold is given),
-    then the documented defaults: hard NMS, window 1 frame (3 for soft-NMS, as T-DEED),
-    threshold 0.5."""
-    rec = cfg.train.get("postprocess") or {}
-    nms = nms or rec.get("nms") or "hard"
+    """Post-processing settings: explicit arguments first, then what the run recorded
+    (``cfg.postprocess``, a ``config.PostprocessConfig`` read from ``config.json`` ``train["postprocess"]``:
+    chosen on validation; ``thresholds`` per class, applied by ``predict_file`` when no threshold is
+    given), then the documented defaults: hard NMS, window 1 frame (3 for soft-NMS, as T-DEED),
+    threshold 0.5. ConfigError on an unknown NMS, a bad window or threshold."""
+    rec = cfg.postprocess
+    nms = nms or rec.nms or "hard"
     if nms not in DEFAULT_NMS_WINDOW:
         raise ConfigError(f"unknown NMS '{nms}'; expected one of {', '.join(DEFAULT_NMS_WINDOW)}")
     if nms_window is None:
-        recorded = rec.get("nms_window") if rec.get("nms", nms) == nms else None
+        recorded = rec.nms_window if rec.nms in (None, nms) else None
         nms_window = DEFAULT_NMS_WINDOW[nms] if recorded is None else recorded
     if isinstance(nms_window, bool) or not isinstance(nms_window, int) or nms_window < 0:
         raise ConfigError(f"NMS window {nms_window!r} must be a non-negative integer (frames)")
-    threshold = rec.get("threshold", DEFAULT_THRESHOLD) if threshold is None else threshold
+    if threshold is None:
+        threshold = DEFAULT_THRESHOLD if rec.threshold is None else rec.threshold
     if not 0.0 <= float(threshold) <= 1.0:
         raise ConfigError(f"threshold {threshold} must be in [0, 1]")
     return nms, nms_window, float(threshold)
@@ -631,20 +633,20 @@ def applied_postprocess(
 ) -> AppliedPostprocess:
     """``resolve_postprocess`` plus the per-class thresholds (used when no ``threshold`` is given) and
     the source of each setting: the flag, the run (``run_label``), or the documented default."""
-    rec = cfg.train.get("postprocess") or {}
+    rec = cfg.postprocess
     nms_, window, thr = resolve_postprocess(cfg, nms, nms_window, threshold)
-    nms_source = "--nms" if nms is not None else (run_label if rec.get("nms") else "default")
+    nms_source = "--nms" if nms is not None else (run_label if rec.nms else "default")
     if nms_window is not None:
         nms_source += "; window from --nms-window"
-    per_class = None if threshold is not None else rec.get("thresholds")
+    per_class = None if threshold is not None else rec.thresholds
     if threshold is not None:
         thr_source = "--threshold"
     elif per_class:
-        tol = rec.get("f1_tolerance_frames")
+        tol = rec.f1_tolerance_frames
         at = f" at {tol} frame{'' if tol == 1 else 's'}" if tol is not None else ""
-        thr_source = (f"{run_label}: best F1{at} on {rec.get('chosen_on', 'validation')}, chosen at the end of "
+        thr_source = (f"{run_label}: best F1{at} on {rec.chosen_on or 'validation'}, chosen at the end of "
                       "training; --threshold T overrides")
-    elif "threshold" in rec:
+    elif rec.threshold is not None:
         thr_source = f"{run_label}; --threshold T overrides"
     else:
         thr_source = f"default {DEFAULT_THRESHOLD:g}: the run recorded no thresholds"
@@ -714,8 +716,9 @@ def predict_file(
     the model's fps (``cfg.data.fps``, or the video's own when None). Post-processing defaults: see
     ``resolve_postprocess``.
     """
+    from e2espot.data.formats.predictions import write_prediction_csv, write_prediction_json
     from e2espot.data.video import open_video
-    from e2espot.infer.outputs import write_npz, write_prediction_csv, write_prediction_json
+    from e2espot.infer.outputs import write_npz
 
     device = resolve_device(device)
     model, cfg = _as_loaded(run, device, checkpoint)
@@ -745,9 +748,9 @@ def predict_file(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return PredictionFiles(
-        events_json=write_prediction_json([labels], cfg.classes, out_dir / f"{stem}.json"),
-        recall_json=write_prediction_json([recall], cfg.classes, out_dir / f"{stem}.recall.json"),
-        csv=write_prediction_csv([labels], cfg.classes, out_dir / f"{stem}.csv"),
+        events_json=write_prediction_json([labels], out_dir / f"{stem}.json", classes=cfg.classes),
+        recall_json=write_prediction_json([recall], out_dir / f"{stem}.recall.json", classes=cfg.classes),
+        csv=write_prediction_csv([labels], out_dir / f"{stem}.csv", classes=cfg.classes),
         scores_npz=write_npz(out_dir / f"{stem}.npz", scores, score_columns(cfg), fps),
         video_labels=labels,
     )

@@ -31,13 +31,14 @@ import numpy as np
 import torch
 
 from e2espot.config import RunConfig
+from e2espot.constants import DEFAULT_SOCCERNET_LABEL_FILE, DEFAULT_TOLERANCES
 from e2espot.data.labels import LabelSet, VideoLabels
 from e2espot.errors import ConfigError, LabelFormatError
 from e2espot.infer.predict import (
     HIGH_RECALL_THRESHOLD,
     AppliedPostprocess,
-    applied_postprocess,
     Progress,
+    applied_postprocess,
     high_recall_labels,
     load_run,
     predict_scores,
@@ -46,7 +47,6 @@ from e2espot.infer.predict import (
 )
 from e2espot.infer.sharding import Shard
 
-DEFAULT_TOLERANCES = (0, 1, 2, 4)
 RANKED_THRESHOLD = HIGH_RECALL_THRESHOLD  # the ranked list for mAP keeps NMSed events down to 0.01, as T-DEED
 
 
@@ -74,7 +74,7 @@ class SplitPrediction:
     parts_total: int = 1
 
 
-def split_labels(
+def read_split_labels(
     cfg: RunConfig,
     split: str,
     *,
@@ -100,7 +100,7 @@ def split_labels(
     kwargs: dict[str, Any] = {"fmt": fmt, "classes": list(cfg.classes)}
     if fmt == "soccernet":
         kwargs["splits"] = Path(splits) if splits else None
-        kwargs["label_file"] = label_file or ds.get("label_file") or "Labels-v2.json"
+        kwargs["label_file"] = label_file or ds.get("label_file") or DEFAULT_SOCCERNET_LABEL_FILE
     labels = Path(labels)
     where = labels / f"{split}.json" if fmt != "soccernet" and labels.is_dir() else labels
     return read_split(labels, split, **kwargs), fmt, f"{where} ({split} split)"
@@ -156,7 +156,7 @@ def predict_split(
     model, cfg = load_run(run_dir, device=device, checkpoint=checkpoint)
     # fail early on bad post-processing options, before hours of prediction
     post = applied_postprocess(cfg, nms, nms_window, threshold)
-    truth_raw, fmt, source = split_labels(
+    truth_raw, fmt, source = read_split_labels(
         cfg, split, labels=labels, fmt=fmt, splits=splits, label_file=label_file
     )
     videos_root = videos_root or cfg.dataset.get("videos")
@@ -219,8 +219,8 @@ def predict_split(
 def prf_tolerance(cfg: RunConfig, tolerances: tuple[int, ...]) -> int:
     """The tolerance (frames) of test's P/R/F1: the one the run's thresholds maximised F1 at
     (``postprocess.f1_tolerance_frames``), else the middle of ``tolerances``."""
-    recorded = (cfg.train.get("postprocess") or {}).get("f1_tolerance_frames")
-    if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded >= 0:
+    recorded = cfg.postprocess.f1_tolerance_frames  # validated by config.PostprocessConfig
+    if recorded is not None:
         return recorded
     ordered = sorted(tolerances)
     return ordered[len(ordered) // 2]
@@ -266,8 +266,9 @@ def _finish(
     tolerances: tuple[int, ...],
 ) -> SplitPrediction:
     from e2espot.data.formats import write_labels
+    from e2espot.data.formats.predictions import write_prediction_json
     from e2espot.eval.metrics import e2e_map, precision_recall_f1
-    from e2espot.infer.outputs import write_prediction_json, write_split_npz
+    from e2espot.infer.outputs import write_split_npz
 
     split = out.split
     truth_videos, pred_videos, recall_videos, ranked_videos = [], [], [], []
@@ -295,9 +296,9 @@ def _finish(
     out.ranked = LabelSet(classes, ranked_videos)
     out.postprocess = post
 
-    out.files["events"] = write_prediction_json(pred_videos, classes, run_dir / f"pred-{split}.json")
+    out.files["events"] = write_prediction_json(pred_videos, run_dir / f"pred-{split}.json", classes=classes)
     recall_path = run_dir / f"pred-{split}.recall.json.gz"
-    out.files["recall"] = write_prediction_json(recall_videos, classes, recall_path)
+    out.files["recall"] = write_prediction_json(recall_videos, recall_path, classes=classes)
     out.files["scores"] = write_split_npz(run_dir / f"pred-{split}.scores.npz", scores, classes, fps_by_video)
     if fmt == "soccernet":
         results_dir = run_dir / f"results-{split}"

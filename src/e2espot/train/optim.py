@@ -12,8 +12,10 @@ from torch import nn
 from torch.optim.lr_scheduler import ChainedScheduler, CosineAnnealingLR, LambdaLR, LinearLR, LRScheduler
 
 from e2espot.errors import ConfigError, unknown_name
+from e2espot.models.registry import Registry
 
-OPTIMIZERS = ("adamw", "sam", "asam")
+# optimiser key -> factory(params, *, lr, weight_decay, rho, **kwargs); the CLI's --optimizer choices
+OPTIMIZERS = Registry("optimizer")
 # "cosine": linear warm-up, then a cosine that starts after it (ours, the default);
 # "spot": jhong93/spot train_e2e.py get_lr_scheduler, warm-up and cosine multiplied from step 0
 LR_SCHEDULES = ("cosine", "spot")
@@ -102,20 +104,32 @@ class SAM(torch.optim.Optimizer):
         self.param_groups = self.base_optimizer.param_groups
 
 
+@OPTIMIZERS.register("adamw", help="AdamW")
+def _adamw(params: list[Any], *, lr: float, weight_decay: float, rho: float, **kwargs: Any) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **kwargs)
+
+
+@OPTIMIZERS.register("sam", help="SAM around AdamW (two passes a step; --rho)")
+def _sam(params: list[Any], *, lr: float, weight_decay: float, rho: float, **kwargs: Any) -> torch.optim.Optimizer:
+    return SAM(params, torch.optim.AdamW, rho=rho, adaptive=False, lr=lr, weight_decay=weight_decay, **kwargs)
+
+
+@OPTIMIZERS.register("asam", help="adaptive SAM (ASAM) around AdamW")
+def _asam(params: list[Any], *, lr: float, weight_decay: float, rho: float, **kwargs: Any) -> torch.optim.Optimizer:
+    return SAM(params, torch.optim.AdamW, rho=rho, adaptive=True, lr=lr, weight_decay=weight_decay, **kwargs)
+
+
 def build_optimizer(params: Iterable[Any] | nn.Module, name: str = "adamw", *, lr: float = 1e-3,
                     weight_decay: float = 0.01, rho: float = 0.05, **kwargs: Any) -> torch.optim.Optimizer:
-    """AdamW, or SAM / ASAM around AdamW. ``params`` may be a module or an iterable of parameters."""
+    """The optimiser registered as ``name`` in ``OPTIMIZERS`` (AdamW, or SAM / ASAM around AdamW).
+    ``params`` may be a module or an iterable of parameters. UnknownNameError for an unknown name."""
+    factory = OPTIMIZERS.get(name).factory
     if isinstance(params, nn.Module):
         params = params.parameters()
     params = [p for p in params if p.requires_grad]
     if lr <= 0:
         raise ConfigError(f"learning rate must be > 0, got {lr}")
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **kwargs)
-    if name in ("sam", "asam"):
-        return SAM(params, torch.optim.AdamW, rho=rho, adaptive=name == "asam", lr=lr,
-                   weight_decay=weight_decay, **kwargs)
-    raise unknown_name("optimizer", name, OPTIMIZERS)
+    return factory(params, lr=lr, weight_decay=weight_decay, rho=rho, **kwargs)
 
 
 def _set_bn_momentum(model: nn.Module, freeze: bool) -> None:

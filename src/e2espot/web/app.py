@@ -579,7 +579,7 @@ def create_app(
     def predictions(job: Job) -> tuple[VideoLabels, list[str]]:
         """The model's events of a done job (one video) and the class list (the model's, then any other
         label used); cached per file (mtime, size). 409 before the job is done, 410 when gone."""
-        from e2espot.export.writers import read_predictions
+        from e2espot.data.formats import read_predictions
 
         if job.status != "done":
             raise HTTPException(409, f"job is {job.status}; events exist once it is done")
@@ -694,7 +694,7 @@ def create_app(
     @app.get("/api/jobs/{job_id}/export", summary="Corrected events as labels: fmt spot | soccernet | csv")
     def export_labels(job_id: str, fmt: str = "spot", scope: str = "all"):
         """``spot``: a zip with ``train.json`` + ``class.txt`` (an E2E-Spot label dir for ``e2espot train``);
-        ``soccernet``: a zip with ``<video>/Labels-v2.json``; ``csv``: one CSV. Written by
+        ``soccernet``: a zip with ``<video>/Labels-ball.json`` (one video per game); ``csv``: one CSV. Written by
         ``e2espot.data.formats.write_labels``."""
         import tempfile
 
@@ -722,9 +722,9 @@ def create_app(
     @app.post("/api/jobs/{job_id}/selection", summary="Export selected events: csv | json | clips | reel")
     async def export_selection(job_id: str, request: Request) -> dict[str, Any]:
         """Body ``{"kind", "event_ids": [...], "pad_s": 3}``. ``csv``/``json``: the events (with scores) via
-        ``write_labels`` (csv / spot); ``clips``: a zip of one clip per event (``pad_s`` either side, audio
+        ``write_labels`` (csv) / ``write_prediction_json``; ``clips``: a zip of one clip per event (``pad_s`` either side, audio
         kept); ``reel``: one highlight reel. Answers ``{"name", "url"}``; names start with the video's."""
-        from e2espot.data.formats import write_labels
+        from e2espot.data.formats import write_labels, write_prediction_json
         from e2espot.data.labels import Event, LabelSet
 
         job = get_job(job_id)
@@ -754,7 +754,7 @@ def create_app(
         if kind == "csv":
             path = write_labels(LabelSet(classes, [sel]), dest / f"{base}.csv", "csv")[0]
         elif kind == "json":
-            path = write_labels(LabelSet(classes, [sel]), dest / f"{base}.json", "spot")[0]
+            path = write_prediction_json(LabelSet(classes, [sel]), dest / f"{base}.json")
         else:
             video_path = store.job_dir(job.id) / job.video_file
             if not video_path.is_file():

@@ -264,7 +264,7 @@ class JobRunner:
                                   f"(available: {', '.join(self.models)})")
             produced = dict(self._predict(job, model_dir, out_dir, progress))
             files = self._collect(produced, out_dir)
-            from e2espot.export.writers import read_predictions
+            from e2espot.data.formats import read_predictions
 
             num_events = sum(len(v.events) for v in read_predictions(out_dir / files["events"]).videos)
             self.store.update(job_id, status="done", stage="done", progress=1.0, files=files,
@@ -309,8 +309,8 @@ class JobRunner:
         if "events" not in files:
             raise RuntimeError("the predictor returned no 'events' file")
         if "csv" not in files:
-            from e2espot.export.writers import read_predictions, write_csv
+            from e2espot.data.formats import read_predictions, write_prediction_csv
 
             labels = read_predictions(root / files["events"])
-            files["csv"] = write_csv(labels.videos, root / (Path(files["events"]).stem + ".csv")).name
+            files["csv"] = write_prediction_csv(labels, root / (Path(files["events"]).stem + ".csv")).name
         return files

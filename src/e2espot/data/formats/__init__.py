@@ -5,6 +5,10 @@ docstring documents its layout and options; options are passed as keyword argume
 
     labels = read_labels("data/tennis", split="val")            # format detected from the layout
     write_labels(labels, "out/events.csv", "csv")
+
+This package is the only reader and writer of event and label files: ``predictions`` holds the writers of
+prediction files (JSON, CSV, results_spotting.json) that ``predict``, ``test``, ``export`` and the web app
+share.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from e2espot.data.formats import csvfile, futsal, soccernet, soccernet_results, spot
 from e2espot.data.formats._common import LabelFormat, check_options, load_json
+from e2espot.data.formats.predictions import read_predictions, write_prediction_csv, write_prediction_json
 from e2espot.data.labels import LabelSet
 from e2espot.errors import LabelFormatError, unknown_name
 
@@ -23,7 +28,17 @@ _FORMATS: dict[str, LabelFormat] = {
     for f in (spot.FORMAT, futsal.FORMAT, soccernet.FORMAT, soccernet_results.FORMAT, csvfile.FORMAT)
 }
 
-__all__ = ["LabelFormat", "detect_format", "get_format", "list_formats", "read_labels", "write_labels"]
+__all__ = [
+    "LabelFormat",
+    "detect_format",
+    "get_format",
+    "list_formats",
+    "read_labels",
+    "read_predictions",
+    "write_labels",
+    "write_prediction_csv",
+    "write_prediction_json",
+]
 
 
 def list_formats() -> list[str]:

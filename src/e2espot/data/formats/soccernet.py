@@ -40,6 +40,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from e2espot.constants import DEFAULT_SOCCERNET_LABEL_FILE
 from e2espot.data.formats._common import (
     ClassesOpt,
     LabelFormat,
@@ -60,20 +61,14 @@ from e2espot.data.timebase import (
     position_ms_to_frame,
     position_ms_to_game_time,
 )
+from e2espot.data.video.find import SOCCERNET_GAME_VIDEOS, SOCCERNET_HALF_VIDEOS, soccernet_video
 from e2espot.errors import ConfigError, LabelFormatError, VideoError
 
-LABEL_FILES = ("Labels-v2.json", "Labels-ball.json")
+LABEL_FILES = (DEFAULT_SOCCERNET_LABEL_FILE, "Labels-ball.json")
 CLASS_FILE = "class.txt"
 LAYOUTS = ("auto", "halves", "game")
-HALF_VIDEO_PATTERNS = (
-    "{half}_224p.mkv",
-    "{half}_720p.mkv",
-    "{half}_224p.mp4",
-    "{half}_720p.mp4",
-    "{half}.mkv",
-    "{half}.mp4",
-)
-GAME_VIDEOS = ("224p.mp4", "720p.mp4", "224p.mkv", "720p.mkv", "video.mp4", "video.mkv")
+HALF_VIDEO_PATTERNS = SOCCERNET_HALF_VIDEOS  # one list, owned by e2espot.data.video.find
+GAME_VIDEOS = SOCCERNET_GAME_VIDEOS
 _GAME_TIME = re.compile(r"^\s*(\d+)\s*-\s*(\d+):(\d{1,2})\s*$")  # "1 - 0:8" (no padding) is read too
 OFFICIAL_HALVES = (1, 2)  # the official evaluator fills two half grids and ignores any other half
 _ANNOTATION_KEYS = ("gameTime", "label", "position", "team", "visibility")
@@ -146,15 +141,6 @@ def game_and_half(video: VideoLabels) -> tuple[str, int]:
     if head and head.count("/") >= 2 and last in ("1", "2"):
         return head, int(last)
     return video.video, int(video.extra.get("half", 1))
-
-
-def find_video(game_dir: Path, half: int | None) -> Path | None:
-    """The video of one half (``half``) or of the whole game (``None``) in a SoccerNet game folder."""
-    names = GAME_VIDEOS if half is None else [p.format(half=half) for p in HALF_VIDEO_PATTERNS]
-    for name in names:
-        if (game_dir / name).is_file():
-            return game_dir / name
-    return None
 
 
 def probe_num_frames(path: Path, fps: float) -> int:
@@ -270,11 +256,11 @@ def _layout(layout: str, data: dict[str, Any], halves: set[int], game_dir: Path,
         return "game"
     if halves - {1}:
         return "halves"
-    if find_video(game_dir, 1) or find_video(game_dir, 2):
+    if soccernet_video(game_dir, 1) or soccernet_video(game_dir, 2):
         return "halves"
-    if find_video(game_dir, None):
+    if soccernet_video(game_dir, None):
         return "game"
-    return "halves" if file.name == "Labels-v2.json" else "game"
+    return "halves" if file.name == DEFAULT_SOCCERNET_LABEL_FILE else "game"
 
 
 def _parse_annotation(
@@ -334,7 +320,7 @@ def read(
         halves: tuple[int, ...] = (1, 2) if kind == "halves" else (1,)
         by_half: dict[int, VideoLabels] = {}
         for half in halves:
-            video_path = find_video(game_dir, half if kind == "halves" else None) if probe_videos else None
+            video_path = soccernet_video(game_dir, half if kind == "halves" else None) if probe_videos else None
             by_half[half] = VideoLabels(
                 video=f"{game}/{half}" if kind == "halves" else game,
                 fps=fps,

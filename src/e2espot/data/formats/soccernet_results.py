@@ -6,7 +6,7 @@
 Read: a folder, a zip (member names start with ``league/season/game/``, as the official evaluator wants)
 or one file. ``position``, ``half`` and ``confidence`` may be strings or numbers (a fractional number
 position is truncated, as the official ``int(position)``); ``gameTime`` is optional (the evaluator ignores
-it); when present it may lack zero padding (``"1 - 0:8"``) and a disagreement with ``half`` or
+it; an empty string counts as absent); when present it may lack zero padding (``"1 - 0:8"``) and a disagreement with ``half`` or
 ``position`` (> 1 s) is one warning per file. Predictions in halves other than 1 and 2 are ignored with a
 warning, as the official evaluator ignores them (``strict=True``: an error); a negative position is an
 error. A ``class.txt`` at the top of the folder or zip gives the class order. ``frame = position_ms_to_frame(position, fps)``
@@ -14,7 +14,7 @@ error. A ``class.txt`` at the top of the folder or zip gives the class order. ``
 Layout (option ``layout``): ``auto`` uses one video per half (ids ``<game>/<half>``, both halves present)
 when any prediction in the set is in half 2, else one video per game (id ``<game>``).
 
-Write: one file per game (or a ``.zip`` when ``path`` ends with it) with ``UrlLocal`` and predictions
+Write: one file per game, predictions sorted by (half, position) (or a ``.zip`` when ``path`` ends with it) with ``UrlLocal`` and predictions
 ``{"gameTime": "H - mm:ss", "label", "position": int ms, "half": int, "confidence": float}``, plus
 ``"team"`` ("left" / "right", as the Team-BAS evaluator reads it) when the event has one; other
 ``Event.extra`` keys (e.g. ``team_score``) follow. Events without a score are written with confidence 1.0.
@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -102,7 +103,8 @@ def _parse_prediction(raw: Any, where: str, fps: float, notes: FileNotes) -> tup
     half = as_int(require(raw, "half", where), "half", where)
     if half < 1:
         raise LabelFormatError(f"{where}: half {half} must be >= 1")
-    check_game_time(raw, half, position_ms, where, notes)  # the official evaluator ignores gameTime
+    if raw.get("gameTime") != "":  # the official evaluator ignores gameTime; "" (T-DEED writes none) = absent
+        check_game_time(raw, half, position_ms, where, notes)
     event = Event(
         frame=position_ms_to_frame(position_ms, fps),
         label=label,
@@ -180,9 +182,13 @@ def read(
     return finish(names, videos, sources, str(root), strict=strict)
 
 
-def _game_files(labels: LabelSet, fps: float | None) -> dict[str, dict[str, Any]]:
+def _game_files(labels: LabelSet | Sequence[VideoLabels], fps: float | None) -> dict[str, dict[str, Any]]:
+    """``{game id: results_spotting.json content}``; predictions sorted by (half, position), ties in
+    the given order (the official evaluator does not care; people reading the file do)."""
     games: dict[str, dict[str, Any]] = {}
-    for v in labels.videos:
+    halves: dict[str, list[int]] = {}
+    videos = labels.videos if isinstance(labels, LabelSet) else labels
+    for v in videos:
         game, half = game_and_half(v)
         video_fps = v.fps or fps
         if not video_fps:
@@ -192,6 +198,7 @@ def _game_files(labels: LabelSet, fps: float | None) -> dict[str, dict[str, Any]
         if game not in games:
             file_keys = dict(v.extra.get("file_keys") or {})
             games[game] = {"UrlLocal": file_keys.pop("UrlLocal", game + "/"), **file_keys, "predictions": []}
+        halves.setdefault(game, []).append(half)
         for e in v.events:
             position_ms = resolve_position_ms(e, video_fps)
             games[game]["predictions"].append(
@@ -205,7 +212,40 @@ def _game_files(labels: LabelSet, fps: float | None) -> dict[str, dict[str, Any]
                     **{k: val for k, val in e.extra.items() if k != "position_ms"},
                 }
             )
+    for game, data in games.items():
+        if len(set(halves[game])) != len(halves[game]):
+            raise ConfigError(
+                f"game '{game}': {len(halves[game])} videos map to halves {halves[game]}; a "
+                "results_spotting.json holds one video per half. Set extra['half'] per video (CLI: --half)"
+            )
+        data["predictions"].sort(key=lambda p: (p["half"], p["position"]))
     return games
+
+
+def results_spotting(videos: Sequence[VideoLabels], *, fps: float | None = None) -> dict[str, Any]:
+    """The content of ONE game's ``results_spotting.json`` (the same dict ``write`` stores per game).
+
+    Game and half of each video: ``soccernet.game_and_half`` (``extra["game"]``/``extra["half"]``, else
+    the id ``<league>/<season>/<game>/<half>``, else the id and half 1). ConfigError when the videos
+    belong to several games or two videos share a half.
+    """
+    games = _game_files(list(videos), fps)
+    if len(games) > 1:
+        raise ConfigError(
+            f"{len(videos)} videos belong to {len(games)} games ({', '.join(list(games)[:3])}); a "
+            "results_spotting.json holds one game. Write one game at a time, or give a folder "
+            "(write_labels(..., 'soccernet-results'))"
+        )
+    if not games:
+        return {"UrlLocal": "", "predictions": []}
+    return next(iter(games.values()))
+
+
+def write_results_spotting(
+    videos: Sequence[VideoLabels], path: str | Path, *, fps: float | None = None, indent: int | None = 2
+) -> Path:
+    """Write ``results_spotting(videos)`` to the file ``path`` (any name; one game)."""
+    return dump_json(results_spotting(videos, fps=fps), Path(path), indent=indent)
 
 
 def write(

@@ -7,7 +7,7 @@ classes are the sorted labels used). Each entry::
 
     {"video", "num_frames", "num_events", "events": [{"frame", "label", "comment"}], "fps", "width", "height"}
 
-``fps: -1`` means unknown (FineDiving) and reads as ``fps=None``; option ``fps`` fills unknown fps.
+``fps: -1`` or ``null`` means unknown (FineDiving writes -1, our prediction files null) and reads as ``fps=None``; option ``fps`` fills unknown fps.
 T-DEED / AdaSpot split lists (entries ``{"video", "num_frames"}`` without ``events``) read as videos
 without events. ``valid.json`` is read for split ``val`` (the SoccerNet devkit's spelling). Events at
 or after ``num_frames`` move to the last frame with a warning (option ``strict=True``: an error).
@@ -178,8 +178,14 @@ def _event_dict(e: Event, fps: float | None, with_time_s: bool) -> dict[str, Any
     return out
 
 
-def video_dict(v: VideoLabels, *, num_events: bool = True, time_s: bool = True) -> dict[str, Any]:
-    """One E2E-Spot entry, keys in schema order (``sort_keys`` at dump time gives spot's order)."""
+def video_dict(
+    v: VideoLabels, *, num_events: bool = True, time_s: bool = True, unknown_fps: int | None = UNKNOWN_FPS
+) -> dict[str, Any]:
+    """One E2E-Spot entry, keys in schema order (``sort_keys`` at dump time gives spot's order).
+
+    ``unknown_fps``: what ``fps`` holds when the video's rate is unknown (-1 as in E2E-Spot's FineDiving
+    label files; prediction files write None, i.e. JSON ``null``). The reader accepts both.
+    """
     extra = {k: val for k, val in v.extra.items() if k != SPLIT_KEY}
     out: dict[str, Any] = {"video": v.video}
     if v.num_frames is not None:
@@ -188,7 +194,7 @@ def video_dict(v: VideoLabels, *, num_events: bool = True, time_s: bool = True) 
     if num_events:
         out["num_events"] = len(v.events) if stored_num_events is None else stored_num_events
     out["events"] = [_event_dict(e, v.fps, time_s) for e in v.events]
-    out["fps"] = UNKNOWN_FPS if v.fps is None else v.fps
+    out["fps"] = unknown_fps if v.fps is None else v.fps
     if v.width is not None:
         out["width"] = v.width
     if v.height is not None:
@@ -207,12 +213,15 @@ def write(
     num_events: bool = True,
     time_s: bool = True,
     write_classes: bool = True,
+    unknown_fps: int | None = UNKNOWN_FPS,
 ) -> list[Path]:
-    """Write one split JSON (+ class.txt); ``time_s`` adds seconds to scored (prediction) events."""
+    """Write one split JSON (+ class.txt); ``time_s`` adds seconds to scored (prediction) events;
+    ``unknown_fps`` is written for videos without a known fps (-1, or None for ``null``)."""
     path = Path(path)
     if not (path.name.endswith(".json") or path.name.endswith(".json.gz")):
         path = path / f"{split}.json"
-    entries = [video_dict(v, num_events=num_events, time_s=time_s) for v in labels.videos]
+    entries = [video_dict(v, num_events=num_events, time_s=time_s, unknown_fps=unknown_fps)
+               for v in labels.videos]
     written = [dump_json(entries, path, indent=indent, sort_keys=sort_keys)]
     if write_classes:
         written.append(write_class_file(labels.classes, path.parent / CLASS_FILE))

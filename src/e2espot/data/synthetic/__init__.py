@@ -4,11 +4,17 @@
 SoccerNet-Ball layouts. Event frame definitions live in :mod:`e2espot.data.synthetic.physics`.
 """
 
-from e2espot.data.synthetic.dataset import SPLITS, SyntheticDataset, generate_dataset, split_counts
+from e2espot.data.synthetic.dataset import (
+    SPLITS,
+    SyntheticDataset,
+    generate_dataset,
+    render_video,
+    split_counts,
+)
 from e2espot.data.synthetic.physics import CLASSES, Match, Pitch, SimEvent, simulate_match
 from e2espot.data.synthetic.render import Camera, Renderer
 
 __all__ = [
     "CLASSES", "SPLITS", "Camera", "Match", "Pitch", "Renderer", "SimEvent", "SyntheticDataset",
-    "generate_dataset", "simulate_match", "split_counts",
+    "generate_dataset", "render_video", "simulate_match", "split_counts",
 ]

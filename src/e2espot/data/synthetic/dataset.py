@@ -155,11 +155,10 @@ def generate_dataset(
     gt_files: dict[str, Path] = {}
 
     for i, vid in enumerate(video_ids):
-        physics_ss, render_ss = np.random.SeedSequence([int(seed), i]).spawn(2)
-        match = simulate_match(np.random.default_rng(physics_ss), num_frames, fps)
-        renderer = Renderer(match, width, height, np.random.default_rng(render_ss), zoom=zoom)
         path = root / "videos" / f"{vid}.mp4"
-        _encode(renderer, path, progress, i, num_videos)
+        renderer = render_video(path, seed=seed, index=i, num_frames=num_frames, fps=fps, width=width,
+                                height=height, zoom=zoom, progress=progress, total=num_videos)
+        match = renderer.match
         videos[vid] = path
         gt_files[vid] = _write_ground_truth(root / "ground_truth" / f"{vid}.json", vid, match, renderer)
         per_split[split_of[i]].append(_video_labels(vid, match, width, height))
@@ -179,6 +178,21 @@ def generate_dataset(
     if progress is not None:
         progress("synth", 1.0)
     return ds
+
+
+def render_video(path: str | Path, *, seed: int, index: int, num_frames: int, fps: float = 25.0,
+                 width: int = 398, height: int = 224, zoom: float = 1.0, progress: Progress | None = None,
+                 total: int = 1) -> Renderer:
+    """Simulate and encode video ``index`` of the dataset of ``seed`` (what :func:`generate_dataset` writes
+    as ``synth_<index>.mp4``) at any size: the match and its events depend on (seed, index, num_frames,
+    fps) only, so a larger copy shows the same play, e.g. for display. Returns the renderer (its
+    ``match`` holds the events).
+    """
+    physics_ss, render_ss = np.random.SeedSequence([int(seed), int(index)]).spawn(2)
+    match = simulate_match(np.random.default_rng(physics_ss), int(num_frames), float(fps))
+    renderer = Renderer(match, width, height, np.random.default_rng(render_ss), zoom=zoom)
+    _encode(renderer, Path(path), progress, int(index), total)
+    return renderer
 
 
 def _encode(renderer: Renderer, path: Path, progress: Progress | None, index: int, total: int) -> None:
@@ -284,4 +298,4 @@ def _write_soccernet(ds: SyntheticDataset) -> None:
     _write_json(ds.soccernet_splits, games)
 
 
-__all__ = ["SPLITS", "SyntheticDataset", "generate_dataset", "split_counts", "Pitch"]
+__all__ = ["SPLITS", "SyntheticDataset", "generate_dataset", "render_video", "split_counts", "Pitch"]

@@ -134,10 +134,10 @@ class _Sim:
         self.pass_speed = (9.0 * self.dt, 14.0 * self.dt)
         self.shot_speed = (17.0 * self.dt, 24.0 * self.dt)
         # game tendencies, drawn per match
-        self.p_misplaced = rng.uniform(0.05, 0.12)
+        self.p_misplaced = rng.uniform(0.08, 0.16)
         self.p_intercept = rng.uniform(0.15, 0.3)
         self.p_save = rng.uniform(0.25, 0.4)
-        self.shoot_range_m = rng.uniform(16.0, 21.0)
+        self.shoot_range_m = rng.uniform(20.0, 26.0)
         self.p_shoot = rng.uniform(0.6, 0.9)
         self.pos = self._formation_positions() + rng.normal(0, 0.8, (P, 2))
         self.vel = np.zeros((P, 2))

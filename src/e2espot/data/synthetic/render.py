@@ -24,6 +24,10 @@ SHIRT_COLOURS = np.array([
     (135, 45, 165), (120, 20, 45), (235, 105, 175), (20, 135, 140), (240, 120, 110),
 ], np.float32)
 KEEPER_COLOURS = np.array([(60, 60, 70), (150, 150, 155), (200, 90, 220), (40, 170, 90)], np.float32)
+# run-off area around the court (not yellow, not green): terracotta, slate blue, grey-brown
+SURROUND_COLOURS = np.array([(170, 85, 60), (70, 95, 140), (120, 105, 95)], np.float64)
+SHOT_SWING = 1.4  # a shot's kicking leg reaches this much further than a pass's
+FOLLOW_GAIN = 0.3  # camera pan: fraction of the remaining distance to the ball closed per frame
 
 
 @dataclass(frozen=True)
@@ -101,15 +105,25 @@ class Renderer:
         self.kicks = self._kick_poses()
 
     def _kick_poses(self) -> dict[int, list[tuple[int, np.ndarray]]]:
-        """Frame -> [(player, unit direction in px)] for the kicking leg around each PASS / SHOT.
+        """Frame -> [(player, unit direction in px)] for the leg drawn around each PASS / SHOT / RECEIVE.
 
         A kick is visible as in real footage: the leg swings back at ``f - 1`` (opposite to the new ball
         direction) and follows through at ``f`` and ``f + 1`` (along it); ``f`` is the labelled frame.
+        A RECEIVE shows the receiver's foot reaching towards the incoming ball at ``f - 1`` and ``f``.
+        A SHOT is struck with a fuller swing: its leg reaches ``SHOT_SWING`` times as far from the body.
+        The vector's length is that reach factor.
         """
         m = self.match
         poses: dict[int, list[tuple[int, np.ndarray]]] = {}
         for ev in m.events:
             f = ev.frame
+            if ev.label == "RECEIVE" and f >= 1 and m.holder[f] >= 0:
+                incoming = m.ball_m[f - 1] - m.ball_m[f]
+                norm = float(np.linalg.norm(incoming))
+                if norm > 0.0:
+                    for frame in (f - 1, f):
+                        poses.setdefault(frame, []).append((int(m.holder[f]), incoming / norm))
+                continue
             if ev.label not in ("PASS", "SHOT") or f + 1 >= m.num_frames:
                 continue
             kicker = int(np.argmin(np.linalg.norm(m.players_m[f] - m.ball_m[f], axis=1)))
@@ -117,7 +131,7 @@ class Renderer:
             norm = float(np.linalg.norm(direction))
             if norm == 0.0:
                 continue
-            unit = direction / norm
+            unit = direction / norm * (SHOT_SWING if ev.label == "SHOT" else 1.0)
             for frame, sign in ((f - 1, -1.0), (f, 1.0), (f + 1, 1.0)):
                 if 0 <= frame < m.num_frames:
                     poses.setdefault(frame, []).append((kicker, sign * unit))
@@ -141,8 +155,11 @@ class Renderer:
         # soft large-scale unevenness of the grass
         k = rng.uniform(0.1, 0.3, 2)
         img += (6 * np.sin(k[0] * xm + rng.uniform(0, 6)) * np.cos(k[1] * ym + rng.uniform(0, 6)))[..., None]
+        # the run-off area around the court has its own colour (as on indoor courts), so a ball that
+        # leaves the court is seen on a different ground, not only past a thin line
         outside = (xm < 0) | (xm > pitch.length_m) | (ym < 0) | (ym > pitch.width_m)
-        img[outside] *= 0.85
+        surround = SURROUND_COLOURS[int(rng.integers(len(SURROUND_COLOURS)))] + rng.normal(0, 6, 3)
+        img[outside] = surround + (img[outside] - green) * 0.3
         # lines (pixel space)
         hw = max(0.55, 0.06 * cam.scale_px_per_m)
         L, Wm = pitch.length_m, pitch.width_m
@@ -194,7 +211,7 @@ class Renderer:
         out = np.empty((n, 2), np.int64)
         cur = wanted[0].copy()
         for f in range(n):
-            cur += 0.12 * (wanted[f] - cur)  # first-order lag: the operator follows, never jumps
+            cur += FOLLOW_GAIN * (wanted[f] - cur)  # first-order lag: the operator follows, never jumps
             out[f] = np.round(cur)
         return out
 
@@ -258,7 +275,7 @@ class Renderer:
             team = int(m.player_team[i])
             colour = keeper_colours[team] if m.player_is_keeper[i] else team_colours[team]
             layers = [(sh, sh, pr, shadow, 0.3), (0.0, 0.0, pr, colour, 1.0), (0.0, 0.0, hr, head, 1.0)]
-            if i in legs:  # the kicking leg, a light sock/boot just outside the body
+            if i in legs:  # the kicking leg, a light sock/boot just outside the body (further for a shot)
                 ux, uy = legs[i]
                 reach = pr + 0.6 * br
                 layers.insert(1, (float(ux * reach), float(uy * reach), max(1.0, 0.5 * pr), leg_colour, 1.0))
