@@ -54,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("-m", "--feature-arch", "--feature_arch", dest="arch", default="rny002_gsm",
                    help=f"backbone[_module], e.g. rny002_gsm, rny008_gsf, rn50_tsm, x3d_s, test_tiny (default rny002_gsm); backbones: "
-                        f"{', '.join(list_backbones())}; modules: {', '.join(list_temporal_modules())}")
+                        f"{', '.join(list_backbones())}; modules: {', '.join(list_temporal_modules())}; or adaspot_small / adaspot_big (AdaSpot; -t is ignored)")
     m.add_argument("-t", "--temporal-arch", "--temporal_arch", dest="head", default="gru",
                    choices=list_heads(), metavar="HEAD",
                    help=f"temporal head: {', '.join(list_heads())}")
@@ -177,7 +177,9 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
     from e2espot.models import parse_arch
 
     args = load_toml_defaults(args)
-    backbone, module = parse_arch(args.arch)
+    from e2espot.models.adaspot import PRESETS as ADASPOT_PRESETS
+
+    backbone, module = (None, None) if args.arch in ADASPOT_PRESETS else parse_arch(args.arch)
     pretrained: bool | str = False
     if args.pretrained:
         pretrained = True if args.pretrained == "imagenet" else str(Path(args.pretrained).resolve())
@@ -200,12 +202,21 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         raise ConfigError("--team-head and --team-joint are two ways to predict the team; pass one of them")
     if getattr(args, "team_weight", 1.0) < 0:
         raise ConfigError(f"--team-weight {args.team_weight} must be >= 0")
-    model_cfg = ModelConfig(  # a joint head has 2K classes <action>-left/-right (e2espot.train.team)
-        num_classes=len(classes) * (2 if team_joint else 1), backbone=backbone, temporal_module=module,
-        temporal_stages=tuple(args.temporal_stages) if args.temporal_stages else None, head=args.head,
-        clip_len=args.clip_len, displacement=args.displacement > 0, pretrained=pretrained, team_head=team_head,
-        backbone_kwargs={} if args.trainable_stages is None else {"trainable_stages": args.trainable_stages},
-    )
+    num_classes = len(classes) * (2 if team_joint else 1)  # a joint head: <action>-left/-right (train.team)
+    if backbone is None:  # -m adaspot_small / adaspot_big (e2espot.models.adaspot.training_config)
+        from e2espot.models.adaspot import training_config
+
+        if team_head:
+            raise ConfigError(f"--team-head: -m {args.arch} has no team head; use --team-joint (one class head "
+                              "over <action>-left/-right) or a backbone[_module] spotter such as rny002_gsm")
+        model_cfg = training_config(args.arch, num_classes, args.clip_len, args.height, args.width, pretrained)
+    else:
+        model_cfg = ModelConfig(
+            num_classes=num_classes, backbone=backbone, temporal_module=module,
+            temporal_stages=tuple(args.temporal_stages) if args.temporal_stages else None, head=args.head,
+            clip_len=args.clip_len, displacement=args.displacement > 0, pretrained=pretrained, team_head=team_head,
+            backbone_kwargs={} if args.trainable_stages is None else {"trainable_stages": args.trainable_stages},
+        )
     data_cfg = DataConfig(fps=args.fps or labels_fps(train_labels), height=args.height, width=args.width,
                           crop=args.crop, clip_len=args.clip_len)
     opts = TrainOptions(

@@ -462,8 +462,11 @@ def tdeed_window_output(out: Any) -> torch.Tensor:
 
 
 def tdeed_overlap(cfg: RunConfig) -> int:
-    """T-DEED's default overlap: clip_len // 2 for SoccerNet-v2, else clip_len // 4 * 3 (evaluate_tdeed_challenge.py)."""
+    """T-DEED's default overlap: clip_len // 2 for SoccerNet-v2, else clip_len // 4 * 3 (evaluate_tdeed_challenge.py);
+    ``cfg.dataset["overlap"]`` when an importer recorded one."""
     clip_len = cfg.data.clip_len
+    if isinstance(cfg.dataset.get("overlap"), int):  # set by an importer (AdaSpot: overlap_len = 50)
+        return _normalise_overlap(cfg.dataset["overlap"], clip_len)
     return clip_len // 2 if cfg.dataset.get("name") == "soccernet" else clip_len // 4 * 3
 
 

@@ -210,5 +210,13 @@ class Spotter(nn.Module):
 
 
 def create_spotter(cfg: ModelConfig) -> Spotter:
-    """Build the Spotter described by ``cfg`` (registry keys for backbone, temporal module and head)."""
+    """Build the Spotter described by ``cfg`` (registry keys for backbone, temporal module and head).
+
+    ``head="adaspot"`` builds the two-resolution AdaSpot model (``e2espot.models.adaspot``), which has the
+    same interface (x (B, T, 3, H, W) in [0, 1] → SpotterOutput).
+    """
+    if cfg.head == "adaspot":
+        from e2espot.models.adaspot import create_adaspot
+
+        return create_adaspot(cfg)  # type: ignore[return-value]
     return Spotter(cfg)

@@ -33,6 +33,7 @@ KINDS: dict[str, str] = {
     "tdeed": "tdeed",  # arturxe2/T-DEED and SoccerNet/sn-teamspotting folders: config JSON + checkpoint_best.pt
     "spot": "spot",  # jhong93/spot (E2E-Spot) model folders: config.json + checkpoint_NNN.pt
     "osl": "osl",  # OpenSportsLib E2E localization checkpoints: {"model_state_dict": ...}
+    "adaspot": "adaspot",  # arturxe2/AdaSpot folders: config JSON (model.roi_size) + checkpoint_best.pt
 }
 
 PROVENANCE_FILE = "provenance.json"
