@@ -113,6 +113,6 @@ def test_joint_model_of_the_wrong_width_is_a_config_error(tmp_path):
     cfg = _cfg("joint")
     wrong = _cfg("head")  # K+1 logits where the joint config expects 2K+1
     model = create_spotter(wrong.model).eval()
-    with open_video(_frames(tmp_path, 9), height=32) as reader:
-        with pytest.raises(ConfigError, match=r"x 5 classes \(K=2 x 2 teams \(joint head\) \+ background\)"):
-            predict_scores(model, reader, cfg)
+    match = r"x 5 classes \(K=2 x 2 teams \(joint head\) \+ background\)"
+    with open_video(_frames(tmp_path, 9), height=32) as reader, pytest.raises(ConfigError, match=match):
+        predict_scores(model, reader, cfg)
