@@ -251,3 +251,78 @@ def test_same_augmentation_on_cuda_and_cpu():
     assert gpu.frames.is_cuda and gpu.targets.is_cuda
     torch.testing.assert_close(gpu.frames.cpu(), cpu.frames, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(gpu.targets.cpu(), cpu.targets)
+
+
+# --- Team-BAS: a flip swaps the sides of the frame --------------------------------------------------
+
+
+def _team_batch(bsz: int = 4, t: int = 3) -> dict[str, torch.Tensor]:
+    frames = coord_frames(bsz, t, 6, 8)
+    batch = batch_of(frames, labels=torch.tensor([[1, 0, 2]] * bsz))
+    batch["team"] = torch.tensor([[0.0, -1.0, 1.0]] * bsz)  # event 1 left, background, event 2 right
+    return batch
+
+
+def test_flipped_clip_has_swapped_team_targets():
+    aug = DeviceAugment(num_classes=2, crop=None, jitter_p=0.0, blur_p=0.0, flip_p=0.5, seed=1)
+    batch = _team_batch(bsz=8)
+    out = aug.train_batch(batch, generator=torch.Generator().manual_seed(3))
+    flipped = (out.frames[:, 0, 1, 0, 0] * 255).round().long() == 7  # column 7 of 8 moved to the left edge
+    assert 0 < int(flipped.sum()) < 8  # both kinds in the batch
+    for b in range(8):
+        want = [1.0, -1.0, 0.0] if flipped[b] else [0.0, -1.0, 1.0]
+        assert out.team[b].tolist() == want
+    torch.testing.assert_close(out.labels, batch["labels"])  # a team head's classes do not move
+    assert out.team.dtype == torch.float32
+
+
+def test_no_flip_keeps_team_and_eval_passes_team_through():
+    batch = _team_batch()
+    out = DeviceAugment(num_classes=2, **NO_JITTER).train_batch(batch)
+    assert out.team.tolist() == batch["team"].tolist()
+    ev = DeviceAugment(num_classes=2).eval_batch(batch)
+    assert ev.team.tolist() == batch["team"].tolist()
+    assert DeviceAugment(num_classes=2).eval_batch(batch_of(coord_frames(2, 3, 6, 8))).team is None
+
+
+def test_joint_head_flip_swaps_left_and_right_classes():
+    # joint head over actions a, b: 1 a-left, 2 a-right, 3 b-left, 4 b-right
+    aug = DeviceAugment(num_classes=4, flip_p=1.0, jitter_p=0.0, blur_p=0.0, flip_class_map=[0, 2, 1, 4, 3])
+    labels = torch.tensor([[1, 0, 4], [2, 3, 0]])
+    out = aug.train_batch(batch_of(coord_frames(2, 3, 6, 8), labels=labels))
+    assert out.labels.tolist() == [[2, 0, 3], [1, 4, 0]]
+    assert out.targets.argmax(-1).tolist() == [[2, 0, 3], [1, 4, 0]]
+    keep = DeviceAugment(num_classes=4, **NO_JITTER, flip_class_map=[0, 2, 1, 4, 3])
+    assert keep.train_batch(batch_of(coord_frames(2, 3, 6, 8), labels=labels)).labels.tolist() == labels.tolist()
+
+
+def test_joint_flip_moves_soft_mixup_targets_column_by_column():
+    frames = coord_frames(2, 3, 6, 8)
+    batch = batch_of(frames, labels=torch.tensor([[1, 0, 0]] * 2), frames2=frames,
+                     labels2=torch.tensor([[3, 0, 0]] * 2))
+    plain = DeviceAugment(num_classes=4, **NO_JITTER, seed=4).train_batch(batch)
+    flipped = DeviceAugment(num_classes=4, flip_p=1.0, jitter_p=0.0, blur_p=0.0, seed=4,
+                            flip_class_map=[0, 2, 1, 4, 3]).train_batch(batch)
+    torch.testing.assert_close(flipped.targets, plain.targets[..., [0, 2, 1, 4, 3]])
+    torch.testing.assert_close(flipped.lam, plain.lam)
+
+
+def test_mixup_team_follows_the_heavier_clip_then_flips():
+    frames = coord_frames(2, 4, 6, 8)
+    batch = batch_of(frames, frames2=frames)
+    batch["team"] = torch.tensor([[0.0, -1.0, 0.0, -1.0]] * 2)
+    batch["team2"] = torch.tensor([[1.0, 1.0, -1.0, -1.0]] * 2)
+    out = DeviceAugment(num_classes=2, **NO_JITTER, seed=0).train_batch(batch)
+    for b in range(2):
+        major, minor = (batch["team"][b], batch["team2"][b]) if out.lam[b] >= 0.5 else (
+            batch["team2"][b], batch["team"][b])
+        want = torch.where(major >= 0, major, minor)
+        assert out.team[b].tolist() == want.tolist()
+    assert out.team[:, 3].tolist() == [-1.0, -1.0]
+
+
+def test_flip_class_map_must_be_a_permutation_fixing_background():
+    with pytest.raises(ConfigError, match=r"flip_class_map \[1, 0, 2\] must be a permutation of 0..2"):
+        DeviceAugment(num_classes=2, flip_class_map=[1, 0, 2])
+    with pytest.raises(ConfigError, match="must be a permutation"):
+        DeviceAugment(num_classes=2, flip_class_map=[0, 1, 1])

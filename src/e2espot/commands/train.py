@@ -67,6 +67,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="clip backbones (x3d_*): freeze the stem and all residual stages but the last N")
     m.add_argument("--displacement", type=int, default=0, metavar="R",
                    help="T-DEED displacement head with radius R frames (0: off)")
+    m.add_argument("--team-head", action="store_true",
+                   help="Team-BAS: a team head (one logit per frame, sigmoid = P(right), as sn-teamspotting's "
+                        "baseline) trained with the team BCE on event frames; predictions carry left / right")
+    m.add_argument("--team-joint", action="store_true",
+                   help="Team-BAS, the 2025 winner's alternative: one class head over 2K classes "
+                        "<action>-left/-right instead of a team head; every event needs a left / right team")
+    m.add_argument("--team-weight", type=float, default=1.0,
+                   help="weight of the team BCE in the loss (with --team-head; default 1)")
     d = p.add_argument_group("data")
     d.add_argument("--clip-len", "--clip_len", type=int, default=None,
                    help=f"frames per training clip (default {DEFAULT_CLIP_LEN}, E2E-Spot's; on the CPU shortened "
@@ -189,15 +197,24 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
     args.batch_size = args.batch_size or DEFAULT_BATCH
     if args.height is None:
         args.height = _source_height(train_labels, Path(args.videos))
+    team_head, team_joint = bool(getattr(args, "team_head", False)), bool(getattr(args, "team_joint", False))
+    if team_head and team_joint:
+        raise ConfigError("--team-head and --team-joint are two ways to predict the team; pass one of them")
+    if getattr(args, "team_weight", 1.0) < 0:
+        raise ConfigError(f"--team-weight {args.team_weight} must be >= 0")
+    num_classes = len(classes) * (2 if team_joint else 1)  # a joint head: <action>-left/-right (train.team)
     if backbone is None:  # -m adaspot_small / adaspot_big (e2espot.models.adaspot.training_config)
         from e2espot.models.adaspot import training_config
 
-        model_cfg = training_config(args.arch, len(classes), args.clip_len, args.height, args.width, pretrained)
+        if team_head:
+            raise ConfigError(f"--team-head: -m {args.arch} has no team head; use --team-joint (one class head "
+                              "over <action>-left/-right) or a backbone[_module] spotter such as rny002_gsm")
+        model_cfg = training_config(args.arch, num_classes, args.clip_len, args.height, args.width, pretrained)
     else:
         model_cfg = ModelConfig(
-            num_classes=len(classes), backbone=backbone, temporal_module=module,
+            num_classes=num_classes, backbone=backbone, temporal_module=module,
             temporal_stages=tuple(args.temporal_stages) if args.temporal_stages else None, head=args.head,
-            clip_len=args.clip_len, displacement=args.displacement > 0, pretrained=pretrained,
+            clip_len=args.clip_len, displacement=args.displacement > 0, pretrained=pretrained, team_head=team_head,
             backbone_kwargs={} if args.trainable_stages is None else {"trainable_stages": args.trainable_stages},
         )
     data_cfg = DataConfig(fps=args.fps or labels_fps(train_labels), height=args.height, width=args.width,
@@ -213,6 +230,7 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         start_val_epoch=args.start_val_epoch, criterion=args.criterion, num_workers=args.num_workers,
         device=args.device, precision=args.precision, seed=args.seed, checkpoint_every=args.checkpoint_every,
         augment=args.augment, wandb=args.wandb, wandb_project=args.wandb_project,
+        team_weight=getattr(args, "team_weight", 1.0), team_joint=team_joint,
     )
     dataset = {
         "labels": str(Path(args.labels).resolve()), "videos": str(Path(args.videos).resolve()),

@@ -210,8 +210,8 @@ class ClipDataset(Dataset):
     ``displacement_radius`` shape the targets (see ``clip_targets``); with ``mixup`` every item carries
     a second, independently drawn clip. ``train=False`` gives the same clips without mixup.
     ``team=True`` adds the ``team`` target (see ``clip_team_targets``; events need a left / right team,
-    "not applicable" or none); a horizontal flip would swap the sides, so train the team head without
-    it (as the Team-BAS baseline) or swap the targets with the frames.
+    "not applicable" or none); a horizontal flip swaps the sides, and ``DeviceAugment`` swaps these
+    targets with the frames (``transforms.DeviceAugment._flip_targets``).
     Readers come from ``reader_factory(video_labels)`` (default: ``VideoFileReaderFactory(video_root,
     data_cfg)``) and are kept in a per-worker LRU of ``max_open_readers``.
     Edge padding (start < 0, or past the last frame) is explicit zero frames with ``valid`` False; a

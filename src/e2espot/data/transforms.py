@@ -6,7 +6,9 @@
    **before** any photometric augmentation (T-DEED), targets become
    ``λ·onehot(labels) + (1 − λ)·onehot(labels2)`` and displacement ``λ·d1 + (1 − λ)·d2``;
 2. a random square crop per clip (the same box for every frame of a clip; one box per clip);
-3. horizontal flip of whole clips with p = 0.5;
+3. horizontal flip of whole clips with p = 0.5; a flip swaps the sides of the frame, so the Team-BAS
+   ``team`` targets of a flipped clip are swapped (0 left <-> 1 right; -1 stays), and with
+   ``flip_class_map`` (a joint action-team head: ``PASS-left`` <-> ``PASS-right``) its class targets too;
 4. colour jitter, each op with p = 0.25 per clip, in T-DEED's order: hue (±0.2), saturation,
    brightness, contrast (factors in [0.7, 1.2]); then Gaussian blur (kernel 5, σ in [0.1, 2]) with p = 0.25.
 
@@ -21,7 +23,7 @@ Output frames are (B, T, 3, H', W') floats in [0, 1]; the model normalises them 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,7 @@ class AugmentedBatch:
     displacement: torch.Tensor  # (B, T) float, displacement targets (mixed with mixup)
     valid: torch.Tensor  # (B, T) bool, False where a source frame is edge padding
     lam: torch.Tensor | None = None  # (B,) mixup weight of the first clip; None without mixup
+    team: torch.Tensor | None = None  # (B, T) float team targets (0 left, 1 right, -1 none), flip-swapped
 
 
 def to_device(batch: Mapping[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
@@ -170,8 +173,11 @@ class DeviceAugment:
     """Mixup + clip-consistent augmentation for training batches; centre crop for evaluation.
 
     ``crop``: side of the square crop (None = full frame). ``num_classes``: K (targets have K + 1).
-    The defaults follow E2E-Spot / T-DEED. ``seed`` seeds the CPU generator used for every random draw
-    unless a ``generator`` is passed per call; ``state_dict``/``load_state_dict`` resume it exactly.
+    The defaults follow E2E-Spot / T-DEED. ``flip_class_map`` (K+1 class ids, a permutation with 0
+    fixed): a flipped clip's class ``c`` becomes ``flip_class_map[c]`` (a joint action-team head:
+    ``e2espot.train.team.flip_class_map``); batches with a ``team`` key get their team targets swapped on
+    flipped clips. ``seed`` seeds the CPU generator used for every random draw unless a ``generator`` is
+    passed per call; ``state_dict``/``load_state_dict`` resume it exactly.
     """
 
     def __init__(
@@ -191,6 +197,7 @@ class DeviceAugment:
         blur_sigma: Range = (0.1, 2.0),
         seed: int = 0,
         dtype: torch.dtype = torch.float32,
+        flip_class_map: Sequence[int] | None = None,
     ) -> None:
         if num_classes < 1:
             raise ConfigError(f"augment: num_classes {num_classes} must be >= 1")
@@ -221,6 +228,7 @@ class DeviceAugment:
         self.blur_sigma = blur_sigma
         self.dtype = dtype
         self.generator = torch.Generator().manual_seed(seed)
+        self.flip_class_map = _check_class_map(flip_class_map, num_classes)
 
     @classmethod
     def from_config(cls, data_cfg: DataConfig, num_classes: int, **kwargs: Any) -> DeviceAugment:
@@ -309,7 +317,24 @@ class DeviceAugment:
         else:
             targets = soft_targets(labels, self.num_classes)
             lam_dev = None
-        return AugmentedBatch(x, targets, labels, displacement, valid, lam_dev)
+        team = _mixed_team(batch, lam_dev, device)
+        if flip.any():
+            labels, targets, team = self._flip_targets(flip.to(device), labels, targets, team)
+        return AugmentedBatch(x, targets, labels, displacement, valid, lam_dev, team)
+
+    def _flip_targets(self, flip: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor,
+                      team: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Targets of the clips ``flip`` (B,) bool mirrored: team 0 <-> 1 (-1 kept), and the classes
+        through ``flip_class_map`` when given (soft column ``perm[c]`` takes old column ``c``)."""
+        rows = flip.view(-1, 1)  # (B, 1)
+        if team is not None:
+            team = torch.where(rows & (team >= 0), 1.0 - team, team)
+        if self.flip_class_map is not None:
+            perm = self.flip_class_map.to(labels.device)
+            inverse = torch.argsort(perm)
+            labels = torch.where(rows, perm[labels], labels)
+            targets = torch.where(rows.unsqueeze(-1), targets[..., inverse], targets)
+        return labels, targets, team
 
     # --- evaluation ---------------------------------------------------------------------------------
     def eval_batch(self, batch: Mapping[str, torch.Tensor]) -> AugmentedBatch:
@@ -329,7 +354,8 @@ class DeviceAugment:
         labels = batch["labels"].to(frames.device)
         displacement = batch["displacement"].to(device=frames.device, dtype=torch.float32)
         valid = batch["valid"].to(frames.device)
-        return AugmentedBatch(x, soft_targets(labels, self.num_classes), labels, displacement, valid, None)
+        team = batch["team"].to(device=frames.device, dtype=torch.float32) if "team" in batch else None
+        return AugmentedBatch(x, soft_targets(labels, self.num_classes), labels, displacement, valid, None, team)
 
     # --- helpers --------------------------------------------------------------------------------------
     def _crop_size(self, height: int, width: int) -> tuple[int, int]:
@@ -358,6 +384,35 @@ class DeviceAugment:
             raise ConfigError(
                 f"augment: {name} must be uint8 (B, T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}"
             )
+
+
+def _check_class_map(class_map: Sequence[int] | None, num_classes: int) -> torch.Tensor | None:
+    if class_map is None:
+        return None
+    perm = [int(c) for c in class_map]
+    if sorted(perm) != list(range(num_classes + 1)) or perm[0] != 0:
+        raise ConfigError(
+            f"augment: flip_class_map {perm} must be a permutation of 0..{num_classes} (K+1 targets) that keeps "
+            "0 (background) in place, e.g. e2espot.train.team.flip_class_map(num_actions)"
+        )
+    return torch.tensor(perm, dtype=torch.int64)
+
+
+def _mixed_team(batch: Mapping[str, torch.Tensor], lam: torch.Tensor | None,
+                device: torch.device) -> torch.Tensor | None:
+    """(B, T) team targets of the batch, or None without a ``team`` key. With mixup, each frame takes the
+    target of the clip with the larger weight (clip 1 when λ >= 0.5) where that clip has one, else the
+    other clip's: the team of the event that dominates the frame's soft class target."""
+    if "team" not in batch:
+        return None
+    team = batch["team"].to(device=device, dtype=torch.float32)  # (B, T)
+    if lam is None or "team2" not in batch:
+        return team
+    team2 = batch["team2"].to(device=device, dtype=torch.float32)
+    first = (lam >= 0.5).view(-1, 1)  # (B, 1)
+    major = torch.where(first, team, team2)
+    minor = torch.where(first, team2, team)
+    return torch.where(major >= 0, major, minor)
 
 
 def _uniform(bounds: Range, n: int, gen: torch.Generator) -> torch.Tensor:

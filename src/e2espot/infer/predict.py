@@ -202,6 +202,12 @@ def _center_crop(frames: np.ndarray, crop: int | None, rounded: bool = False) ->
 # --------------------------------------------------------------------------- scores
 
 
+def _team_mode(cfg: RunConfig) -> str | None:
+    from e2espot.train.team import team_mode
+
+    return team_mode(cfg)
+
+
 def _normalise_overlap(overlap: int | None, clip_len: int) -> int:
     if overlap is None:
         return clip_len // 2
@@ -240,7 +246,10 @@ def predict_scores(
     stats: dict[str, int] | None = None,
     feature_cache: bool | None = None,
 ) -> np.ndarray:
-    """Per-frame class probabilities (N, K+1) float32 of a whole video (column 0 = background).
+    """Per-frame class probabilities (N, K+1) float32 of a whole video (column 0 = background); for a
+    team model (``train.team.team_mode``) the Team-BAS matrix (N, 1+2K), columns ``score_columns``: with a
+    team head each window's probabilities go through ``split_team`` (after displacement decoding, as
+    ``tdeed_window_output``), a joint action-team head's softmax is that matrix already.
 
     Sliding windows of ``cfg.data.clip_len`` frames start every ``clip_len - overlap`` frames (the
     last one aligned to the end); each frame's softmax is averaged over the windows covering it.
@@ -276,7 +285,9 @@ def predict_scores(
     device = resolve_device(device)
     if device.type == "cpu":
         tune_cpu_allocator()  # large activations: no mmap/munmap page-fault storm per layer
-    num_outputs = len(cfg.classes) + 1
+    team = _team_mode(cfg)
+    num_logits = 1 + len(cfg.classes) * (2 if team == "joint" else 1)  # the class head's outputs
+    num_outputs = 1 + len(cfg.classes) * (2 if team else 1)  # score columns (score_columns)
     expected = getattr(reader, "num_frames", None)
     expected = expected if isinstance(expected, int) and expected > 0 else None
 
@@ -305,18 +316,25 @@ def predict_scores(
             x = torch.where(torch.from_numpy(inside).to(device)[:, :, None, None, None], x, mean)
         with amp:
             out = model(x) if cache is None else model.forward_head(cached_features(idx, valid))
-        logits = out.logits  # (B, T, K+1)
-        if logits.shape[-1] != num_outputs or logits.shape[:2] != (len(starts), clip_len):
+        logits = out.logits  # (B, T, K+1), or (B, T, 2K+1) for a joint action-team head
+        if logits.shape[-1] != num_logits or logits.shape[:2] != (len(starts), clip_len):
+            joint = " x 2 teams (joint head)" if team == "joint" else ""
             raise ConfigError(
                 f"model output {tuple(logits.shape)} does not match {len(starts)} windows x {clip_len} "
                 "frames x "
-                f"{num_outputs} classes (K={len(cfg.classes)} + background); check the run's config.json"
+                f"{num_logits} classes (K={len(cfg.classes)}{joint} + background); check the run's config.json"
             )
-        probs = frame_probabilities(logits, cfg)  # (B, T, K+1)
+        probs = frame_probabilities(logits, cfg)  # (B, T, K+1) or (B, T, 2K+1)
         displacement = getattr(out, "displacement", None)
         valid_t = torch.from_numpy(valid).to(device)
         if displacement is not None:
             probs = decode_displacement(probs, displacement, valid_t)
+        if team == "head":  # Team-BAS split at the row the class score moved to, as the T-DEED path
+            team_logits = getattr(out, "team", None)
+            if team_logits is None:
+                raise ConfigError("config.json says model.team_head but the model returned no team logits; "
+                                  "check the run's config.json")
+            probs = split_team(probs, team_logits)  # (B, T, 1 + 2K)
         probs_np = probs.cpu().numpy()
         for i, start in enumerate(starts):
             if spot:  # rows of frames inside the video only
@@ -401,9 +419,10 @@ TDEED_PAD_LEN = 5  # T-DEED dataset/frame.py DEFAULT_PAD_LEN: the first window s
 
 
 def score_columns(cfg: RunConfig) -> list[str]:
-    """Names of the score matrix's foreground columns: the classes, or with a team head (Team-BAS)
+    """Names of the score matrix's foreground columns: the classes, or for a team model (team head or
+    joint action-team head, Team-BAS)
     ``<class>-left, <class>-right`` per class (sn-teamspotting's event_team class dict)."""
-    if getattr(cfg.model, "team_head", False):
+    if _team_mode(cfg):
         return [f"{c}-{team}" for c in cfg.classes for team in ("left", "right")]
     return list(cfg.classes)
 
@@ -482,7 +501,7 @@ def predict_scores_tdeed(
     device = resolve_device(device)
     if device.type == "cpu":
         tune_cpu_allocator()
-    team = bool(getattr(cfg.model, "team_head", False))
+    team = _team_mode(cfg) is not None
     num_outputs = 1 + len(cfg.classes) * (2 if team else 1)
     expected = getattr(reader, "num_frames", None)
     expected = expected if isinstance(expected, int) and expected > 0 else None
@@ -648,14 +667,20 @@ def scores_to_video_labels(
     nms_window: int,
     thresholds: dict[str, float] | None = None,
 ) -> VideoLabels:
-    """Events of one video from its (N, K+1) score matrix (via ``postprocess.scores_to_events``);
-    ``thresholds`` (per class) override ``threshold``."""
+    """Events of one video from its (N, K+1) score matrix (via ``postprocess.scores_to_events``), or for a
+    team model its (N, 1+2K) matrix (``postprocess.team_scores_to_events``: events with a team, the score
+    the team column's); ``thresholds`` (per class) override ``threshold``. For team models the per-class
+    thresholds filter the events after NMS, which equals thresholding first for hard NMS (left and right
+    of an action share one threshold and are suppressed together)."""
     from e2espot.infer.postprocess import scores_to_events, team_scores_to_events
 
-    if getattr(cfg.model, "team_head", False):  # (N, 1 + 2K) Team-BAS columns: events carry left / right
+    if _team_mode(cfg):  # (N, 1 + 2K) Team-BAS columns: events carry left / right
+        floor = min([threshold, *(thresholds or {}).values()])
         events = team_scores_to_events(
-            scores, list(cfg.classes), threshold=threshold, nms=nms, window=nms_window, fps=fps
+            scores, list(cfg.classes), threshold=floor, nms=nms, window=nms_window, fps=fps
         )
+        if thresholds:  # per action, on the team column's score; after NMS (left and right NMS together)
+            events = [e for e in events if (e.score or 0.0) >= thresholds.get(e.label, threshold)]
     else:
         events = scores_to_events(
             scores, list(cfg.classes), threshold=threshold, nms=nms, window=nms_window, fps=fps,

@@ -77,6 +77,8 @@ class TrainOptions:
     augment: str = "full"  # full: crop/flip/colour jitter/blur; flip: crop/flip only; none: crop only
     wandb: str = "off"  # off | online | offline: Weights & Biases beside TensorBoard (e2espot.train.loggers)
     wandb_project: str = "e2espot"
+    team_weight: float = 1.0  # weight of the team BCE (models with a team head, ModelConfig.team_head)
+    team_joint: bool = False  # one class head over 2K action-team classes (e2espot.train.team)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -208,7 +210,8 @@ def train(
         torch.set_num_threads(plan.threads)
         log.info(f"CPU: {plan.threads} compute threads, {plan.workers} loader workers ({plan.reason})")
     num_workers = plan.workers
-    num_classes = len(run_cfg.classes)
+    run_cfg, team, train_labels, clip_val_labels = _team_setup(run_cfg, opts, train_labels, val_labels)
+    num_classes = len(run_cfg.classes) * (2 if team == "joint" else 1)  # class-head outputs (+ background)
     video_root = run_cfg.dataset.get("videos")
 
     # ---- data: uint8 clips from worker processes; augmentation happens on the device ---------------
@@ -216,16 +219,16 @@ def train(
     train_set = ClipDataset(
         train_labels, data_cfg, epoch_clips=opts.epoch_clips, fg_upsample=opts.fg_upsample,
         dilate_len=opts.dilate_len, displacement_radius=opts.displacement_radius, mixup=opts.mixup,
-        seed=opts.seed, reader_factory=reader_factory, train=True, video_root=video_root,
+        seed=opts.seed, reader_factory=reader_factory, train=True, video_root=video_root, team=team == "head",
     )
     train_loader = make_loader(train_set, micro_batch, num_workers, rank=dist_info.rank,
                                world_size=dist_info.world_size, device=device)
     val_loader = None
     if val_labels is not None and len(val_labels) and opts.val_clips:
         val_set = ValidationClips(
-            val_labels, data_cfg, num_clips=opts.val_clips, dilate_len=opts.dilate_len,
+            clip_val_labels, data_cfg, num_clips=opts.val_clips, dilate_len=opts.dilate_len,
             displacement_radius=opts.displacement_radius, seed=opts.seed + 1, reader_factory=reader_factory,
-            video_root=video_root,
+            video_root=video_root, team=team == "head",
         )
         val_loader = make_loader(val_set, micro_batch, min(num_workers, 1), device=device,
                                  persistent_workers=False)
@@ -251,6 +254,7 @@ def train(
         num_classes, opts.loss, fg_weight=opts.fg_weight, focal_gamma=opts.focal_gamma,
         softic_weight=opts.softic_weight, softic_temperature=opts.softic_temperature,
         feature_dim=model.feature_dim, displacement_weight=1.0 if opts.displacement_radius > 0 else 0.0,
+        team_weight=opts.team_weight,
     ).to(device)
     optimizer = build_optimizer(list(model.parameters()) + list(loss_fn.parameters()), opts.optimizer,
                                 lr=opts.lr, weight_decay=opts.weight_decay, rho=opts.rho)
@@ -264,7 +268,12 @@ def train(
                     "restart adds the full LR during the warm-up, so the LR can exceed --learning-rate")
     scaler = torch.amp.GradScaler(device.type, enabled=(precision == "fp16"))
     no_aug = AUGMENT_LEVELS[opts.augment]
-    augment = DeviceAugment(num_classes, data_cfg.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed, **no_aug)
+    from e2espot.train.team import flip_class_map
+
+    augment = DeviceAugment(  # a flip swaps the sides: team targets (head) or X-left/X-right classes (joint)
+        num_classes, data_cfg.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed,
+        flip_class_map=flip_class_map(len(run_cfg.classes)) if team == "joint" else None, **no_aug,
+    )
     train_model = model
     if dist_info.enabled:
         train_model = torch.nn.parallel.DistributedDataParallel(
@@ -320,7 +329,8 @@ def train(
         x = aug.frames  # (B, T, 3, H, W) float in [0, 1]
         with amp:
             out = (train_model if train_mode else model)(x)
-            return loss_fn(out, {"labels": aug.targets, "displacement": aug.displacement, "valid": aug.valid})
+            return loss_fn(out, {"labels": aug.targets, "displacement": aug.displacement, "valid": aug.valid,
+                                 "team": aug.team})
 
     # ---- epochs ----------------------------------------------------------------------
     stop = False
@@ -429,6 +439,32 @@ def train(
                        criterion=opts.criterion, unvalidated_reason=unvalidated)
 
 
+def _team_setup(run_cfg: RunConfig, opts: TrainOptions, train_labels: LabelSet, val_labels: LabelSet | None
+                ) -> tuple[RunConfig, str | None, LabelSet, LabelSet | None]:
+    """The run's team mode (``train.team.team_mode``) and the label sets its clips are drawn from.
+
+    Team head: labels as they are (the clip datasets add team targets). Joint head (``opts.team_joint``,
+    recorded as ``train["team_joint"]`` so ``predict`` maps the 2K columns back to action + team): clips
+    get the 2K classes ``<action>-left/right`` (``join_team_labels``), the model needs ``num_classes`` 2K;
+    validation mAP and thresholds stay on the K actions (``run_cfg.classes``)."""
+    from e2espot.train.team import join_team_labels
+
+    if opts.team_joint and run_cfg.model.team_head:
+        raise ConfigError("--team-head and --team-joint are two ways to predict the team; pass one of them")
+    if bool(run_cfg.train.get("team_joint")) != opts.team_joint:
+        run_cfg = replace(run_cfg, train={**run_cfg.train, "team_joint": opts.team_joint})
+    if not opts.team_joint:
+        return run_cfg, ("head" if run_cfg.model.team_head else None), train_labels, val_labels
+    k = len(run_cfg.classes)
+    if run_cfg.model.num_classes != 2 * k:
+        raise ConfigError(
+            f"--team-joint: the model has {run_cfg.model.num_classes} classes but a joint head over {k} actions "
+            f"x left/right needs {2 * k}; build it with ModelConfig(num_classes={2 * k})"
+        )
+    joint_val = join_team_labels(val_labels) if val_labels is not None and len(val_labels) else val_labels
+    return run_cfg, "joint", join_team_labels(train_labels), joint_val
+
+
 def _unvalidated_reason(opts: TrainOptions, val_labels: LabelSet | None, has_val_loader: bool) -> str:
     if val_labels is None or not len(val_labels):
         return "no validation split"
@@ -453,11 +489,15 @@ def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "
 
 def _predict_split(model, run_cfg: RunConfig, labels: LabelSet, opts: TrainOptions, *, device, precision,
                    reader_factory=None, **postprocess) -> LabelSet:
-    """Events of every video of ``labels`` from full-video inference (threshold 0.01)."""
+    """Events of every video of ``labels`` from full-video inference (threshold 0.01). Team models: with
+    NMS the team events ``predict`` makes (left and right suppressed together), without NMS the events of
+    the action scores (left + right, so a frame is not counted twice by the no-team mAP)."""
     from e2espot.data.labels import VideoLabels
-    from e2espot.infer.postprocess import scores_to_events
+    from e2espot.infer.postprocess import scores_to_events, team_scores_to_events
     from e2espot.infer.predict import predict_scores
+    from e2espot.train.team import action_scores, team_mode
 
+    team = team_mode(run_cfg) is not None
     preds = []
     for video in labels:
         reader = reader_factory(video) if reader_factory else _default_reader(video, run_cfg)
@@ -466,7 +506,12 @@ def _predict_split(model, run_cfg: RunConfig, labels: LabelSet, opts: TrainOptio
                                     device=device, precision=precision)
         finally:
             reader.close()
-        events = scores_to_events(scores, list(run_cfg.classes), threshold=0.01, **postprocess)
+        if team and postprocess.get("nms", "none") != "none":  # the team events predict will threshold
+            events = team_scores_to_events(scores, list(run_cfg.classes), threshold=0.01, nms=postprocess["nms"],
+                                           window=postprocess.get("window", 0))
+        else:  # (N, 1+2K) team columns summed per action: the action scores, for the (no-team) mAP
+            events = scores_to_events(action_scores(scores) if team else scores, list(run_cfg.classes),
+                                      threshold=0.01, **postprocess)
         preds.append(VideoLabels(video.video, video.fps, video.num_frames, events))
     return LabelSet(list(run_cfg.classes), preds)
 
