@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a spotting model straight from videos"),
     "test": ("test", "predict every video of a labelled split and score it"),
     "predict": ("predict", "spot events in raw video files (no labels needed)"),
-    "evaluate": ("evaluate", "score predictions with the E2E-Spot or the official SoccerNet metric"),
+    "evaluate": ("evaluate", "score predictions: E2E-Spot mAP@δ, the official SoccerNet average-mAP, Team-mAP@1"),
     "render": ("render", "annotated video and timeline pictures"),
     "export": ("export", "export events as CSV, SoccerNet JSON, chapters or a highlight reel"),
     "export-model": ("export_model", "export a run to ONNX (checked against PyTorch) for deployment"),
@@ -31,7 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "synth -> train -> predict -> evaluate -> render, on CPU, no data needed"),
     "bench": ("bench", "run the throughput and memory benchmarks"),
     "download": ("download", "download SoccerNet / Team-BAS data (SoccerNet package, Hugging Face Hub)"),
-    "import-model": ("import_model", "convert a published model (E2E-Spot, OpenSportsLib, hf://) into a run directory"),
+    "import-model": ("import_model", "convert a published model (E2E-Spot, T-DEED, Team-BAS, AdaSpot, "
+                     "OpenSportsLib, hf://) into a run directory"),
 }
 
 
