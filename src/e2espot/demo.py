@@ -24,10 +24,11 @@ from e2espot.constants import DEFAULT_TOLERANCES
 from e2espot.data.labels import Event, LabelSet, VideoLabels
 from e2espot.train.loop import TrainOptions
 
-# Reference pace of the default demo on a quiet 2-core x86 CPU (the project machine, fp32, one torch
-# thread + one decoding process), used for the time estimate printed before training:
-REF_SYNTH_S_PER_FRAME = 30.0 / (36 * 750)  # rendering + encoding one 128x72 frame
-REF_STEP_S_PER_FRAME = 0.34 / (8 * 32)  # one training step (forward + backward) per clip frame at 128x72
+# Reference pace of the default demo on a quiet 2-core x86 CPU (the project machine, an AMD EPYC without
+# AVX512-BF16, fp32, one torch thread + one decoding process; measured by .ci/run on 2026-11-30: synthetic
+# data 31 s, training 625 s, whole demo 11.3 min), used for the time estimate printed before training:
+REF_SYNTH_S_PER_FRAME = 55.0 / (36 * 750)  # rendering + encoding one 128x72 frame
+REF_STEP_S_PER_FRAME = 0.91 / (8 * 32)  # one training step (forward + backward) per clip frame at 128x72
 REF_INFER_S_PER_FRAME = 0.0008  # decode + forward of one frame at 128x72 (validation, test, thresholds)
 # the default demo's floor for the test mAP@2 of the high-recall list (no NMS), which the slow test asserts:
 # measured 46.8 % (seed 2; 69.5 % after the run's NMS), so a result below it is not what the demo does
