@@ -88,6 +88,26 @@ def rename_first_match(state: dict[str, Any], rules: Sequence[tuple[re.Pattern, 
     return out
 
 
+def check_strict_fit(own: dict[str, Any], state: dict[str, Any], where: Path, describes: str, fix: str) -> None:
+    """Raise ``CheckpointError`` unless ``state`` has exactly the keys and shapes of our model's ``own``
+    state_dict: "{where}: does not fit the model {describes} describes (missing [...]; unexpected [...];
+    shape k (ref) != (ours)). {fix}"."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if not (missing or unexpected or wrong):
+        return
+    problems = []
+    if missing:
+        problems.append(f"missing {missing[:3]} ({len(missing)} in all)")
+    if unexpected:
+        problems.append(f"unexpected {unexpected[:3]}")
+    if wrong:
+        problems.append("shape " + ", ".join(f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
+                                             for k in wrong[:3]))
+    raise CheckpointError(f"{where}: does not fit the model {describes} describes ({'; '.join(problems)}). {fix}")
+
+
 def expected_state(model_cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Our Spotter's state_dict keys and shapes for ``model_cfg`` (built without weights)."""
     import torch

@@ -38,7 +38,7 @@ from e2espot.config import DataConfig, ModelConfig, RunConfig
 from e2espot.errors import CheckpointError, ConfigError
 from e2espot.data.formats.soccernet import BALL_CLASSES
 from e2espot.models.published import ImportedModel
-from e2espot.models.published._common import map_key_first_match, rename_first_match
+from e2espot.models.published._common import check_strict_fit, map_key_first_match, rename_first_match
 from e2espot.models.published.tdeed import _read_checkpoint
 
 KIND = "adaspot"
@@ -268,25 +268,9 @@ def convert(path: Path, *, checkpoint: str | None = None, classes: list[str] | N
     ckpt = find_checkpoint(folder, config_path, checkpoint)
     state = convert_state_dict(_read_checkpoint(ckpt), ckpt)
     model = create_spotter(full_cfg.model)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
-    if missing or unexpected or wrong:
-        problems = []
-        if missing:
-            problems.append(f"missing {missing[:3]} ({len(missing)} in all)")
-        if unexpected:
-            problems.append(f"unexpected {unexpected[:3]}")
-        if wrong:
-            problems.append(
-                "shape "
-                + ", ".join(f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in wrong[:3])
-            )
-        raise CheckpointError(
-            f"{ckpt}: does not fit the model {config_path.name} describes ({'; '.join(problems)}). The reference "
-            "loads strictly with the auxiliary heads; check num_classes, feature_arch and blocks_temporal"
-        )
+    check_strict_fit(model.state_dict(), state, ckpt, config_path.name,
+                     "The reference loads strictly with the auxiliary heads; check num_classes, feature_arch "
+                     "and blocks_temporal")
     model.load_state_dict(state, strict=True)
     checkpoint_parameters = model.num_parameters()
     model.drop_auxiliary_heads()

@@ -42,7 +42,7 @@ from typing import Any
 from e2espot.config import DataConfig, ModelConfig, RunConfig
 from e2espot.errors import CheckpointError, ConfigError
 from e2espot.models.published import ImportedModel
-from e2espot.models.published._common import map_key_first_match, rename_first_match
+from e2espot.models.published._common import check_strict_fit, map_key_first_match, rename_first_match
 
 KIND = "tdeed"
 CHECKPOINT_NAME = "checkpoint_best.pt"
@@ -298,24 +298,9 @@ def convert(path: Path, *, checkpoint: str | None = None, classes: list[str] | N
     state = convert_state_dict(_read_checkpoint(ckpt), ckpt)
 
     model = create_spotter(cfg.model)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
-    if missing or unexpected or wrong:
-        problems = []
-        if missing:
-            problems.append(f"missing {missing[:3]}")
-        if unexpected:
-            problems.append(f"unexpected {unexpected[:3]}")
-        if wrong:
-            problems.append("shape " + ", ".join(f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
-                                                 for k in wrong[:3]))
-        raise CheckpointError(
-            f"{ckpt}: does not fit the model {config_path.name} describes ({'; '.join(problems)}). "
-            "Check that the config (clip_len, n_layers, sgp_ks, pretrain/joint_train, event_team) is the one "
-            "the checkpoint was trained with"
-        )
+    check_strict_fit(model.state_dict(), state, ckpt, config_path.name,
+                     "Check that the config (clip_len, n_layers, sgp_ks, pretrain/joint_train, event_team) is "
+                     "the one the checkpoint was trained with")
     model.load_state_dict(state, strict=True)
     num_parameters = sum(p.numel() for p in model.parameters())
     provenance = {
