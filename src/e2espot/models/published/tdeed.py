@@ -42,7 +42,13 @@ from typing import Any
 from e2espot.config import DataConfig, ModelConfig, RunConfig
 from e2espot.errors import CheckpointError, ConfigError
 from e2espot.models.published import ImportedModel
-from e2espot.models.published._common import check_strict_fit, map_key_first_match, rename_first_match
+from e2espot.models.published._common import (
+    check_strict_fit,
+    load_torch_file,
+    map_key_first_match,
+    rename_first_match,
+    tensors_only,
+)
 
 KIND = "tdeed"
 CHECKPOINT_NAME = "checkpoint_best.pt"
@@ -263,17 +269,10 @@ def convert_state_dict(state: dict[str, Any], where: Path = Path(CHECKPOINT_NAME
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: not found; a T-DEED model folder holds {CHECKPOINT_NAME}") from None
-    except Exception as exc:  # corrupt file or pickled objects
-        raise CheckpointError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
-    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-        raise CheckpointError(f"{path}: expected a state_dict of tensors (torch.save(model.state_dict()))")
-    return state
+    """The reference's state_dict, loaded with ``weights_only=True`` (``_common.load_torch_file``)."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not found; a T-DEED model folder holds {CHECKPOINT_NAME}")
+    return tensors_only(load_torch_file(path), path, "a state_dict (torch.save(model.state_dict()))")
 
 
 def convert(path: Path, *, checkpoint: str | None = None, classes: list[str] | None = None) -> ImportedModel:
