@@ -657,23 +657,22 @@ def create_app(
             raise HTTPException(400, str(exc)) from None
         return _after_edit(job, v, e.id if e is not None else event_id)
 
-    @app.post("/api/jobs/{job_id}/undo", summary="Undo the latest edit")
-    def undo_edit(job_id: str) -> dict[str, Any]:
+    def _history_step(job_id: str, step: str) -> dict[str, Any]:
+        """Undo or redo (``step``) the latest edit of a job; 409 when there is none to step over."""
         job = get_job(job_id)
         v, _ = predictions(job)
-        event_id = reviews.undo(job.id)
+        event_id = getattr(reviews, step)(job.id)
         if event_id is None:
-            raise HTTPException(409, "nothing to undo")
+            raise HTTPException(409, f"nothing to {step}")
         return _after_edit(job, v, event_id)
+
+    @app.post("/api/jobs/{job_id}/undo", summary="Undo the latest edit")
+    def undo_edit(job_id: str) -> dict[str, Any]:
+        return _history_step(job_id, "undo")
 
     @app.post("/api/jobs/{job_id}/redo", summary="Redo the latest undone edit")
     def redo_edit(job_id: str) -> dict[str, Any]:
-        job = get_job(job_id)
-        v, _ = predictions(job)
-        event_id = reviews.redo(job.id)
-        if event_id is None:
-            raise HTTPException(409, "nothing to redo")
-        return _after_edit(job, v, event_id)
+        return _history_step(job_id, "redo")
 
     @app.get("/api/jobs/{job_id}/edits", summary="The edit history of a job (active, undone, discarded)")
     def read_edits(job_id: str) -> dict[str, Any]:
