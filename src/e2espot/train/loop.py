@@ -23,7 +23,7 @@ from typing import Any
 from e2espot.config import RunConfig
 from e2espot.data.labels import LabelSet
 from e2espot.errors import CheckpointError, ConfigError
-from e2espot.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from e2espot.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from e2espot.train.loggers import with_wandb
 
 log = logging.getLogger(__name__)
