@@ -67,10 +67,10 @@ def load_run(
     memory, or ``hf://OWNER/REPO[/SUBDIR][@REV]`` (Hugging Face Hub, through its cache). For those,
     ``checkpoint`` "best" means the reference's own choice; anything else picks another checkpoint.
     """
+    from e2espot.checkpoint import load_checkpoint
     from e2espot.models import create_spotter
     from e2espot.models.published import build_model, detect_reference, import_reference
     from e2espot.models.published.hub import resolve_model_ref
-    from e2espot.checkpoint import load_checkpoint
 
     run_dir = resolve_model_ref(run_dir)
     kind = detect_reference(run_dir)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from e2espot.config import TEAM_MODES, RunConfig
 from e2espot.data.labels import TEAMS, LabelSet
 from e2espot.errors import ConfigError, LabelFormatError
-from e2espot.infer.postprocess import action_scores  # (N, 1 + 2K) -> (N, 1 + K); lives with the other score maps
+from e2espot.infer.postprocess import action_scores  # lives with the other score maps
 
 
 def team_mode(cfg: RunConfig) -> str | None:
