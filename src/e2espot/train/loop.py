@@ -1,5 +1,11 @@
-"""The training loop. It reads top to bottom: data, model, optimiser, then epochs of
-train → validate → log → checkpoint.
+"""The training loop. ``train()`` reads top to bottom as an outline: where it runs (``_setup_runtime``),
+data (``_build_loaders``), model and optimiser (``_build_model_and_optimiser``), resume or start
+(``_resume`` / ``_start``), then epochs of train (``_train_epoch``) → validate (``_validate``) → keep the
+best (``_keep_best``) → log and checkpoint (``_end_epoch``), and at the end the post-processing chosen on
+validation (``_choose_and_save_postprocess``). The helpers follow ``train()`` in that order.
+
+Validation mAP and the post-processing run full-video inference through ``infer.split.predict_videos``,
+the loop ``e2espot test`` uses; checkpoints are read and written by ``e2espot.checkpoint``.
 
 Exact resume: every source of randomness is a pure function of (seed, epoch, step):
 clips are drawn from an index-seeded generator, and the global torch RNG (dropout,
