@@ -209,7 +209,10 @@ def train(
 
     The outline: where it runs → data → model and optimiser → resume or start → epochs of (train →
     validate → keep the best → log and checkpoint) → post-processing chosen on validation. Every step is
-    a helper below, in this order; none of them draws random numbers the others could shift.
+    a helper below, in this order. The order is part of the results: the model is initialised right after
+    ``torch.manual_seed(opts.seed)`` (in ``_build_model_and_optimiser``), every optimiser step re-seeds the
+    global RNG (``_step_seed``) and clips come from index-seeded generators; a hook that draws random numbers
+    belongs after the model is built and before the epochs, or inside a step after its re-seed.
     """
     save_dir = Path(save_dir)
     opts = opts.resolved(run_cfg.data.clip_len)
