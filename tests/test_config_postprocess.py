@@ -138,3 +138,19 @@ def test_an_old_layout_run_directory_loads_and_predicts_with_its_thresholds(tmp_
     assert (post.nms, post.nms_window, post.thresholds) == ("hard", 2, {"a": 0.3, "b": 0.6})
     assert post.describe()[1] == ("score thresholds: per-class thresholds a 0.300, b 0.600 (the run's config.json: "
                                   "best F1 at 1 frame on val, chosen at the end of training; --threshold T overrides)")
+
+
+def test_configs_with_a_postprocess_save_into_safe_checkpoints_and_pickle(tmp_path):
+    import copy
+    import pickle
+
+    import torch
+
+    cfg = _cfg(loss="ce", postprocess={"nms": "hard", "thresholds": {"a": 0.3}})
+    torch.save({"model": {}, "config": cfg.to_dict()}, tmp_path / "c.pt")
+    loaded = torch.load(tmp_path / "c.pt", weights_only=True)  # plain dicts only
+    assert RunConfig.from_dict(loaded["config"]) == cfg
+    for other in (pickle.loads(pickle.dumps(cfg)), copy.deepcopy(cfg)):
+        assert other == cfg
+        # still a copy: replacing the field replaces it
+        assert replace(other, postprocess=PostprocessConfig(threshold=0.9)).train["postprocess"] == {"threshold": 0.9}

@@ -196,6 +196,12 @@ class RunConfig:
                 "and the model pads clips to its own length (pad_to_clip_len); set both to the same value"
             )
 
+    def __reduce__(self):
+        """Pickle / deepcopy through the constructor, so the copy in ``train`` is rebuilt as a copy."""
+        train = {k: v for k, v in self.train.items() if k != "postprocess" or not isinstance(v, _PostprocessCopy)}
+        return (type(self), (self.model, self.data, self.classes, train, self.dataset, self.score_activation,
+                             self.postprocess))
+
     def team_mode(self) -> str | None:
         """``"head"`` (``model.team_head``), ``"joint"`` (``train["team_joint"]``, one class head over 2K
         action-team classes) or None: how the run's model predicts teams (``TEAM_MODES``;
@@ -217,7 +223,7 @@ class RunConfig:
             "model": self.model.to_dict(),
             "data": self.data.to_dict(),
             "classes": list(self.classes),
-            "train": dict(self.train),
+            "train": {k: dict(v) if isinstance(v, _PostprocessCopy) else v for k, v in self.train.items()},
             "dataset": dict(self.dataset),
         }
         if self.score_activation is not None:  # omitted when derived, so older config.json files compare equal
