@@ -161,17 +161,16 @@ def test_infer_and_checkpoint_import_nothing_from_train():
         == {"e2espot.errors"}
 
 
-def _fresh_modules(code: str) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys, json\n"
-                          "print(json.dumps(sorted(m for m in sys.modules if m.startswith('e2espot'))))"],
-                         capture_output=True, text=True, check=True, timeout=120)
-    return json.loads(out.stdout.splitlines()[-1])
-
-
 def test_importing_infer_loads_no_train_module_and_train_imports_it_without_a_cycle():
-    loaded = _fresh_modules("import e2espot.infer.predict, e2espot.infer.split, e2espot.checkpoint")
-    assert "e2espot.infer.predict" in loaded
-    assert [m for m in loaded if m == "e2espot.train" or m.startswith("e2espot.train.")] == []
-    # train imports infer at module level; importing train first must work too (no cycle)
-    loaded = _fresh_modules("import e2espot.train.loop")
-    assert {"e2espot.train.loop", "e2espot.infer.split", "e2espot.checkpoint"} <= set(loaded)
+    """In a fresh interpreter. With infer free of train imports (the test above, lazy ones included), train's
+    module-level import of infer cannot cycle back; importing train after infer checks it loads."""
+    code = ("import json, sys\n"
+            "import e2espot.infer.predict, e2espot.infer.split, e2espot.checkpoint\n"
+            "first = sorted(m for m in sys.modules if m.startswith('e2espot'))\n"
+            "import e2espot.train.loop\n"
+            "print(json.dumps([first, sorted(m for m in sys.modules if m.startswith('e2espot'))]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    infer_only, with_train = json.loads(out.stdout.splitlines()[-1])
+    assert "e2espot.infer.predict" in infer_only
+    assert [m for m in infer_only if m == "e2espot.train" or m.startswith("e2espot.train.")] == []
+    assert {"e2espot.train.loop", "e2espot.infer.split", "e2espot.checkpoint"} <= set(with_train)
