@@ -80,6 +80,7 @@ class DataConfig:
 
 
 NMS_KINDS = ("hard", "soft", "none")
+TEAM_MODES = ("head", "joint")  # RunConfig.team_mode()
 SCORE_ACTIVATIONS = ("softmax", "sigmoid")
 
 
@@ -94,10 +95,12 @@ class PostprocessConfig:
     """The post-processing ``predict`` / ``test`` apply unless flags override it; None = not recorded
     (``infer.predict.resolve_postprocess`` then uses the documented default).
 
-    Stored in ``config.json`` as ``train["postprocess"]`` (where training, which chooses it on validation,
-    and model imports write it; old files read unchanged): ``nms`` (hard | soft | none), ``nms_window``
+    ``RunConfig.postprocess``, stored in ``config.json`` as its own ``postprocess`` section (training
+    chooses it on validation, model imports set it): ``nms`` (hard | soft | none), ``nms_window``
     (frames), ``threshold`` (one for every class), ``thresholds`` (per class), ``chosen_on`` (the split
     they were chosen on, e.g. "val"), ``f1_tolerance_frames`` (the F1 tolerance used to choose them).
+    Runs written before it had a section keep it in ``train["postprocess"]``; those files still load
+    (see ``RunConfig``).
     """
 
     nms: str | None = None
@@ -108,7 +111,7 @@ class PostprocessConfig:
     f1_tolerance_frames: int | None = None
 
     def __post_init__(self) -> None:
-        where = "config.json train.postprocess"
+        where = "config.json postprocess"
         if self.nms is not None and self.nms not in NMS_KINDS:
             raise ConfigError(f"{where}: unknown NMS '{self.nms}'; expected one of {', '.join(NMS_KINDS)}")
         for name in ("nms_window", "f1_tolerance_frames"):
@@ -124,7 +127,7 @@ class PostprocessConfig:
                 _check_fraction(t, f"threshold of class '{c}'", where)
 
     def to_dict(self) -> dict[str, Any]:
-        """The recorded keys only (the layout ``train["postprocess"]`` has always had)."""
+        """The recorded keys only (the layout ``postprocess`` / ``train["postprocess"]`` has always had)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
     @classmethod
@@ -132,7 +135,16 @@ class PostprocessConfig:
         data = dict(data or {})
         if isinstance(data.get("thresholds"), dict):
             data["thresholds"] = dict(data["thresholds"])
-        return _from_dict(cls, data, "config.json train.postprocess")
+        return _from_dict(cls, data, "config.json postprocess")
+
+    def recorded(self) -> bool:
+        """True when any setting is recorded (a default-constructed config records none)."""
+        return bool(self.to_dict())
+
+
+class _PostprocessCopy(dict):
+    """``RunConfig.train["postprocess"]`` as RunConfig writes it (a copy of ``RunConfig.postprocess``), so that
+    ``replace(cfg, postprocess=...)`` replaces it while a plain dict put there (older code) still wins."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +157,14 @@ class RunConfig:
 
     ``score_activation``: how logits become scores, ``softmax`` (over background + classes) or ``sigmoid``
     (one-vs-rest); None (older runs) = derived from the loss (``train["loss"] == "bce"`` -> sigmoid), see
-    ``activation()``. ``postprocess``: the typed view of ``train["postprocess"]``.
+    ``activation()``.
+
+    ``postprocess``: the post-processing ``predict`` / ``test`` apply (``PostprocessConfig``), written as the
+    ``postprocess`` section of ``config.json``. Older runs recorded it in ``train["postprocess"]``: a config
+    built with that key (older files, older code: ``replace(cfg, train={**cfg.train, "postprocess": {...}})``)
+    takes its ``postprocess`` from it. ``train["postprocess"]`` is kept as a read-only copy of ``postprocess``
+    (in memory and in the file) for code and e2espot versions that read it there; set the field
+    (``dataclasses.replace(cfg, postprocess=...)``). A file whose two differ is refused (``from_dict``).
     """
 
     model: ModelConfig
@@ -154,8 +173,20 @@ class RunConfig:
     train: dict[str, Any] = field(default_factory=dict)  # training hyper-parameters, for the record
     dataset: dict[str, Any] = field(default_factory=dict)  # label format, paths, SoccerNet info
     score_activation: str | None = None
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
 
     def __post_init__(self) -> None:
+        post = self.postprocess
+        if isinstance(post, dict) or post is None:
+            post = PostprocessConfig.from_dict(post)
+        written = self.train.get("postprocess")
+        if written is not None and not isinstance(written, _PostprocessCopy):
+            post = PostprocessConfig.from_dict(written)  # set in train: older runs and older code
+        train = {k: v for k, v in self.train.items() if k != "postprocess"}
+        if post.recorded():
+            train["postprocess"] = _PostprocessCopy(post.to_dict())  # the read-only copy (class docstring)
+        object.__setattr__(self, "postprocess", post)
+        object.__setattr__(self, "train", train)
         if self.score_activation is not None and self.score_activation not in SCORE_ACTIVATIONS:
             raise ConfigError(f"run config: score_activation '{self.score_activation}' must be one of "
                               f"{', '.join(SCORE_ACTIVATIONS)}")
@@ -165,10 +196,21 @@ class RunConfig:
                 "and the model pads clips to its own length (pad_to_clip_len); set both to the same value"
             )
 
-    @property
-    def postprocess(self) -> PostprocessConfig:
-        """``train["postprocess"]`` as a validated PostprocessConfig (empty when not recorded)."""
-        return PostprocessConfig.from_dict(self.train.get("postprocess"))
+    def __reduce__(self):
+        """Pickle / deepcopy through the constructor, so the copy in ``train`` is rebuilt as a copy."""
+        train = {k: v for k, v in self.train.items() if k != "postprocess" or not isinstance(v, _PostprocessCopy)}
+        return (type(self), (self.model, self.data, self.classes, train, self.dataset, self.score_activation,
+                             self.postprocess))
+
+    def team_mode(self) -> str | None:
+        """``"head"`` (``model.team_head``), ``"joint"`` (``train["team_joint"]``, one class head over 2K
+        action-team classes) or None: how the run's model predicts teams (``TEAM_MODES``;
+        ``e2espot.train.team`` explains both)."""
+        if getattr(self.model, "team_head", False):
+            return "head"
+        if (self.train or {}).get("team_joint"):
+            return "joint"
+        return None
 
     def activation(self) -> str:
         """``score_activation``, or for older runs the one their loss implies (bce: sigmoid, else softmax)."""
@@ -181,23 +223,38 @@ class RunConfig:
             "model": self.model.to_dict(),
             "data": self.data.to_dict(),
             "classes": list(self.classes),
-            "train": dict(self.train),
+            "train": {k: dict(v) if isinstance(v, _PostprocessCopy) else v for k, v in self.train.items()},
             "dataset": dict(self.dataset),
         }
         if self.score_activation is not None:  # omitted when derived, so older config.json files compare equal
             out["score_activation"] = self.score_activation
+        if self.postprocess.recorded():  # omitted when not recorded, for the same reason
+            out["postprocess"] = self.postprocess.to_dict()
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Read a ``config.json`` dict: the ``postprocess`` section, or in older files ``train["postprocess"]``;
+        a file with both that differ raises ConfigError (which one was meant is unknown)."""
+        train = dict(data.get("train", {}))
+        post = PostprocessConfig.from_dict(data.get("postprocess"))
+        if post.recorded() and train.get("postprocess") is not None:
+            copy = PostprocessConfig.from_dict(train["postprocess"])
+            if copy != post:
+                raise ConfigError(
+                    f"run config: postprocess {post.to_dict()} and train.postprocess {copy.to_dict()} differ; "
+                    "train.postprocess is a copy for older e2espot versions: edit the postprocess section and "
+                    "delete train.postprocess (or make them equal)"
+                )
         try:
             return cls(
                 model=ModelConfig.from_dict(data["model"]),
                 data=DataConfig.from_dict(data["data"]),
                 classes=tuple(data["classes"]),
-                train=dict(data.get("train", {})),
+                train=train,
                 dataset=dict(data.get("dataset", {})),
                 score_activation=data.get("score_activation"),
+                postprocess=post,
             )
         except KeyError as exc:
             raise ConfigError(f"run config: missing key {exc}") from None

@@ -123,9 +123,8 @@ def verdict(map2: float, random_map2: float, *, target: float = TARGET_MAP2) -> 
 
 
 def _thresholds(run_dir: Path, classes: list[str]) -> dict[str, float]:
-    """Per-class score thresholds that ``train`` chose on validation (config.json), 0.5 where none."""
-    cfg = json.loads((run_dir / "config.json").read_text())
-    chosen = (cfg.get("train", {}).get("postprocess") or {}).get("thresholds") or {}
+    """Per-class score thresholds that ``train`` chose on validation (``RunConfig.postprocess``), 0.5 where none."""
+    chosen = RunConfig.load(run_dir / "config.json").postprocess.thresholds or {}
     return {c: float(chosen.get(c, 0.5)) for c in classes}
 
 

@@ -151,7 +151,7 @@ def test_load_run_rebuilds_the_model(workspace):
 def test_load_run_uses_channels_last_for_timm_backbones(tmp_path):
     from e2espot.config import DataConfig, ModelConfig, RunConfig
     from e2espot.models import create_spotter
-    from e2espot.train.checkpoint import save_checkpoint
+    from e2espot.checkpoint import save_checkpoint
 
     cfg = RunConfig(ModelConfig(num_classes=2, backbone="rny002", temporal_module="tsm", head="fc", clip_len=8),
                     DataConfig(height=32, clip_len=8), ("A", "B"))

@@ -25,7 +25,7 @@ from e2espot.data.labels import Event, LabelSet, VideoLabels
 from e2espot.errors import ConfigError
 
 __all__ = [
-    "NMS_MODES", "choose_thresholds", "hard_nms_1d", "nms_events", "scores_to_events", "soft_nms_1d",
+    "NMS_MODES", "action_scores", "choose_thresholds", "hard_nms_1d", "nms_events", "scores_to_events", "soft_nms_1d",
     "team_scores_to_events",
 ]
 
@@ -390,3 +390,12 @@ def _hard_nms_team(frames: np.ndarray, scores: np.ndarray, window: int) -> np.nd
             taken.append(i)
             suppressed[f - window : f + window + 1] = ones
     return np.sort(np.asarray(taken, dtype=np.int64))
+
+
+def action_scores(scores: np.ndarray) -> np.ndarray:
+    """(N, 1 + 2K) Team-BAS scores -> (N, 1 + K) action scores: background, then left + right per action
+    (for a team head exactly the class probability p_i, since (1 - σ)·p_i + σ·p_i = p_i)."""
+    scores = np.asarray(scores)
+    if scores.ndim != 2 or scores.shape[1] % 2 != 1 or scores.shape[1] < 3:
+        raise ConfigError(f"team scores must be (num_frames, 1 + 2K), got {scores.shape}")
+    return np.concatenate([scores[:, :1], scores[:, 1::2] + scores[:, 2::2]], axis=1)

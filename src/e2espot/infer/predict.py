@@ -67,10 +67,10 @@ def load_run(
     memory, or ``hf://OWNER/REPO[/SUBDIR][@REV]`` (Hugging Face Hub, through its cache). For those,
     ``checkpoint`` "best" means the reference's own choice; anything else picks another checkpoint.
     """
+    from e2espot.checkpoint import load_checkpoint
     from e2espot.models import create_spotter
     from e2espot.models.published import build_model, detect_reference, import_reference
     from e2espot.models.published.hub import resolve_model_ref
-    from e2espot.train.checkpoint import load_checkpoint
 
     run_dir = resolve_model_ref(run_dir)
     kind = detect_reference(run_dir)
@@ -203,9 +203,7 @@ def _center_crop(frames: np.ndarray, crop: int | None, rounded: bool = False) ->
 
 
 def _team_mode(cfg: RunConfig) -> str | None:
-    from e2espot.train.team import team_mode
-
-    return team_mode(cfg)
+    return cfg.team_mode()
 
 
 def _normalise_overlap(overlap: int | None, clip_len: int) -> int:
@@ -247,7 +245,7 @@ def predict_scores(
     feature_cache: bool | None = None,
 ) -> np.ndarray:
     """Per-frame class probabilities (N, K+1) float32 of a whole video (column 0 = background); for a
-    team model (``train.team.team_mode``) the Team-BAS matrix (N, 1+2K), columns ``score_columns``: with a
+    team model (``RunConfig.team_mode``) the Team-BAS matrix (N, 1+2K), columns ``score_columns``: with a
     team head each window's probabilities go through ``split_team`` (after displacement decoding, as
     ``tdeed_window_output``), a joint action-team head's softmax is that matrix already.
 
@@ -587,7 +585,7 @@ def resolve_postprocess(
     cfg: RunConfig, nms: str | None = None, nms_window: int | None = None, threshold: float | None = None
 ) -> tuple[str, int, float]:
     """Post-processing settings: explicit arguments first, then what the run recorded
-    (``cfg.postprocess``, a ``config.PostprocessConfig`` read from ``config.json`` ``train["postprocess"]``:
+    (``cfg.postprocess``, the ``config.PostprocessConfig`` of ``config.json`` ``postprocess``:
     chosen on validation; ``thresholds`` per class, applied by ``predict_file`` when no threshold is
     given), then the documented defaults: hard NMS, window 1 frame (3 for soft-NMS, as T-DEED),
     threshold 0.5. ConfigError on an unknown NMS, a bad window or threshold."""

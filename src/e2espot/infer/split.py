@@ -1,6 +1,10 @@
 """Predict every video of a labelled split with a trained run, write the split's prediction files
 and score them (what ``e2espot test`` does).
 
+``predict_videos`` is the one loop that runs a model over a set of labelled videos (open each video,
+``predict_scores``, close it); ``predict_split`` (``e2espot test``) and the validation passes of training
+(``train.loop.validation_map`` / ``choose_postprocess``) both use it.
+
 Files written into the run directory::
 
     pred-<split>.json              the events a person looks at: the run's NMS and per-class thresholds
@@ -22,7 +26,7 @@ under torchrun, else whichever shard finishes last) builds the files above and e
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +110,62 @@ def read_split_labels(
     return read_split(labels, split, **kwargs), fmt, f"{where} ({split} split)"
 
 
+@dataclass(frozen=True)
+class VideoScores:
+    """One video's scores from ``predict_videos``."""
+
+    video: VideoLabels  # the labelled video they were predicted for
+    scores: np.ndarray  # (N, K+1) float32, or (N, 1+2K) for a team model (``predict.predict_scores``)
+    fps: float | None  # the reader's frame rate (the frames of ``scores``); None when unknown
+
+
+def open_labelled_video(video: VideoLabels, cfg: RunConfig, videos_root: str | Path | None = None):
+    """Open ``video`` (``data.video.find_video`` in ``videos_root``, default the run's ``dataset.videos``) at
+    the run's fps and size. ConfigError when no folder is known."""
+    from e2espot.data.video import find_video, open_video
+
+    root = videos_root or cfg.dataset.get("videos")
+    if not root:
+        raise ConfigError("run config has no dataset.videos folder; pass reader_factory")
+    d = cfg.data
+    return open_video(find_video(root, video.video), fps=d.fps, height=d.height, width=d.width)
+
+
+def predict_videos(
+    model: torch.nn.Module,
+    cfg: RunConfig,
+    videos: Iterable[VideoLabels],
+    *,
+    videos_root: str | Path | None = None,
+    reader_factory: Callable[[VideoLabels], Any] | None = None,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    precision: str = "auto",
+    on_open: Callable[[VideoLabels, Any], Progress | None] | None = None,
+) -> Iterator[VideoScores]:
+    """Run ``model`` over every video of ``videos``, in order, yielding each one's ``VideoScores`` as it is done.
+
+    Each video is opened with ``reader_factory(video)`` when given (training passes its own), else
+    ``open_labelled_video``; scored by ``predict.predict_scores`` (whole video, sliding windows with
+    ``overlap``, ``batch_size`` windows per forward pass); and closed before the next one opens, so one
+    video is held at a time. ``on_open(video, reader)``, when given, runs after opening and before
+    predicting (checks that need the reader's frame count; raise there to stop) and may return a
+    ``progress(stage, fraction)`` callback for that video.
+    """
+    for video in videos:
+        reader = reader_factory(video) if reader_factory else open_labelled_video(video, cfg, videos_root)
+        try:
+            fps = getattr(reader, "fps", None)
+            fps = float(fps) if fps else None
+            progress = on_open(video, reader) if on_open is not None else None
+            scores = predict_scores(model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device,
+                                    precision=precision, progress=progress)
+        finally:
+            reader.close()
+        yield VideoScores(video, scores, fps)
+
+
 def _align_one(video: VideoLabels, fps: float, num_frames: int, cfg: RunConfig, source: str) -> VideoLabels:
     from e2espot.data.align import align_labels
 
@@ -147,7 +207,6 @@ def predict_split(
     video; ``on_video(pred_video_labels)`` is called after each video. Events past the end of a video
     raise ``LabelFormatError`` naming the split, video and event, before that video is predicted.
     """
-    from e2espot.data.video import find_video, open_video
     from e2espot.infer.outputs import write_split_npz
 
     run_dir = Path(run_dir)
@@ -169,21 +228,19 @@ def predict_split(
     raw_by_id = truth_raw.by_video()
     scores: dict[str, np.ndarray] = {}
     fps_by_video: dict[str, float | None] = {}
-    for video_id in mine:
-        with open_video(
-            find_video(videos_root, video_id), fps=cfg.data.fps, height=cfg.data.height, width=cfg.data.width
-        ) as reader:
-            fps = float(reader.fps) if reader.fps else None
-            _align_one(raw_by_id[video_id], fps, reader.num_frames, cfg, source)  # fail before predicting
-            progress = progress_for(video_id, reader.num_frames) if progress_for else None
-            scores[video_id] = predict_scores(
-                model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device,
-                precision=precision, progress=progress,
-            )
-        fps_by_video[video_id] = fps
+
+    def on_open(video: VideoLabels, reader: Any) -> Progress | None:
+        fps = float(reader.fps) if reader.fps else None
+        _align_one(video, fps, reader.num_frames, cfg, source)  # fail before predicting
+        return progress_for(video.video, reader.num_frames) if progress_for else None
+
+    for done in predict_videos(model, cfg, [raw_by_id[v] for v in mine], videos_root=videos_root, overlap=overlap,
+                               batch_size=batch_size, device=device, precision=precision, on_open=on_open):
+        video_id = done.video.video
+        scores[video_id], fps_by_video[video_id] = done.scores, done.fps
         if on_video is not None:
             on_video(scores_to_video_labels(
-                scores[video_id], cfg, video_id, fps, threshold=post.threshold, nms=post.nms,
+                done.scores, cfg, video_id, done.fps, threshold=post.threshold, nms=post.nms,
                 nms_window=post.nms_window, thresholds=post.thresholds,
             ))
 

@@ -1,5 +1,11 @@
-"""The training loop. It reads top to bottom: data, model, optimiser, then epochs of
-train → validate → log → checkpoint.
+"""The training loop. ``train()`` reads top to bottom as an outline: where it runs (``_setup_runtime``),
+data (``_build_loaders``), model and optimiser (``_build_model_and_optimiser``), resume or start
+(``_resume`` / ``_start``), then epochs of train (``_train_epoch``) → validate (``_validate``) → keep the
+best (``_keep_best``) → log and checkpoint (``_end_epoch``), and at the end the post-processing chosen on
+validation (``_choose_and_save_postprocess``). The helpers follow ``train()`` in that order.
+
+Validation mAP and the post-processing run full-video inference through ``infer.split.predict_videos``,
+the loop ``e2espot test`` uses; checkpoints are read and written by ``e2espot.checkpoint``.
 
 Exact resume: every source of randomness is a pure function of (seed, epoch, step):
 clips are drawn from an index-seeded generator, and the global torch RNG (dropout,
@@ -20,11 +26,29 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from e2espot.config import RunConfig
-from e2espot.data.labels import LabelSet
+import torch
+
+from e2espot.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from e2espot.config import PostprocessConfig, RunConfig
+from e2espot.data.datasets import ClipDataset, ValidationClips, make_loader
+from e2espot.data.labels import LabelSet, VideoLabels
+from e2espot.data.transforms import DeviceAugment, to_device
+from e2espot.device import autocast, resolve_device, resolve_precision, tune_cpu_allocator
 from e2espot.errors import CheckpointError, ConfigError
-from e2espot.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from e2espot.eval.metrics import e2e_map
+from e2espot.infer.postprocess import (
+    action_scores,
+    choose_thresholds,
+    scores_to_events,
+    team_scores_to_events,
+)
+from e2espot.infer.split import predict_videos
+from e2espot.models import create_spotter
+from e2espot.models.losses import SpottingLoss
+from e2espot.train.distributed import all_reduce_mean, barrier, init_distributed, shutdown
 from e2espot.train.loggers import with_wandb
+from e2espot.train.optim import LR_SCHEDULES, build_lr_schedule, build_optimizer, sam_step
+from e2espot.train.team import flip_class_map, join_team_labels
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +114,6 @@ class TrainOptions:
             raise ConfigError(f"--augment {self.augment}: expected one of {', '.join(AUGMENT_LEVELS)}")
         if self.criterion not in CRITERIA:
             raise ConfigError(f"--criterion {self.criterion}: expected one of {', '.join(CRITERIA)}")
-        from e2espot.train.optim import LR_SCHEDULES
-
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"--lr-schedule {self.lr_schedule}: expected one of {', '.join(LR_SCHEDULES)}")
         if self.lr_schedule == "spot" and self.num_epochs <= self.warmup_epochs:
@@ -183,20 +205,104 @@ def train(
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train a spotter and write the run directory. Returns the best epoch and the history."""
-    import torch
+    """Train a spotter and write the run directory. Returns the best epoch and the history.
 
-    from e2espot.data.datasets import ClipDataset, ValidationClips, make_loader
-    from e2espot.data.transforms import DeviceAugment, to_device
-    from e2espot.device import autocast, resolve_device, resolve_precision, tune_cpu_allocator
-    from e2espot.models import create_spotter
-    from e2espot.models.losses import SpottingLoss
-    from e2espot.train.distributed import all_reduce_mean, barrier, init_distributed, shutdown
-    from e2espot.train.optim import build_lr_schedule, build_optimizer, sam_step
-
+    The outline: where it runs → data → model and optimiser → resume or start → epochs of (train →
+    validate → keep the best → log and checkpoint) → post-processing chosen on validation. Every step is
+    a helper below, in this order. The order is part of the results: the model is initialised right after
+    ``torch.manual_seed(opts.seed)`` (in ``_build_model_and_optimiser``), every optimiser step re-seeds the
+    global RNG (``_step_seed``) and clips come from index-seeded generators; a hook that draws random numbers
+    belongs after the model is built and before the epochs, or inside a step after its re-seed.
+    """
     save_dir = Path(save_dir)
-    data_cfg = run_cfg.data
-    opts = opts.resolved(data_cfg.clip_len)
+    opts = opts.resolved(run_cfg.data.clip_len)
+    rt = _setup_runtime(opts)
+    run_cfg, team, train_labels, clip_val_labels = _team_setup(run_cfg, opts, train_labels, val_labels)
+    has_val = val_labels is not None and len(val_labels) > 0
+
+    # ---- data: uint8 clips from worker processes; augmentation happens on the device ---------------
+    train_loader, val_loader = _build_loaders(run_cfg, opts, rt, team, train_labels, clip_val_labels, has_val,
+                                              reader_factory)
+    steps_per_epoch = len(train_loader) // opts.acc_grad
+    _check_epoch_plan(opts, rt, steps_per_epoch, has_val)
+
+    # ---- model, loss, optimiser; then resume or start the run directory ---------------
+    parts = _build_model_and_optimiser(run_cfg, opts, rt, team, steps_per_epoch)
+    st = _resume(save_dir, run_cfg, opts, rt, parts) if resume else _start(save_dir, run_cfg, rt)
+    writer = with_wandb(_tensorboard(save_dir), save_dir, run_cfg, opts.wandb, opts.wandb_project) \
+        if rt.dist.is_main else None
+
+    # ---- epochs: train → validate → keep the best → log and checkpoint ------------------
+    for epoch in range(st.epoch, opts.num_epochs):
+        row = _train_epoch(epoch, parts, train_loader, steps_per_epoch, opts, rt, st, run_cfg, save_dir, progress)
+        if row is None:  # stopped mid-epoch by max_steps; the resume point is saved
+            break
+        _validate(epoch, row, parts, val_loader, run_cfg, val_labels, opts, rt, reader_factory)
+        st.history.append(row)
+        improved, score = _keep_best(st, row, opts, epoch)
+        if rt.dist.is_main:
+            _end_epoch(save_dir, st, row, parts, run_cfg, opts, writer, epoch, improved, score, on_epoch_end)
+        barrier(rt.dist)
+        if st.stopped:
+            break
+
+    # ---- the end: best.pt when nothing was scored, post-processing for predict ----------
+    unvalidated = None
+    if rt.dist.is_main and not st.stopped:
+        if st.best_epoch is None:
+            unvalidated = _save_unvalidated_best(save_dir, st, parts, run_cfg, opts, val_labels, val_loader)
+        if has_val:
+            _choose_and_save_postprocess(save_dir, parts, run_cfg, val_labels, opts, rt, reader_factory)
+    if writer is not None:
+        writer.close()
+    shutdown(rt.dist)
+    return TrainResult(save_dir=save_dir, best_epoch=st.best_epoch, best_score=st.best_score, history=st.history,
+                       criterion=opts.criterion, unvalidated_reason=unvalidated)
+
+
+# --------------------------------------------------------------------------- train()'s steps
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """Where and how a run computes: the device, its precision and autocast context, the process group."""
+
+    device: torch.device
+    precision: str
+    amp: Any  # e2espot.device.autocast context
+    dist: Any  # train.distributed.DistInfo
+    num_workers: int  # DataLoader workers (cpu_loader_plan)
+
+
+@dataclass
+class _Parts:
+    """What training updates and checkpoints (``train_model`` is ``model`` or its DDP wrapper)."""
+
+    model: torch.nn.Module
+    loss_fn: SpottingLoss
+    optimizer: Any
+    scheduler: Any
+    scaler: Any  # torch.amp.GradScaler (enabled for fp16 only)
+    augment: DeviceAugment
+    train_model: torch.nn.Module
+
+
+@dataclass
+class _RunState:
+    """Where the run is: the next (epoch, step), and what ``last.pt`` records besides the weights."""
+
+    epoch: int = 0  # the epoch to start at
+    step: int = 0  # the step of ``epoch`` to start at (resume mid-epoch); 0 for every later epoch
+    global_step: int = 0  # optimiser steps so far
+    epoch_loss: tuple[float, int] = (0.0, 0)  # (sum, count) of the train loss of a partly done epoch
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_score: float | None = None
+    best_epoch: int | None = None
+    stopped: bool = False  # max_steps reached
+
+
+def _setup_runtime(opts: TrainOptions) -> _Runtime:
+    """Device (the local rank's GPU under torchrun), precision, and on the CPU the thread / worker plan."""
     device = resolve_device(opts.device)
     dist_info = init_distributed(device.type)
     if dist_info.enabled and device.type == "cuda":
@@ -209,46 +315,57 @@ def train(
         tune_cpu_allocator()  # no mmap/munmap page-fault storm for large activations
         torch.set_num_threads(plan.threads)
         log.info(f"CPU: {plan.threads} compute threads, {plan.workers} loader workers ({plan.reason})")
-    num_workers = plan.workers
-    run_cfg, team, train_labels, clip_val_labels = _team_setup(run_cfg, opts, train_labels, val_labels)
-    num_classes = len(run_cfg.classes) * (2 if team == "joint" else 1)  # class-head outputs (+ background)
-    video_root = run_cfg.dataset.get("videos")
+    return _Runtime(device, precision, amp, dist_info, plan.workers)
 
-    # ---- data: uint8 clips from worker processes; augmentation happens on the device ---------------
+
+def _build_loaders(run_cfg: RunConfig, opts: TrainOptions, rt: _Runtime, team: str | None, train_labels: LabelSet,
+                   clip_val_labels: LabelSet | None, has_val: bool, reader_factory: Callable | None):
+    """The training loader (index-seeded clips, sharded over ranks) and the validation-loss loader (None
+    without validation labels or ``val_clips``), both of micro-batches (``batch_size / acc_grad``)."""
+    data_cfg, video_root = run_cfg.data, run_cfg.dataset.get("videos")
     micro_batch = opts.batch_size // opts.acc_grad
     train_set = ClipDataset(
         train_labels, data_cfg, epoch_clips=opts.epoch_clips, fg_upsample=opts.fg_upsample,
         dilate_len=opts.dilate_len, displacement_radius=opts.displacement_radius, mixup=opts.mixup,
         seed=opts.seed, reader_factory=reader_factory, train=True, video_root=video_root, team=team == "head",
     )
-    train_loader = make_loader(train_set, micro_batch, num_workers, rank=dist_info.rank,
-                               world_size=dist_info.world_size, device=device)
+    train_loader = make_loader(train_set, micro_batch, rt.num_workers, rank=rt.dist.rank,
+                               world_size=rt.dist.world_size, device=rt.device)
     val_loader = None
-    if val_labels is not None and len(val_labels) and opts.val_clips:
+    if has_val and opts.val_clips:
         val_set = ValidationClips(
             clip_val_labels, data_cfg, num_clips=opts.val_clips, dilate_len=opts.dilate_len,
             displacement_radius=opts.displacement_radius, seed=opts.seed + 1, reader_factory=reader_factory,
             video_root=video_root, team=team == "head",
         )
-        val_loader = make_loader(val_set, micro_batch, min(num_workers, 1), device=device,
+        val_loader = make_loader(val_set, micro_batch, min(rt.num_workers, 1), device=rt.device,
                                  persistent_workers=False)
-    steps_per_epoch = len(train_loader) // opts.acc_grad
-    has_val = val_labels is not None and len(val_labels) > 0
-    if dist_info.is_main and has_val and opts.criterion == "map" and opts.start_val_epoch >= opts.num_epochs:
+    return train_loader, val_loader
+
+
+def _check_epoch_plan(opts: TrainOptions, rt: _Runtime, steps_per_epoch: int, has_val: bool) -> None:
+    """Warn when no epoch will be validated; ConfigError when an epoch is shorter than one batch."""
+    if rt.dist.is_main and has_val and opts.criterion == "map" and opts.start_val_epoch >= opts.num_epochs:
         log.warning(f"--start-val-epoch {opts.start_val_epoch} >= --num-epochs {opts.num_epochs}: no epoch will be "
                     "validated, so best.pt will hold the last epoch")
     if steps_per_epoch < 1:
         raise ConfigError(
             f"an epoch of {opts.epoch_clips} clips is less than one batch of {opts.batch_size} "
-            f"x {dist_info.world_size} processes; raise --epoch-clips or lower --batch-size"
+            f"x {rt.dist.world_size} processes; raise --epoch-clips or lower --batch-size"
         )
 
-    # ---- model, loss, optimiser ------------------------------------------------------
+
+def _build_model_and_optimiser(run_cfg: RunConfig, opts: TrainOptions, rt: _Runtime, team: str | None,
+                               steps_per_epoch: int) -> _Parts:
+    """The model (seeded with ``opts.seed``), loss, optimiser, LR schedule, fp16 scaler, device augmentation
+    and, under torchrun, the DDP wrapper."""
+    device = rt.device
+    num_classes = len(run_cfg.classes) * (2 if team == "joint" else 1)  # class-head outputs (+ background)
     torch.manual_seed(opts.seed)
     model = create_spotter(run_cfg.model).to(device)
     if opts.channels_last if opts.channels_last is not None else model.prefers_channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if dist_info.is_main:
+    if rt.dist.is_main:
         log.info(model.summary())
     loss_fn = SpottingLoss(
         num_classes, opts.loss, fg_weight=opts.fg_weight, focal_gamma=opts.focal_gamma,
@@ -266,177 +383,205 @@ def train(
     if opts.lr_schedule == "spot" and warmup_steps > (opts.num_epochs * steps_per_epoch - warmup_steps):
         log.warning("--lr-schedule spot with a warm-up longer than the cosine: as in spot, torch's cosine "
                     "restart adds the full LR during the warm-up, so the LR can exceed --learning-rate")
-    scaler = torch.amp.GradScaler(device.type, enabled=(precision == "fp16"))
-    no_aug = AUGMENT_LEVELS[opts.augment]
-    from e2espot.train.team import flip_class_map
-
+    scaler = torch.amp.GradScaler(device.type, enabled=(rt.precision == "fp16"))
     augment = DeviceAugment(  # a flip swaps the sides: team targets (head) or X-left/X-right classes (joint)
-        num_classes, data_cfg.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed,
-        flip_class_map=flip_class_map(len(run_cfg.classes)) if team == "joint" else None, **no_aug,
+        num_classes, run_cfg.data.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed,
+        flip_class_map=flip_class_map(len(run_cfg.classes)) if team == "joint" else None,
+        **AUGMENT_LEVELS[opts.augment],
     )
     train_model = model
-    if dist_info.enabled:
+    if rt.dist.enabled:
         train_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
         )
+    return _Parts(model, loss_fn, optimizer, scheduler, scaler, augment, train_model)
 
-    # ---- resume ----------------------------------------------------------------------
-    start_epoch, start_step, global_step = 0, 0, 0
-    resumed_loss = (0.0, 0)  # (sum, count) of the train loss of a partly done epoch
-    history: list[dict[str, Any]] = []
-    best_score: float | None = None
-    best_epoch: int | None = None
-    if resume:
-        state = load_checkpoint(save_dir / LAST)
-        differences = config_differences(state.get("config") or {}, json.loads(json.dumps(run_cfg.to_dict())))
-        if differences:
-            raise CheckpointError(
-                f"{save_dir / LAST}: its config differs from this run's in {len(differences)} "
-                f"option{'s' if len(differences) != 1 else ''}: {'; '.join(differences)}. Resume with the "
-                "checkpoint's values (see config.json), or train into a new -s directory"
-            )
-        model.load_state_dict(state["model"])
-        loss_fn.load_state_dict(state["loss"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        start_epoch, start_step, global_step = state["epoch"], state["step"], state["global_step"]
-        resumed_loss = (state["epoch_loss_sum"], state["epoch_loss_count"])
-        history = json.loads(state["history"])
-        best_score, best_epoch = state.get("best_score"), state.get("best_epoch")
-        if dist_info.is_main:
-            log.info(f"resuming from {save_dir / LAST}: epoch {start_epoch}, step {start_step}")
-    elif dist_info.is_main:
+
+def _config_record(run_cfg: RunConfig) -> dict[str, Any]:
+    """``run_cfg`` as plain JSON types, as checkpoints store it."""
+    return json.loads(json.dumps(run_cfg.to_dict()))
+
+
+def _start(save_dir: Path, run_cfg: RunConfig, rt: _Runtime) -> _RunState:
+    """A new run: create the directory and write ``config.json`` (rank 0)."""
+    if rt.dist.is_main:
         save_dir.mkdir(parents=True, exist_ok=True)
         run_cfg.save(save_dir / "config.json")
+    return _RunState()
 
-    def checkpoint_state(epoch: int, step: int, epoch_loss: tuple[float, int] = (0.0, 0)) -> dict[str, Any]:
-        return {
-            "epoch_loss_sum": epoch_loss[0], "epoch_loss_count": epoch_loss[1],
-            "model": model.state_dict(), "loss": loss_fn.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-            "config": json.loads(json.dumps(run_cfg.to_dict())),
-            "epoch": epoch, "step": step, "global_step": global_step, "history": json.dumps(history),
-            "best_score": best_score, "best_epoch": best_epoch, "options": json.dumps(opts.to_dict()),
-        }
 
-    writer = with_wandb(_tensorboard(save_dir), save_dir, run_cfg, opts.wandb, opts.wandb_project) \
-        if dist_info.is_main else None
+def _resume(save_dir: Path, run_cfg: RunConfig, opts: TrainOptions, rt: _Runtime, parts: _Parts
+                     ) -> _RunState:
+    """Load ``last.pt`` into ``parts`` and return where it stopped; CheckpointError when its config differs."""
+    state = load_checkpoint(save_dir / LAST)
+    differences = config_differences(state.get("config") or {}, _config_record(run_cfg))
+    if differences:
+        raise CheckpointError(
+            f"{save_dir / LAST}: its config differs from this run's in {len(differences)} "
+            f"option{'s' if len(differences) != 1 else ''}: {'; '.join(differences)}. Resume with the "
+            "checkpoint's values (see config.json), or train into a new -s directory"
+        )
+    parts.model.load_state_dict(state["model"])
+    parts.loss_fn.load_state_dict(state["loss"])
+    parts.optimizer.load_state_dict(state["optimizer"])
+    parts.scheduler.load_state_dict(state["scheduler"])
+    parts.scaler.load_state_dict(state["scaler"])
+    st = _RunState(
+        epoch=state["epoch"], step=state["step"], global_step=state["global_step"],
+        epoch_loss=(state["epoch_loss_sum"], state["epoch_loss_count"]), history=json.loads(state["history"]),
+        best_score=state.get("best_score"), best_epoch=state.get("best_epoch"),
+    )
+    if rt.dist.is_main:
+        log.info(f"resuming from {save_dir / LAST}: epoch {st.epoch}, step {st.step}")
+    return st
 
-    def forward_loss(batch: dict[str, Any], train_mode: bool, generator=None):
-        """Augment on the device, forward under the precision context, return the loss."""
-        aug = augment(batch, train=train_mode, generator=generator)
-        x = aug.frames  # (B, T, 3, H, W) float in [0, 1]
-        with amp:
-            out = (train_model if train_mode else model)(x)
-            return loss_fn(out, {"labels": aug.targets, "displacement": aug.displacement, "valid": aug.valid,
-                                 "team": aug.team})
 
-    # ---- epochs ----------------------------------------------------------------------
-    stop = False
-    for epoch in range(start_epoch, opts.num_epochs):
-        model.train()
-        first_step = start_step if epoch == start_epoch else 0
-        train_loader.sampler.set_epoch(epoch, skip=first_step * opts.batch_size)
-        batches = iter(train_loader)
-        t0, clips_seen = time.perf_counter(), 0
-        loss_sum, loss_count = resumed_loss if epoch == start_epoch else (0.0, 0)
-        step = first_step
-        for step in range(first_step, steps_per_epoch):
-            seed = _step_seed(opts.seed, epoch, step) + dist_info.rank
-            torch.manual_seed(seed)  # dropout and any other global-RNG use: a function of the step
-            micro = [to_device(next(batches), device) for _ in range(opts.acc_grad)]
+def _last_state(parts: _Parts, run_cfg: RunConfig, opts: TrainOptions, st: _RunState, epoch: int, step: int,
+                epoch_loss: tuple[float, int] = (0.0, 0)) -> dict[str, Any]:
+    """``last.pt``: everything an exact resume at (``epoch``, ``step``) needs."""
+    return {
+        "epoch_loss_sum": epoch_loss[0], "epoch_loss_count": epoch_loss[1],
+        "model": parts.model.state_dict(), "loss": parts.loss_fn.state_dict(),
+        "optimizer": parts.optimizer.state_dict(), "scheduler": parts.scheduler.state_dict(),
+        "scaler": parts.scaler.state_dict(), "config": _config_record(run_cfg),
+        "epoch": epoch, "step": step, "global_step": st.global_step, "history": json.dumps(st.history),
+        "best_score": st.best_score, "best_epoch": st.best_epoch, "options": json.dumps(opts.to_dict()),
+    }
 
-            def closure() -> torch.Tensor:
-                gen = torch.Generator().manual_seed(seed)  # same augmentation in both SAM passes
-                total = torch.zeros((), device=device)
-                for batch in micro:
-                    loss = forward_loss(batch, True, gen) / opts.acc_grad
-                    scaler.scale(loss).backward()
-                    total += loss.detach()
-                return total
 
-            step_loss = sam_step(train_model, closure, optimizer, scaler)  # fp16: scaled, SAM-aware
-            scheduler.step()
-            global_step += 1
-            clips_seen += opts.batch_size
-            loss_sum += float(step_loss)
-            loss_count += 1
-            if progress and dist_info.is_main:
-                progress("train", step + 1, steps_per_epoch, {
-                    "epoch": epoch, "loss": loss_sum / loss_count,
-                    "clips_per_s": clips_seen / max(1e-9, time.perf_counter() - t0)})
-            if opts.checkpoint_every and global_step % opts.checkpoint_every == 0 and dist_info.is_main:
-                save_checkpoint(checkpoint_state(epoch, step + 1, (loss_sum, loss_count)), save_dir / LAST)
-            if opts.max_steps is not None and global_step >= opts.max_steps:
-                stop = True
-                break
-        if stop and step + 1 < steps_per_epoch:  # stopped mid-epoch: keep an exact resume point
-            if dist_info.is_main:
-                save_checkpoint(checkpoint_state(epoch, step + 1, (loss_sum, loss_count)), save_dir / LAST)
+def _forward_loss(parts: _Parts, rt: _Runtime, batch: dict[str, Any], train_mode: bool, generator=None):
+    """Augment on the device, forward under the precision context, return the loss."""
+    aug = parts.augment(batch, train=train_mode, generator=generator)
+    x = aug.frames  # (B, T, 3, H, W) float in [0, 1]
+    with rt.amp:
+        out = (parts.train_model if train_mode else parts.model)(x)
+        return parts.loss_fn(out, {"labels": aug.targets, "displacement": aug.displacement, "valid": aug.valid,
+                                   "team": aug.team})
+
+
+def _train_epoch(epoch: int, parts: _Parts, loader, steps_per_epoch: int, opts: TrainOptions, rt: _Runtime,
+                 st: _RunState, run_cfg: RunConfig, save_dir: Path, progress) -> dict[str, Any] | None:
+    """The optimiser steps of one epoch (from ``st.step`` when resuming into it). Returns the epoch's row
+    (``epoch``, ``train_loss``, ``lr``, ``clips_per_s``), or None when ``max_steps`` stopped it mid-epoch
+    (``last.pt`` then holds the exact resume point). Each step re-seeds the global RNG from (seed, epoch,
+    step, rank), so an interrupted and resumed run draws what an uninterrupted one does."""
+    parts.model.train()
+    first_step = st.step
+    loader.sampler.set_epoch(epoch, skip=first_step * opts.batch_size)
+    batches = iter(loader)
+    t0, clips_seen = time.perf_counter(), 0
+    loss_sum, loss_count = st.epoch_loss
+    step = first_step
+    for step in range(first_step, steps_per_epoch):
+        seed = _step_seed(opts.seed, epoch, step) + rt.dist.rank
+        torch.manual_seed(seed)  # dropout and any other global-RNG use: a function of the step
+        micro = [to_device(next(batches), rt.device) for _ in range(opts.acc_grad)]
+
+        def closure(seed: int = seed, micro: list = micro) -> torch.Tensor:  # sam_step calls it (twice for SAM)
+            gen = torch.Generator().manual_seed(seed)  # same augmentation in both SAM passes
+            total = torch.zeros((), device=rt.device)
+            for batch in micro:
+                loss = _forward_loss(parts, rt, batch, True, gen) / opts.acc_grad
+                parts.scaler.scale(loss).backward()
+                total += loss.detach()
+            return total
+
+        step_loss = sam_step(parts.train_model, closure, parts.optimizer, parts.scaler)  # fp16: scaled, SAM-aware
+        parts.scheduler.step()
+        st.global_step += 1
+        clips_seen += opts.batch_size
+        loss_sum += float(step_loss)
+        loss_count += 1
+        if progress and rt.dist.is_main:
+            progress("train", step + 1, steps_per_epoch, {
+                "epoch": epoch, "loss": loss_sum / loss_count,
+                "clips_per_s": clips_seen / max(1e-9, time.perf_counter() - t0)})
+        if opts.checkpoint_every and st.global_step % opts.checkpoint_every == 0 and rt.dist.is_main:
+            save_checkpoint(_last_state(parts, run_cfg, opts, st, epoch, step + 1, (loss_sum, loss_count)),
+                            save_dir / LAST)
+        if opts.max_steps is not None and st.global_step >= opts.max_steps:
+            st.stopped = True
             break
-        train_time = time.perf_counter() - t0
-        train_loss = all_reduce_mean(loss_sum / max(1, loss_count), dist_info)
+    if st.stopped and step + 1 < steps_per_epoch:  # stopped mid-epoch: keep an exact resume point
+        if rt.dist.is_main:
+            save_checkpoint(_last_state(parts, run_cfg, opts, st, epoch, step + 1, (loss_sum, loss_count)),
+                            save_dir / LAST)
+        return None
+    st.step, st.epoch_loss = 0, (0.0, 0)  # later epochs start at their first step
+    train_time = time.perf_counter() - t0
+    train_loss = all_reduce_mean(loss_sum / max(1, loss_count), rt.dist)
+    return {
+        "epoch": epoch, "train_loss": train_loss, "lr": parts.scheduler.get_last_lr()[0],
+        "clips_per_s": clips_seen / max(1e-9, train_time) * rt.dist.world_size,
+    }
 
-        # ---- validation ----
-        row: dict[str, Any] = {
-            "epoch": epoch, "train_loss": train_loss, "lr": scheduler.get_last_lr()[0],
-            "clips_per_s": clips_seen / max(1e-9, train_time) * dist_info.world_size,
-        }
-        model.eval()
-        if val_loader is not None:
-            total, n = 0.0, 0
-            with torch.inference_mode():
-                for batch in val_loader:
-                    batch = to_device(batch, device)
-                    total += float(forward_loss(batch, False)) * len(batch["frames"])
-                    n += len(batch["frames"])
-            row["val_loss"] = total / max(1, n)
-        if val_labels is not None and len(val_labels) and opts.criterion == "map" and epoch >= opts.start_val_epoch:
-            if dist_info.is_main:
-                row["val_map"] = validation_map(
-                    model, run_cfg, val_labels, opts, device=device, precision=precision,
-                    reader_factory=reader_factory,
-                )
-        history.append(row)
 
-        score = row.get("val_map") if opts.criterion == "map" else (
-            -row["val_loss"] if "val_loss" in row else None)
-        improved = score is not None and (best_score is None or score > best_score)
-        if improved:
-            best_score, best_epoch = score, epoch
-        if dist_info.is_main:
-            _log_epoch(save_dir, history, writer)
-            if improved:
-                save_checkpoint({"model": model.state_dict(), "config": json.loads(json.dumps(run_cfg.to_dict())),
-                                 "epoch": epoch, "score": score}, save_dir / BEST)
-            save_checkpoint(checkpoint_state(epoch + 1, 0), save_dir / LAST)
-            log.info(_format_row(row))
-            if on_epoch_end:
-                on_epoch_end(row)
-        barrier(dist_info)
-        if stop:
-            break
+def _validate(epoch: int, row: dict[str, Any], parts: _Parts, val_loader, run_cfg: RunConfig,
+              val_labels: LabelSet | None, opts: TrainOptions, rt: _Runtime, reader_factory) -> None:
+    """Add ``val_loss`` (the validation clips) and, from ``start_val_epoch`` with criterion map, ``val_map``
+    (full-video inference on rank 0, ``validation_map``) to ``row``."""
+    parts.model.eval()
+    if val_loader is not None:
+        total, n = 0.0, 0
+        with torch.inference_mode():
+            for batch in val_loader:
+                batch = to_device(batch, rt.device)
+                total += float(_forward_loss(parts, rt, batch, False)) * len(batch["frames"])
+                n += len(batch["frames"])
+        row["val_loss"] = total / max(1, n)
+    scored = val_labels is not None and len(val_labels) and opts.criterion == "map" and epoch >= opts.start_val_epoch
+    if scored and rt.dist.is_main:
+        row["val_map"] = validation_map(
+            parts.model, run_cfg, val_labels, opts, device=rt.device, precision=rt.precision,
+            reader_factory=reader_factory,
+        )
 
-    unvalidated = None
-    if dist_info.is_main and not stop and best_epoch is None:
-        # no validation score was available: the last epoch is the best we know
-        unvalidated = _unvalidated_reason(opts, val_labels, val_loader is not None)
-        best_epoch = history[-1]["epoch"] if history else None
-        save_checkpoint({"model": model.state_dict(), "config": json.loads(json.dumps(run_cfg.to_dict())),
-                         "epoch": best_epoch, "score": None}, save_dir / BEST)
-    if dist_info.is_main and not stop and val_labels is not None and len(val_labels):
-        # post-processing for `predict`, chosen on validation with the best weights (never on test)
-        model.load_state_dict(load_checkpoint(save_dir / BEST)["model"])
-        post = choose_postprocess(model, run_cfg, val_labels, opts, device=device, precision=precision,
-                                  reader_factory=reader_factory)
-        run_cfg = replace(run_cfg, train={**run_cfg.train, "postprocess": post})
-        run_cfg.save(save_dir / "config.json")
-    if writer is not None:
-        writer.close()
-    shutdown(dist_info)
-    return TrainResult(save_dir=save_dir, best_epoch=best_epoch, best_score=best_score, history=history,
-                       criterion=opts.criterion, unvalidated_reason=unvalidated)
+
+def _keep_best(st: _RunState, row: dict[str, Any], opts: TrainOptions, epoch: int) -> tuple[bool, float | None]:
+    """The epoch's score (val mAP, or minus the val loss) and whether it beats the best so far (recorded)."""
+    score = row.get("val_map") if opts.criterion == "map" else (
+        -row["val_loss"] if "val_loss" in row else None)
+    improved = score is not None and (st.best_score is None or score > st.best_score)
+    if improved:
+        st.best_score, st.best_epoch = score, epoch
+    return improved, score
+
+
+def _end_epoch(save_dir: Path, st: _RunState, row: dict[str, Any], parts: _Parts, run_cfg: RunConfig,
+               opts: TrainOptions, writer, epoch: int, improved: bool, score: float | None,
+               on_epoch_end: Callable[[dict[str, Any]], None] | None) -> None:
+    """Rank 0 after each epoch: metrics files and TensorBoard, ``best.pt`` when improved, ``last.pt``, the log
+    line, ``on_epoch_end(row)``."""
+    _log_epoch(save_dir, st.history, writer)
+    if improved:
+        save_checkpoint({"model": parts.model.state_dict(), "config": _config_record(run_cfg),
+                         "epoch": epoch, "score": score}, save_dir / BEST)
+    save_checkpoint(_last_state(parts, run_cfg, opts, st, epoch + 1, 0), save_dir / LAST)
+    log.info(_format_row(row))
+    if on_epoch_end:
+        on_epoch_end(row)
+
+
+def _save_unvalidated_best(save_dir: Path, st: _RunState, parts: _Parts, run_cfg: RunConfig, opts: TrainOptions,
+                           val_labels: LabelSet | None, val_loader) -> str:
+    """No epoch was scored: ``best.pt`` holds the last epoch. Returns why nothing was scored."""
+    unvalidated = _unvalidated_reason(opts, val_labels, val_loader is not None)
+    st.best_epoch = st.history[-1]["epoch"] if st.history else None
+    save_checkpoint({"model": parts.model.state_dict(), "config": _config_record(run_cfg),
+                     "epoch": st.best_epoch, "score": None}, save_dir / BEST)
+    return unvalidated
+
+
+def _choose_and_save_postprocess(save_dir: Path, parts: _Parts, run_cfg: RunConfig, val_labels: LabelSet,
+                                 opts: TrainOptions, rt: _Runtime, reader_factory) -> RunConfig:
+    """Post-processing for ``predict``, chosen on validation with the best weights (never on test), saved as
+    the ``postprocess`` section of ``config.json``. Returns the updated config."""
+    parts.model.load_state_dict(load_checkpoint(save_dir / BEST)["model"])
+    post = choose_postprocess(parts.model, run_cfg, val_labels, opts, device=rt.device, precision=rt.precision,
+                              reader_factory=reader_factory)
+    run_cfg = replace(run_cfg, postprocess=PostprocessConfig.from_dict(post))
+    run_cfg.save(save_dir / "config.json")
+    return run_cfg
 
 
 def _team_setup(run_cfg: RunConfig, opts: TrainOptions, train_labels: LabelSet, val_labels: LabelSet | None
@@ -447,8 +592,6 @@ def _team_setup(run_cfg: RunConfig, opts: TrainOptions, train_labels: LabelSet, 
     recorded as ``train["team_joint"]`` so ``predict`` maps the 2K columns back to action + team): clips
     get the 2K classes ``<action>-left/right`` (``join_team_labels``), the model needs ``num_classes`` 2K;
     validation mAP and thresholds stay on the K actions (``run_cfg.classes``)."""
-    from e2espot.train.team import join_team_labels
-
     if opts.team_joint and run_cfg.model.team_head:
         raise ConfigError("--team-head and --team-joint are two ways to predict the team; pass one of them")
     if bool(run_cfg.train.get("team_joint")) != opts.team_joint:
@@ -489,23 +632,15 @@ def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "
 
 def _predict_split(model, run_cfg: RunConfig, labels: LabelSet, opts: TrainOptions, *, device, precision,
                    reader_factory=None, **postprocess) -> LabelSet:
-    """Events of every video of ``labels`` from full-video inference (threshold 0.01). Team models: with
-    NMS the team events ``predict`` makes (left and right suppressed together), without NMS the events of
-    the action scores (left + right, so a frame is not counted twice by the no-team mAP)."""
-    from e2espot.data.labels import VideoLabels
-    from e2espot.infer.postprocess import scores_to_events, team_scores_to_events
-    from e2espot.infer.predict import predict_scores
-    from e2espot.train.team import action_scores, team_mode
-
-    team = team_mode(run_cfg) is not None
+    """Events of every video of ``labels`` from full-video inference (``infer.split.predict_videos``, the loop
+    ``e2espot test`` uses; threshold 0.01). Team models: with NMS the team events ``predict`` makes (left and
+    right suppressed together), without NMS the events of the action scores (left + right, so a frame is not
+    counted twice by the no-team mAP)."""
+    team = run_cfg.team_mode() is not None
     preds = []
-    for video in labels:
-        reader = reader_factory(video) if reader_factory else _default_reader(video, run_cfg)
-        try:
-            scores = predict_scores(model, reader, run_cfg, overlap=opts.val_overlap, batch_size=4,
-                                    device=device, precision=precision)
-        finally:
-            reader.close()
+    for done in predict_videos(model, run_cfg, labels, reader_factory=reader_factory, overlap=opts.val_overlap,
+                               batch_size=4, device=device, precision=precision):
+        video, scores = done.video, done.scores
         if team and postprocess.get("nms", "none") != "none":  # the team events predict will threshold
             events = team_scores_to_events(scores, list(run_cfg.classes), threshold=0.01, nms=postprocess["nms"],
                                            window=postprocess.get("window", 0))
@@ -520,8 +655,6 @@ def validation_map(model, run_cfg: RunConfig, val_labels: LabelSet, opts: TrainO
                    reader_factory=None) -> float:
     """Full-video inference on the validation split → E2E-Spot mAP averaged over ``opts.val_tolerances``
     (the high-recall list, no NMS, as E2E-Spot selects its best epoch)."""
-    from e2espot.eval.metrics import e2e_map
-
     pred = _predict_split(model, run_cfg, val_labels, opts, device=device, precision=precision,
                           reader_factory=reader_factory, nms="none")
     result = e2e_map(val_labels, pred, tolerances=opts.val_tolerances)
@@ -533,10 +666,9 @@ def choose_postprocess(model, run_cfg: RunConfig, val_labels: LabelSet, opts: Tr
                        reader_factory=None, nms_window: int = 1) -> dict[str, Any]:
     """Hard NMS plus per-class score thresholds maximising F1 on the validation split, for ``predict``.
 
-    F1 is matched at the middle validation tolerance. Chosen on validation only, never on test.
+    F1 is matched at the middle validation tolerance. Chosen on validation only, never on test. Returns
+    the ``config.PostprocessConfig`` fields as a dict (``train()`` records it as ``RunConfig.postprocess``).
     """
-    from e2espot.infer.postprocess import choose_thresholds
-
     tolerance = sorted(opts.val_tolerances)[len(opts.val_tolerances) // 2]
     pred = _predict_split(model, run_cfg, val_labels, opts, device=device, precision=precision,
                           reader_factory=reader_factory, nms="hard", window=nms_window)
@@ -544,16 +676,6 @@ def choose_postprocess(model, run_cfg: RunConfig, val_labels: LabelSet, opts: Tr
     thresholds = {c: chosen.get(c, 0.5) for c in run_cfg.classes}  # others: the documented default
     return {"nms": "hard", "nms_window": nms_window, "thresholds": thresholds, "chosen_on": "val",
             "f1_tolerance_frames": tolerance}
-
-
-def _default_reader(video, run_cfg: RunConfig):
-    from e2espot.data.video import find_video, open_video
-
-    root = run_cfg.dataset.get("videos")
-    if not root:
-        raise ConfigError("run config has no dataset.videos folder; pass reader_factory")
-    d = run_cfg.data
-    return open_video(find_video(root, video.video), fps=d.fps, height=d.height, width=d.width)
 
 
 def _tensorboard(save_dir: Path):

@@ -11,23 +11,16 @@ column ``2i+1`` = action ``i`` left, ``2i+2`` = right. The run records the K act
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
+from e2espot.config import TEAM_MODES, RunConfig
 from e2espot.data.labels import TEAMS, LabelSet
 from e2espot.errors import ConfigError, LabelFormatError
+from e2espot.infer.postprocess import action_scores  # lives with the other score maps
 
-TEAM_MODES = ("head", "joint")
 
-
-def team_mode(cfg: Any) -> str | None:
-    """``"head"``, ``"joint"`` or None: how the run's model predicts teams (``cfg`` a ``RunConfig``)."""
-    if getattr(cfg.model, "team_head", False):
-        return "head"
-    if (cfg.train or {}).get("team_joint"):
-        return "joint"
-    return None
+def team_mode(cfg: RunConfig) -> str | None:
+    """``"head"``, ``"joint"`` or None: how the run's model predicts teams (``RunConfig.team_mode``, where
+    inference reads it without importing ``train``)."""
+    return cfg.team_mode()
 
 
 def joint_classes(actions: list[str] | tuple[str, ...]) -> list[str]:
@@ -65,15 +58,6 @@ def flip_class_map(num_actions: int) -> list[int]:
     for i in range(num_actions):
         perm += [2 * i + 2, 2 * i + 1]
     return perm
-
-
-def action_scores(scores: np.ndarray) -> np.ndarray:
-    """(N, 1 + 2K) Team-BAS scores -> (N, 1 + K) action scores: background, then left + right per action
-    (for a team head exactly the class probability p_i, since (1 - σ)·p_i + σ·p_i = p_i)."""
-    scores = np.asarray(scores)
-    if scores.ndim != 2 or scores.shape[1] % 2 != 1 or scores.shape[1] < 3:
-        raise ConfigError(f"team scores must be (num_frames, 1 + 2K), got {scores.shape}")
-    return np.concatenate([scores[:, :1], scores[:, 1::2] + scores[:, 2::2]], axis=1)
 
 
 __all__ = ["TEAM_MODES", "action_scores", "flip_class_map", "join_team_labels", "joint_classes", "team_mode"]

@@ -134,7 +134,7 @@ def write_run(imported: ImportedModel, run_dir: str | Path) -> Path:
     ``weights_only=True`` like every checkpoint of ours). The model is built and loaded strictly first,
     so a run directory that would not load is never written.
     """
-    from e2espot.train.checkpoint import BEST, save_checkpoint
+    from e2espot.checkpoint import BEST, save_checkpoint
 
     build_model(imported)
     run_dir = Path(run_dir)

@@ -34,9 +34,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from e2espot.config import DataConfig, ModelConfig, RunConfig
-from e2espot.errors import CheckpointError, ConfigError
+from e2espot.config import DataConfig, ModelConfig, PostprocessConfig, RunConfig
 from e2espot.data.formats.soccernet import BALL_CLASSES
+from e2espot.errors import CheckpointError, ConfigError
 from e2espot.models.published import ImportedModel
 from e2espot.models.published._common import check_strict_fit, map_key_first_match, rename_first_match
 from e2espot.models.published.tdeed import _read_checkpoint
@@ -181,7 +181,7 @@ def run_config(
         model=model,
         data=data,
         classes=tuple(classes),
-        train={"postprocess": {"nms": "soft", "nms_window": nms_window}},
+        postprocess=PostprocessConfig(nms="soft", nms_window=nms_window),
         dataset={"format": "adaspot", "name": dataset, "overlap": min(OVERLAP, model.clip_len - 1)},
     )
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from e2espot.config import DataConfig, ModelConfig, RunConfig
+from e2espot.config import DataConfig, ModelConfig, PostprocessConfig, RunConfig
 from e2espot.errors import CheckpointError, ConfigError
 from e2espot.models.published import ImportedModel
 from e2espot.models.published._common import (
@@ -231,8 +231,8 @@ def run_config(
     }
     # Post-processing as the reference: soft-NMS with util/eval.py's window for the dataset (Team-BAS:
     # SNMS window 12, threshold 0.01); the threshold for events shown to people stays ours.
-    train = {"postprocess": {"nms": "soft", "nms_window": info.snms_window if info else 3}}
-    return RunConfig(model=model, data=data, classes=tuple(classes), train=train, dataset=dataset_record)
+    post = PostprocessConfig(nms="soft", nms_window=info.snms_window if info else 3)
+    return RunConfig(model=model, data=data, classes=tuple(classes), postprocess=post, dataset=dataset_record)
 
 
 # --------------------------------------------------------------------------- weights

@@ -1,7 +1,9 @@
-"""Atomic checkpoint files and safe loading.
+"""Atomic checkpoint files and safe loading: the one place run-directory checkpoints are read and written.
 
 A checkpoint is a plain dict of tensors and Python primitives so that it loads with
-``torch.load(..., weights_only=True)``: untrusted files can never run code.
+``torch.load(..., weights_only=True)``: untrusted files can never run code. This module depends on
+nothing but ``e2espot.errors`` (and torch), so training (``train.loop``), inference (``infer.predict``)
+and model imports (``models.published``) all use it without importing each other.
 """
 
 from __future__ import annotations
