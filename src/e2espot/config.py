@@ -46,7 +46,7 @@ class ModelConfig:
     team_head: bool = False  # Team-BAS baseline team head: one logit per frame, sigmoid = P(right)
     head_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: bool | str = False  # True: timm/torchvision ImageNet weights; str: local weight file
-    modality: str = "rgb"  # input channels + normalisation (models.spotter.MODALITIES): "rgb", "flow"
+    modality: str = "rgb"  # input channels + normalisation (data.modality.MODALITIES): "rgb", "gray", "flow"
     pad_to_clip_len: bool = False  # E2E-Spot: clips shorter than clip_len are zero-padded (after
     #                                normalisation) to clip_len inside the model, features cut back to T
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # factory options, e.g. X3D trainable_stages

@@ -76,6 +76,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--team-weight", type=float, default=1.0,
                    help="weight of the team BCE in the loss (with --team-head; default 1)")
     d = p.add_argument_group("data")
+    from e2espot.data.modality import list_modalities
+
+    d.add_argument("--modality", default="rgb", choices=list_modalities(),
+                   help="input frames (E2E-Spot's modalities): rgb (3 channels, ImageNet mean/std); gray (1 channel, "
+                        "BT.601 luma 0.2989 R + 0.587 G + 0.114 B of any video, mean/std 0.5); flow (2 channels "
+                        "dy, dx from E2E-Spot optical-flow JPEG folders VIDEOS/<video id>/%%06d.jpg, mean/std 0.5). "
+                        "The backbone's first conv takes that many channels; --pretrained RGB weights are summed "
+                        "(gray) or repeated and scaled by 3/C (flow) into it, as timm does")
     d.add_argument("--clip-len", "--clip_len", type=int, default=None,
                    help=f"frames per training clip (default {DEFAULT_CLIP_LEN}, E2E-Spot's; on the CPU shortened "
                         "when a clip of batch 1 would not fit in memory)")
@@ -203,9 +211,13 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
     if getattr(args, "team_weight", 1.0) < 0:
         raise ConfigError(f"--team-weight {args.team_weight} must be >= 0")
     num_classes = len(classes) * (2 if team_joint else 1)  # a joint head: <action>-left/-right (train.team)
+    modality = getattr(args, "modality", "rgb")
     if backbone is None:  # -m adaspot_small / adaspot_big (e2espot.models.adaspot.training_config)
         from e2espot.models.adaspot import training_config
 
+        if modality != "rgb":
+            raise ConfigError(f"--modality {modality}: -m {args.arch} (AdaSpot) reads RGB frames only; use "
+                              "--modality rgb, or a backbone[_module] spotter such as rny002_gsm")
         if team_head:
             raise ConfigError(f"--team-head: -m {args.arch} has no team head; use --team-joint (one class head "
                               "over <action>-left/-right) or a backbone[_module] spotter such as rny002_gsm")
@@ -216,6 +228,7 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
             temporal_stages=tuple(args.temporal_stages) if args.temporal_stages else None, head=args.head,
             clip_len=args.clip_len, displacement=args.displacement > 0, pretrained=pretrained, team_head=team_head,
             backbone_kwargs={} if args.trainable_stages is None else {"trainable_stages": args.trainable_stages},
+            modality=modality,
         )
     data_cfg = DataConfig(fps=args.fps or labels_fps(train_labels), height=args.height, width=args.width,
                           crop=args.crop, clip_len=args.clip_len)
@@ -370,6 +383,11 @@ def run_training(job: TrainJob, *, quiet: bool = False) -> int:
     except LabelFormatError:
         val_raw = None
         log.warning("no validation split found: best epoch = last epoch")
+    from e2espot.data.modality import check_sources
+
+    for split in (train_raw, val_raw):  # flow: every video needs its flow folder (the error names it)
+        if split is not None:
+            check_sources(split, videos, cfg.model.modality)
     train_raw, val_raw = drop_missing_videos(train_raw, val_raw, videos, skip=job.skip_missing)
     train_labels = align_labels(train_raw, videos, cfg.data, source="train split")
     val_labels = align_labels(val_raw, videos, cfg.data, source="val split") if val_raw is not None else None

@@ -273,6 +273,7 @@ def train(
     augment = DeviceAugment(  # a flip swaps the sides: team targets (head) or X-left/X-right classes (joint)
         num_classes, data_cfg.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed,
         flip_class_map=flip_class_map(len(run_cfg.classes)) if team == "joint" else None, **no_aug,
+        modality=run_cfg.model.modality,  # RGB frames -> the model's channels (e2espot.data.modality)
     )
     train_model = model
     if dist_info.enabled:
@@ -326,7 +327,7 @@ def train(
     def forward_loss(batch: dict[str, Any], train_mode: bool, generator=None):
         """Augment on the device, forward under the precision context, return the loss."""
         aug = augment(batch, train=train_mode, generator=generator)
-        x = aug.frames  # (B, T, 3, H, W) float in [0, 1]
+        x = aug.frames  # (B, T, C, H, W) float in [0, 1], C = the modality's channels
         with amp:
             out = (train_model if train_mode else model)(x)
             return loss_fn(out, {"labels": aug.targets, "displacement": aug.displacement, "valid": aug.valid,
