@@ -80,6 +80,7 @@ class DataConfig:
 
 
 NMS_KINDS = ("hard", "soft", "none")
+TASKS = ("spot", "classify")  # RunConfig.task: per-frame event spotting, or one label per clip (train.classify)
 SCORE_ACTIVATIONS = ("softmax", "sigmoid")
 
 
@@ -154,8 +155,11 @@ class RunConfig:
     train: dict[str, Any] = field(default_factory=dict)  # training hyper-parameters, for the record
     dataset: dict[str, Any] = field(default_factory=dict)  # label format, paths, SoccerNet info
     score_activation: str | None = None
+    task: str = "spot"  # "classify": a clip classifier (e2espot.train.classify); test reports clip metrics
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"run config: task '{self.task}' must be one of {', '.join(TASKS)}")
         if self.score_activation is not None and self.score_activation not in SCORE_ACTIVATIONS:
             raise ConfigError(f"run config: score_activation '{self.score_activation}' must be one of "
                               f"{', '.join(SCORE_ACTIVATIONS)}")
@@ -186,6 +190,8 @@ class RunConfig:
         }
         if self.score_activation is not None:  # omitted when derived, so older config.json files compare equal
             out["score_activation"] = self.score_activation
+        if self.task != "spot":  # likewise omitted for spotting runs
+            out["task"] = self.task
         return out
 
     @classmethod
@@ -198,6 +204,7 @@ class RunConfig:
                 train=dict(data.get("train", {})),
                 dataset=dict(data.get("dataset", {})),
                 score_activation=data.get("score_activation"),
+                task=data.get("task", "spot"),
             )
         except KeyError as exc:
             raise ConfigError(f"run config: missing key {exc}") from None

@@ -726,6 +726,11 @@ def predict_file(
     post = applied_postprocess(cfg, nms, nms_window, threshold)
     nms, nms_window, threshold, class_thresholds = post.nms, post.nms_window, post.threshold, post.thresholds
     video_path = Path(video_path)
+    if cfg.task == "classify":  # hook: train --task classify runs label clips, not frames
+        raise ConfigError(
+            "this run is a clip classifier (train --task classify): it gives one label per clip, not events "
+            "at frames. Score it on a labelled split with: e2espot test RUN -s SPLIT"
+        )
     if cfg.model.modality == "flow" and not video_path.is_dir():
         raise ConfigError(
             f"{video_path}: this model reads optical flow, not RGB video. Give a folder of flow frames "

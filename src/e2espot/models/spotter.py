@@ -57,8 +57,13 @@ class Spotter(nn.Module):
             temporal_stages=cfg.temporal_stages, clip_len=cfg.clip_len, in_chans=self.modality.num_channels,
             backbone_kwargs=cfg.backbone_kwargs,
         )
-        self.head = create_head(cfg.head, self.backbone.num_features, cfg.num_classes + 1, cfg.clip_len,
-                                **dict(cfg.head_kwargs))
+        from e2espot.models.classifier import CLIP_POOL_HEAD, ClipPoolHead
+
+        if cfg.head == CLIP_POOL_HEAD:  # a clip classifier (train --task classify): pooling + linear
+            self.head = ClipPoolHead(self.backbone.num_features, cfg.num_classes + 1, **dict(cfg.head_kwargs))
+        else:
+            self.head = create_head(cfg.head, self.backbone.num_features, cfg.num_classes + 1, cfg.clip_len,
+                                    **dict(cfg.head_kwargs))
         if not isinstance(cfg.extra_num_classes, int) or cfg.extra_num_classes < 0:
             raise ConfigError(
                 f"model config: extra_num_classes must be an int >= 0 (0 = no second class head), "
