@@ -136,7 +136,7 @@ def test_gray_trains_and_predicts_on_any_video(tiny_data, tmp_path, capsys):
     from e2espot.data.video import open_video
     from e2espot.infer.predict import load_run
 
-    model, run_cfg = load_run(run, "cpu")
+    model, _ = load_run(run, "cpu")
     with open_video(video, height=48) as reader:
         x = torch.from_numpy(reader.read_clip(0, 48)).permute(0, 3, 1, 2).float() / 255  # (48, 3, H, W)
     windows = [(0, 16), (16, 32), (32, 48)]  # aligned, no overlap: 3 windows of 16

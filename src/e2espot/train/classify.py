@@ -59,6 +59,7 @@ def check_classify_options(opts: Any, run_cfg: RunConfig) -> None:
     problems = [
         (opts.displacement_radius > 0 or run_cfg.model.displacement, f"--displacement: {fix}"),
         (run_cfg.model.team_head or opts.team_joint, f"--team-head / --team-joint: {fix}"),
+        (run_cfg.model.extra_num_classes > 0, "a second class head (extra_num_classes): drop it"),
         (opts.mixup, "--mixup: clip labels are hard; pass --no-mixup (the classify default)"),
         (opts.dilate_len > 0, f"--dilate-len: {fix}"),
         (opts.loss != "ce", f"--loss {opts.loss}: the classifier trains with cross-entropy; drop --loss"),
@@ -78,8 +79,7 @@ def classify_model_config(model_cfg: Any, pooling: str = "mean") -> Any:
 
     if pooling not in POOLINGS:
         raise ConfigError(f"--pooling {pooling}: expected one of {', '.join(POOLINGS)}")
-    return replace(model_cfg, head=CLIP_POOL_HEAD, head_kwargs={"pooling": pooling}, displacement=False,
-                   team_head=False, extra_num_classes=0)
+    return replace(model_cfg, head=CLIP_POOL_HEAD, head_kwargs={"pooling": pooling})
 
 
 # ---- clip labels and clips -------------------------------------------------------------------------------
