@@ -185,3 +185,16 @@ def test_modality_choices_come_from_the_registry_and_adaspot_refuses_gray(tiny_d
     args[args.index("test_tiny_tsm")] = "adaspot_small"
     assert main(args) == 2
     assert "--modality gray: -m adaspot_small (AdaSpot) reads RGB frames only" in capsys.readouterr().err
+
+
+def test_spot_bw_config_imports_as_gray(tmp_path):
+    """jhong93/spot --modality bw (Grayscale + Normalize(0.5, 0.5), a 1-channel stem) is our gray."""
+    from e2espot.models.published.spot import _architecture
+    from e2espot.models.spotter import create_spotter
+
+    cfg = {"feature_arch": "rny002_gsm", "temporal_arch": "gru", "num_classes": 6, "clip_len": 8,
+           "crop_dim": 224, "dataset": "tennis", "modality": "bw"}
+    model_cfg = _architecture(cfg, tmp_path / "config.json")
+    assert model_cfg.modality == "gray"
+    stem = create_spotter(model_cfg).state_dict()["backbone.model.stem.conv.weight"]
+    assert stem.shape == (32, 1, 3, 3)  # spot: nn.Conv2d(in_channels=1, 32, 3, stride 2) for bw
