@@ -27,7 +27,8 @@ def test_old_config_json_reads_into_the_typed_view(tmp_path):
     assert cfg.postprocess == PostprocessConfig("hard", 2, None, {"a": 0.25, "b": 0.5}, "val", 1)
     assert cfg.activation() == "sigmoid" and cfg.score_activation is None
     assert "score_activation" not in cfg.to_dict()  # an old file saves back unchanged
-    assert cfg.to_dict()["train"] == old["train"]
+    # saved back in today's layout: the same settings, in the postprocess section
+    assert cfg.to_dict()["train"] == {"loss": "bce"} and cfg.to_dict()["postprocess"] == old["train"]["postprocess"]
     assert resolve_postprocess(cfg) == ("hard", 2, 0.5)
     post = applied_postprocess(cfg)
     assert post.thresholds == {"a": 0.25, "b": 0.5}
@@ -81,24 +82,25 @@ def test_postprocess_is_its_own_config_json_section(tmp_path):
     written = json.loads((tmp_path / "config.json").read_text())
     assert written["postprocess"] == {"nms": "hard", "nms_window": 1, "thresholds": {"a": 0.25, "b": 0.75},
                                       "chosen_on": "val", "f1_tolerance_frames": 2}
-    assert written["train"] == {"loss": "ce", "postprocess": written["postprocess"]}  # the copy older code reads
+    assert written["train"] == {"loss": "ce"}  # one place: the section, not train.postprocess
     back = RunConfig.load(tmp_path / "config.json")
     assert back == cfg and back.postprocess == post
     # nothing recorded: no section, so config.json of runs that never chose one compares as before
     assert "postprocess" not in _cfg(loss="ce").to_dict() and "postprocess" not in _cfg().to_dict()["train"]
 
 
-def test_replacing_the_field_replaces_the_copy_and_older_code_writing_the_copy_still_counts():
+def test_replacing_the_field_and_older_code_setting_train_postprocess():
     cfg = _cfg(loss="ce", postprocess={"nms": "soft", "nms_window": 12})
     assert cfg.postprocess == PostprocessConfig(nms="soft", nms_window=12)
     new = replace(cfg, postprocess=PostprocessConfig(nms="hard", threshold=0.4))
-    assert new.train["postprocess"] == {"nms": "hard", "threshold": 0.4} and new.train["loss"] == "ce"
+    assert new.postprocess.to_dict() == {"nms": "hard", "threshold": 0.4} and new.train == {"loss": "ce"}
     assert resolve_postprocess(new) == ("hard", 1, 0.4)
     # a replace of other fields keeps it
     assert replace(new, train={**new.train, "team_joint": True}).postprocess == new.postprocess
     # older code set train["postprocess"] itself: that still wins
     old_style = replace(new, train={**new.train, "postprocess": {"nms": "none", "threshold": 0.2}})
     assert old_style.postprocess == PostprocessConfig(nms="none", threshold=0.2)
+    assert "postprocess" not in old_style.train  # moved into the field
 
 
 def test_a_file_whose_two_postprocess_records_differ_is_refused(tmp_path):
@@ -106,7 +108,7 @@ def test_a_file_whose_two_postprocess_records_differ_is_refused(tmp_path):
             "train": {"postprocess": {"nms": "hard", "threshold": 0.5}}, "postprocess": {"nms": "hard", "threshold": 0.3}}
     (tmp_path / "config.json").write_text(json.dumps(data))
     with pytest.raises(ConfigError, match=r"postprocess \{'nms': 'hard', 'threshold': 0.3\} and train.postprocess "
-                                          r"\{'nms': 'hard', 'threshold': 0.5\} differ; .*edit the postprocess section"):
+                                          r"\{'nms': 'hard', 'threshold': 0.5\} differ; .*keep the postprocess section"):
         RunConfig.load(tmp_path / "config.json")
     data["train"]["postprocess"]["threshold"] = 0.3  # equal: fine
     (tmp_path / "config.json").write_text(json.dumps(data))
@@ -151,6 +153,5 @@ def test_configs_with_a_postprocess_save_into_safe_checkpoints_and_pickle(tmp_pa
     loaded = torch.load(tmp_path / "c.pt", weights_only=True)  # plain dicts only
     assert RunConfig.from_dict(loaded["config"]) == cfg
     for other in (pickle.loads(pickle.dumps(cfg)), copy.deepcopy(cfg)):
-        assert other == cfg
-        # still a copy: replacing the field replaces it
-        assert replace(other, postprocess=PostprocessConfig(threshold=0.9)).train["postprocess"] == {"threshold": 0.9}
+        assert other == cfg and other.postprocess.thresholds == {"a": 0.3}
+        assert replace(other, postprocess=PostprocessConfig(threshold=0.9)).postprocess.threshold == 0.9

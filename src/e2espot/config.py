@@ -46,7 +46,7 @@ class ModelConfig:
     team_head: bool = False  # Team-BAS baseline team head: one logit per frame, sigmoid = P(right)
     head_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained: bool | str = False  # True: timm/torchvision ImageNet weights; str: local weight file
-    modality: str = "rgb"  # input channels + normalisation (models.spotter.MODALITIES): "rgb", "flow"
+    modality: str = "rgb"  # input channels + normalisation (data.modality.MODALITIES): "rgb", "gray", "flow"
     pad_to_clip_len: bool = False  # E2E-Spot: clips shorter than clip_len are zero-padded (after
     #                                normalisation) to clip_len inside the model, features cut back to T
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # factory options, e.g. X3D trainable_stages
@@ -81,6 +81,7 @@ class DataConfig:
 
 NMS_KINDS = ("hard", "soft", "none")
 TEAM_MODES = ("head", "joint")  # RunConfig.team_mode()
+TASKS = ("spot", "classify")  # RunConfig.task: per-frame event spotting, or one label per clip (train.classify)
 SCORE_ACTIVATIONS = ("softmax", "sigmoid")
 
 
@@ -127,7 +128,7 @@ class PostprocessConfig:
                 _check_fraction(t, f"threshold of class '{c}'", where)
 
     def to_dict(self) -> dict[str, Any]:
-        """The recorded keys only (the layout ``postprocess`` / ``train["postprocess"]`` has always had)."""
+        """The recorded keys only (the layout ``postprocess``, and older runs' ``train["postprocess"]``, have)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
     @classmethod
@@ -140,11 +141,6 @@ class PostprocessConfig:
     def recorded(self) -> bool:
         """True when any setting is recorded (a default-constructed config records none)."""
         return bool(self.to_dict())
-
-
-class _PostprocessCopy(dict):
-    """``RunConfig.train["postprocess"]`` as RunConfig writes it (a copy of ``RunConfig.postprocess``), so that
-    ``replace(cfg, postprocess=...)`` replaces it while a plain dict put there (older code) still wins."""
 
 
 @dataclass(frozen=True)
@@ -162,9 +158,9 @@ class RunConfig:
     ``postprocess``: the post-processing ``predict`` / ``test`` apply (``PostprocessConfig``), written as the
     ``postprocess`` section of ``config.json``. Older runs recorded it in ``train["postprocess"]``: a config
     built with that key (older files, older code: ``replace(cfg, train={**cfg.train, "postprocess": {...}})``)
-    takes its ``postprocess`` from it. ``train["postprocess"]`` is kept as a read-only copy of ``postprocess``
-    (in memory and in the file) for code and e2espot versions that read it there; set the field
-    (``dataclasses.replace(cfg, postprocess=...)``). A file whose two differ is refused (``from_dict``).
+    takes its ``postprocess`` from it, and the key is moved out of ``train`` (one place per setting); set the
+    field (``dataclasses.replace(cfg, postprocess=...)``). A file holding both, different, is refused
+    (``from_dict``).
     """
 
     model: ModelConfig
@@ -174,19 +170,18 @@ class RunConfig:
     dataset: dict[str, Any] = field(default_factory=dict)  # label format, paths, SoccerNet info
     score_activation: str | None = None
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    task: str = "spot"  # "classify": a clip classifier (e2espot.train.classify); test reports clip metrics
 
     def __post_init__(self) -> None:
         post = self.postprocess
         if isinstance(post, dict) or post is None:
             post = PostprocessConfig.from_dict(post)
-        written = self.train.get("postprocess")
-        if written is not None and not isinstance(written, _PostprocessCopy):
-            post = PostprocessConfig.from_dict(written)  # set in train: older runs and older code
-        train = {k: v for k, v in self.train.items() if k != "postprocess"}
-        if post.recorded():
-            train["postprocess"] = _PostprocessCopy(post.to_dict())  # the read-only copy (class docstring)
+        if self.train.get("postprocess") is not None:  # set in train: older runs and older code
+            post = PostprocessConfig.from_dict(self.train["postprocess"])
         object.__setattr__(self, "postprocess", post)
-        object.__setattr__(self, "train", train)
+        object.__setattr__(self, "train", {k: v for k, v in self.train.items() if k != "postprocess"})
+        if self.task not in TASKS:
+            raise ConfigError(f"run config: task '{self.task}' must be one of {', '.join(TASKS)}")
         if self.score_activation is not None and self.score_activation not in SCORE_ACTIVATIONS:
             raise ConfigError(f"run config: score_activation '{self.score_activation}' must be one of "
                               f"{', '.join(SCORE_ACTIVATIONS)}")
@@ -195,12 +190,6 @@ class RunConfig:
                 f"run config: model.clip_len {self.model.clip_len} and data.clip_len {self.data.clip_len} differ, "
                 "and the model pads clips to its own length (pad_to_clip_len); set both to the same value"
             )
-
-    def __reduce__(self):
-        """Pickle / deepcopy through the constructor, so the copy in ``train`` is rebuilt as a copy."""
-        train = {k: v for k, v in self.train.items() if k != "postprocess" or not isinstance(v, _PostprocessCopy)}
-        return (type(self), (self.model, self.data, self.classes, train, self.dataset, self.score_activation,
-                             self.postprocess))
 
     def team_mode(self) -> str | None:
         """``"head"`` (``model.team_head``), ``"joint"`` (``train["team_joint"]``, one class head over 2K
@@ -223,13 +212,15 @@ class RunConfig:
             "model": self.model.to_dict(),
             "data": self.data.to_dict(),
             "classes": list(self.classes),
-            "train": {k: dict(v) if isinstance(v, _PostprocessCopy) else v for k, v in self.train.items()},
+            "train": dict(self.train),
             "dataset": dict(self.dataset),
         }
         if self.score_activation is not None:  # omitted when derived, so older config.json files compare equal
             out["score_activation"] = self.score_activation
         if self.postprocess.recorded():  # omitted when not recorded, for the same reason
             out["postprocess"] = self.postprocess.to_dict()
+        if self.task != "spot":  # likewise omitted for spotting runs
+            out["task"] = self.task
         return out
 
     @classmethod
@@ -243,8 +234,8 @@ class RunConfig:
             if copy != post:
                 raise ConfigError(
                     f"run config: postprocess {post.to_dict()} and train.postprocess {copy.to_dict()} differ; "
-                    "train.postprocess is a copy for older e2espot versions: edit the postprocess section and "
-                    "delete train.postprocess (or make them equal)"
+                    "train.postprocess is where older e2espot versions recorded it: keep the postprocess "
+                    "section and delete train.postprocess"
                 )
         try:
             return cls(
@@ -255,6 +246,7 @@ class RunConfig:
                 dataset=dict(data.get("dataset", {})),
                 score_activation=data.get("score_activation"),
                 postprocess=post,
+                task=data.get("task", "spot"),
             )
         except KeyError as exc:
             raise ConfigError(f"run config: missing key {exc}") from None

@@ -73,7 +73,7 @@ def test_test_writes_the_runs_thresholds_and_prints_prf(run, capsys):
     assert main(["test", str(run), "-s", "test", "--device", "cpu", "--precision", "fp32"]) == 0
     out = capsys.readouterr().out
     cfg = RunConfig.load(run / "config.json")
-    thr = cfg.train["postprocess"]["thresholds"]
+    thr = cfg.postprocess.thresholds
     scores, _, _ = read_split_npz(run / "pred-test.scores.npz")
 
     # pred-SPLIT.json: the run's per-class thresholds and its NMS (hard, window 2), nothing below

@@ -144,7 +144,7 @@ def test_detect_and_param_counts(folders, imported, tmp_path):
         796,
     )
     assert tennis.run_config.data.fps is None and tennis.run_config.model.head_kwargs["hr_crop"] == (448, 448)
-    assert snb.run_config.train["postprocess"]["nms_window"] == 12
+    assert snb.run_config.postprocess.nms_window == 12
     model = create_spotter(snb.run_config.model)
     model.load_state_dict(snb.state_dict, strict=True)  # inference model: no auxiliary heads
     assert model.num_parameters() == 7_578_547 and len(snb.state_dict) == 957 - 20
@@ -385,7 +385,7 @@ def test_events_from_reference_scores_equal_reference(name, imported):
     ref = json.loads((ROOT / name / "e2e_events.json").read_text())["high_recall_events"][0]["events"]
     ours = scores_to_events(scores, classes, threshold=0.01, nms="none", window=0)
     assert {(e.frame, e.label, e.score) for e in ours} == {(r["frame"], r["label"], r["score"]) for r in ref}
-    window = cfg.train["postprocess"]["nms_window"]
+    window = cfg.postprocess.nms_window
     ref = json.loads((ROOT / name / "e2e_pred_snms.json").read_text())[0]["events"]
     ours = scores_to_events(scores, classes, threshold=0.01, nms="soft", window=window)
     got = sorted((e.frame, e.label) for e in ours)

@@ -295,7 +295,7 @@ def test_pes_configs_crop_and_no_displacement():
     cfg = tdeed.run_config(tennis, [f"c{i}" for i in range(6)])
     assert (cfg.data.crop, cfg.data.fps, cfg.data.height, cfg.data.width) == (224, None, 224, 398)
     assert cfg.model.head_kwargs == {"num_layers": 3, "kernel_size": 11, "r": 4} and cfg.model.displacement
-    assert cfg.train["postprocess"] == {"nms": "soft", "nms_window": 3}
+    assert cfg.postprocess.to_dict() == {"nms": "soft", "nms_window": 3}
     finegym = {**tennis, "dataset": "finegym", "radi_displacement": 0, "sgp_ks": 9}
     assert not tdeed.model_config(finegym).displacement
     with pytest.raises(ConfigError, match="temporal_arch 'gru' unsupported"):

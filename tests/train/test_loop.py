@@ -56,7 +56,7 @@ def test_run_directory_contents(tiny_data, tmp_path):
     saved = RunConfig.load(run / "config.json")
     assert (saved.model, saved.data, saved.classes) == (run_cfg.model, run_cfg.data, run_cfg.classes)
     # post-processing for predict is chosen on validation at the end, with the best weights
-    post = saved.train["postprocess"]
+    post = saved.postprocess.to_dict()
     assert post["chosen_on"] == "val" and post["nms"] == "hard" and post["f1_tolerance_frames"] == 2
     assert sorted(post["thresholds"]) == sorted(run_cfg.classes)
     assert all(0.0 <= t <= 1.0 for t in post["thresholds"].values())

@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     if shard.from_launcher and device.type == "cuda" and ":" not in args.device:
         device = resolve_device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
 
+    if _is_classifier(args.save_dir):  # train --task classify: clip metrics (e2espot.train.classify)
+        return _test_classifier(args, device)
+
     bars = []
 
     def progress_for(video_id: str, num_frames: int | None):
@@ -143,6 +146,30 @@ def run(args: argparse.Namespace) -> int:
               f"({acc.correct}/{acc.total} matched events with a left/right team)")
     elif out.team_note:
         print(f"\nTeam-mAP@1: {out.team_note}")
+    return 0
+
+
+def _is_classifier(save_dir: Path) -> bool:
+    from e2espot.config import RunConfig
+
+    path = Path(save_dir) / "config.json"
+    return path.is_file() and RunConfig.load(path).task == "classify"
+
+
+def _test_classifier(args: argparse.Namespace, device) -> int:
+    """``test`` on a clip classifier: accuracy, per-class AP and the confusion matrix of the split's tiled
+    clips, printed and written to SAVE_DIR/classify-SPLIT.json."""
+    from e2espot.eval.classify import format_clip_metrics
+    from e2espot.train.classify import evaluate_classifier
+
+    metrics, path = evaluate_classifier(
+        args.save_dir, args.split, videos_root=args.videos, labels=args.labels, fmt=args.format,
+        splits=args.splits, label_file=args.label_file, device=str(device), precision=args.precision,
+        checkpoint=args.checkpoint, batch_size=args.batch_size,
+    )
+    print(f"{args.split}: clip classification (tiled clips of the run's clip length)")
+    print(format_clip_metrics(metrics))
+    print(f"wrote {path}")
     return 0
 
 

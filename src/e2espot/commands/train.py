@@ -52,6 +52,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from e2espot.train.optim import OPTIMIZERS
 
     m = p.add_argument_group("model")
+    from e2espot.config import TASKS
+    from e2espot.models.classifier import POOLINGS
+
+    m.add_argument("--task", choices=TASKS, default="spot",
+                   help="spot (default): per-frame event spotting; classify: one label per clip (the event "
+                        "inside it, the one nearest the clip centre when several, else background) with a "
+                        "backbone + temporal pooling + linear classifier; reports accuracy, per-class AP and "
+                        "the confusion matrix (RUN/classify-val.json; e2espot test RUN -s SPLIT for a split)")
+    m.add_argument("--pooling", choices=POOLINGS, default="mean",
+                   help="--task classify: pooling of the clip's frame features (default mean)")
     m.add_argument("-m", "--feature-arch", "--feature_arch", dest="arch", default="rny002_gsm",
                    help=f"backbone[_module], e.g. rny002_gsm, rny008_gsf, rn50_tsm, x3d_s, test_tiny (default rny002_gsm); backbones: "
                         f"{', '.join(list_backbones())}; modules: {', '.join(list_temporal_modules())}; or adaspot_small / adaspot_big (AdaSpot; -t is ignored)")
@@ -76,6 +86,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--team-weight", type=float, default=1.0,
                    help="weight of the team BCE in the loss (with --team-head; default 1)")
     d = p.add_argument_group("data")
+    from e2espot.data.modality import list_modalities
+
+    d.add_argument("--modality", default="rgb", choices=list_modalities(),
+                   help="input frames (E2E-Spot's modalities): rgb (3 channels, ImageNet mean/std); gray (1 channel, "
+                        "BT.601 luma 0.2989 R + 0.587 G + 0.114 B of any video, mean/std 0.5); flow (2 channels "
+                        "dy, dx from E2E-Spot optical-flow JPEG folders VIDEOS/<video id>/%%06d.jpg, mean/std 0.5). "
+                        "The backbone's first conv takes that many channels; --pretrained RGB weights are summed "
+                        "(gray) or repeated and scaled by 3/C (flow) into it, as timm does")
     d.add_argument("--clip-len", "--clip_len", type=int, default=None,
                    help=f"frames per training clip (default {DEFAULT_CLIP_LEN}, E2E-Spot's; on the CPU shortened "
                         "when a clip of batch 1 would not fit in memory)")
@@ -88,7 +106,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--dilate-len", "--dilate_len", type=int, default=0)
     d.add_argument("--fg-upsample", "--fg_upsample", type=float, default=0.0,
                    help="probability of sampling a clip around an event")
-    d.add_argument("--mixup", action=argparse.BooleanOptionalAction, default=True)
+    d.add_argument("--mixup", action=argparse.BooleanOptionalAction, default=None,
+                   help="mixup of clip pairs (default: on for --task spot, off for classify, which refuses it)")
     d.add_argument("--augment", choices=["full", "flip", "none"], default="full",
                    help="full: crop, flip, colour jitter, blur (T-DEED); flip: crop and flip; none: crop only")
     d.add_argument("-j", "--num-workers", "--num_workers", type=int, default=None,
@@ -203,9 +222,13 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
     if getattr(args, "team_weight", 1.0) < 0:
         raise ConfigError(f"--team-weight {args.team_weight} must be >= 0")
     num_classes = len(classes) * (2 if team_joint else 1)  # a joint head: <action>-left/-right (train.team)
+    modality = getattr(args, "modality", "rgb")
     if backbone is None:  # -m adaspot_small / adaspot_big (e2espot.models.adaspot.training_config)
         from e2espot.models.adaspot import training_config
 
+        if modality != "rgb":
+            raise ConfigError(f"--modality {modality}: -m {args.arch} (AdaSpot) reads RGB frames only; use "
+                              "--modality rgb, or a backbone[_module] spotter such as rny002_gsm")
         if team_head:
             raise ConfigError(f"--team-head: -m {args.arch} has no team head; use --team-joint (one class head "
                               "over <action>-left/-right) or a backbone[_module] spotter such as rny002_gsm")
@@ -216,6 +239,7 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
             temporal_stages=tuple(args.temporal_stages) if args.temporal_stages else None, head=args.head,
             clip_len=args.clip_len, displacement=args.displacement > 0, pretrained=pretrained, team_head=team_head,
             backbone_kwargs={} if args.trainable_stages is None else {"trainable_stages": args.trainable_stages},
+            modality=modality,
         )
     data_cfg = DataConfig(fps=args.fps or labels_fps(train_labels), height=args.height, width=args.width,
                           crop=args.crop, clip_len=args.clip_len)
@@ -225,7 +249,8 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         lr_schedule=args.lr_schedule, num_threads=args.num_threads,
         loss=args.loss, fg_weight=args.fg_weight, focal_gamma=args.focal_gamma,
         softic_weight=args.softic_weight, softic_temperature=args.softic_temperature,
-        optimizer=args.optimizer, rho=args.rho, mixup=args.mixup, dilate_len=args.dilate_len,
+        optimizer=args.optimizer, rho=args.rho, dilate_len=args.dilate_len,
+        mixup=args.mixup if args.mixup is not None else getattr(args, "task", "spot") == "spot",
         fg_upsample=args.fg_upsample, displacement_radius=args.displacement,
         start_val_epoch=args.start_val_epoch, criterion=args.criterion, num_workers=args.num_workers,
         device=args.device, precision=args.precision, seed=args.seed, checkpoint_every=args.checkpoint_every,
@@ -237,10 +262,34 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         "format": args.format or "spot", "label_file": args.label_file,
         "splits": str(Path(args.splits).resolve()) if args.splits else None,
     }
-    run_cfg = RunConfig(model=model_cfg, data=data_cfg, classes=classes, train=opts.to_dict(), dataset=dataset)
+    task = getattr(args, "task", "spot")
+    if task == "classify":
+        model_cfg = _classify_model(args, model_cfg, backbone)
+    run_cfg = RunConfig(model=model_cfg, data=data_cfg, classes=classes, train=opts.to_dict(), dataset=dataset,
+                        task=task)
+    if task == "classify":
+        from e2espot.train.classify import check_classify_options
+
+        check_classify_options(opts, run_cfg)
     return TrainJob(run_cfg=run_cfg, opts=opts, save_dir=Path(args.save_dir), resume=args.resume,
                     overwrite=args.overwrite, skip_missing=args.skip_missing, auto_batch=auto_batch,
                     auto_clip_len=auto_clip)
+
+
+def _classify_model(args: argparse.Namespace, model_cfg: ModelConfig, backbone: str | None) -> ModelConfig:
+    """The clip classifier of ``--task classify`` (``train.classify``), refusing what it cannot take."""
+    from e2espot.train.classify import classify_model_config
+
+    if backbone is None:
+        raise ConfigError(f"--task classify: -m {args.arch} (AdaSpot) is a spotting model; use a backbone[_module] "
+                          "such as rny002_gsm or test_tiny")
+    if args.head != getattr(args, "_parser_defaults", {}).get("head", args.head):
+        raise ConfigError(f"--task classify: -t {args.head}: the classifier pools the clip's frames and has one "
+                          "linear layer, no temporal head; drop -t (--pooling mean|max chooses the pooling)")
+    if args.resume:
+        raise ConfigError("--task classify: --resume is not supported (the classifier keeps no optimiser state); "
+                          "train again with --overwrite")
+    return classify_model_config(model_cfg, args.pooling)
 
 
 def _saved_config(save_dir: Path) -> RunConfig | None:
@@ -370,6 +419,11 @@ def run_training(job: TrainJob, *, quiet: bool = False) -> int:
     except LabelFormatError:
         val_raw = None
         log.warning("no validation split found: best epoch = last epoch")
+    from e2espot.data.modality import check_sources
+
+    for split in (train_raw, val_raw):  # flow: every video needs its flow folder (the error names it)
+        if split is not None:
+            check_sources(split, videos, cfg.model.modality)
     train_raw, val_raw = drop_missing_videos(train_raw, val_raw, videos, skip=job.skip_missing)
     train_labels = align_labels(train_raw, videos, cfg.data, source="train split")
     val_labels = align_labels(val_raw, videos, cfg.data, source="val split") if val_raw is not None else None
@@ -395,11 +449,33 @@ def run_training(job: TrainJob, *, quiet: bool = False) -> int:
             bar.close()
         write_curves(job.save_dir)
 
+    if cfg.task == "classify":  # one label per clip: e2espot.train.classify
+        from e2espot.train.classify import train_classifier
+
+        result = train_classifier(cfg, train_labels, val_labels, job.save_dir, job.opts,
+                                  on_epoch_end=on_epoch_end, progress=progress)
+        if not quiet:
+            print(classify_summary(result))
+        return 0
     result = train(cfg, train_labels, val_labels, job.save_dir, job.opts, resume=job.resume,
                    on_epoch_end=on_epoch_end, progress=progress)
     if not quiet:
         print(summary_line(result))
     return 0
+
+
+def classify_summary(result: Any) -> str:
+    """What ``train --task classify`` prints at the end: the best epoch's validation table, then one line."""
+    from e2espot.eval.classify import format_clip_metrics
+
+    where = f"run dir {result.save_dir}"
+    if result.val_metrics is None:
+        reason = f" ({result.unvalidated_reason})" if result.unvalidated_reason else ""
+        return f"no epoch was validated{reason}: best.pt holds the last epoch, {result.best_epoch}; {where}"
+    m = result.val_metrics
+    return (f"val clips, epoch {result.best_epoch}:\n{format_clip_metrics(m)}\n"
+            f"best epoch {result.best_epoch} (val accuracy {100 * m.accuracy:.2f} %) -> best.pt, "
+            f"classify-val.json; {where}")
 
 
 def summary_line(result: Any) -> str:

@@ -18,7 +18,9 @@ the mixed clip; doing it first keeps the float tensors small. ``eval_batch`` is 
 All random parameters (a few numbers per clip) are drawn on the CPU from one ``torch.Generator``, so
 a seed gives the same augmentation on any device; the pixel work runs on the frames' device,
 vectorised over the batch (ops that apply to a random subset of clips run on that subset at once).
-Output frames are (B, T, 3, H', W') floats in [0, 1]; the model normalises them itself.
+Output frames are (B, T, C, H', W') floats in [0, 1] in the model's channels (``modality``,
+``e2espot.data.modality``: rgb 3, gray 1 = BT.601 luma of the augmented RGB, flow 2 = G, B of spot flow
+JPEGs, where a flip also negates dx and colour jitter / blur are off); the model normalises them itself.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from e2espot.config import DataConfig
+from e2espot.data.modality import flip_flow_dx
 from e2espot.errors import ConfigError
 
 Range = tuple[float, float]
@@ -41,7 +44,7 @@ Range = tuple[float, float]
 class AugmentedBatch:
     """What the training loop feeds the model and the losses."""
 
-    frames: torch.Tensor  # (B, T, 3, H', W') float in [0, 1]
+    frames: torch.Tensor  # (B, T, C, H', W') float in [0, 1], C = channels of the modality (3 for rgb)
     targets: torch.Tensor  # (B, T, K+1) float, soft class targets; every row sums to 1
     labels: torch.Tensor  # (B, T) int64, hard labels of the first clip (before mixup)
     displacement: torch.Tensor  # (B, T) float, displacement targets (mixed with mixup)
@@ -177,7 +180,8 @@ class DeviceAugment:
     fixed): a flipped clip's class ``c`` becomes ``flip_class_map[c]`` (a joint action-team head:
     ``e2espot.train.team.flip_class_map``); batches with a ``team`` key get their team targets swapped on
     flipped clips. ``seed`` seeds the CPU generator used for every random draw unless a ``generator`` is
-    passed per call; ``state_dict``/``load_state_dict`` resume it exactly.
+    passed per call; ``state_dict``/``load_state_dict`` resume it exactly. ``modality``
+    (``e2espot.data.modality``) converts the augmented RGB frames to the model's channels.
     """
 
     def __init__(
@@ -198,7 +202,10 @@ class DeviceAugment:
         seed: int = 0,
         dtype: torch.dtype = torch.float32,
         flip_class_map: Sequence[int] | None = None,
+        modality: str = "rgb",
     ) -> None:
+        from e2espot.data.modality import get_modality
+
         if num_classes < 1:
             raise ConfigError(f"augment: num_classes {num_classes} must be >= 1")
         if crop is not None and crop < 1:
@@ -229,6 +236,7 @@ class DeviceAugment:
         self.dtype = dtype
         self.generator = torch.Generator().manual_seed(seed)
         self.flip_class_map = _check_class_map(flip_class_map, num_classes)
+        self.modality = get_modality(modality)
 
     @classmethod
     def from_config(cls, data_cfg: DataConfig, num_classes: int, **kwargs: Any) -> DeviceAugment:
@@ -298,12 +306,15 @@ class DeviceAugment:
             f2 = crop_clips(f2, top, left, crop_h) if do_crop else f2
             x = x + self._to_float(f2, lam, -1.0)
         x = flip_clips(x, flip)  # (B, T, 3, S, S) float, 0..1
-        for name, mask, factor in ops:
-            x = _apply_subset(x, mask, factor, _COLOUR_OPS[name])
-        if blur_mask.any():
-            kernel = self.blur_kernel
-            x = _apply_subset(x, blur_mask, blur_sigma, lambda v, s: gaussian_blur(v, s, kernel))
-        x = x.clamp_(0.0, 1.0)
+        if self.modality.source == "flow":  # a mirrored flow field points the other way: dx -> -dx
+            x = _apply_subset(x, flip, flip.double(), lambda v, _: flip_flow_dx(v))
+        if self.modality.photometric:
+            for name, mask, factor in ops:
+                x = _apply_subset(x, mask, factor, _COLOUR_OPS[name])
+            if blur_mask.any():
+                kernel = self.blur_kernel
+                x = _apply_subset(x, blur_mask, blur_sigma, lambda v, s: gaussian_blur(v, s, kernel))
+        x = self.modality.from_rgb(x.clamp_(0.0, 1.0))  # (B, T, C, S, S): the model's channels
 
         labels = batch["labels"].to(device)  # (B, T) int64
         displacement = batch["displacement"].to(device=device, dtype=torch.float32)  # (B, T)
@@ -350,7 +361,7 @@ class DeviceAugment:
         if size != (height, width):
             top, left = center_crop_offsets(height, width, size[0])
             frames = frames[:, :, top : top + size[0], left : left + size[1]]
-        x = self._to_float(frames, None, 1.0)
+        x = self.modality.from_rgb(self._to_float(frames, None, 1.0))  # (B, T, C, H', W')
         labels = batch["labels"].to(frames.device)
         displacement = batch["displacement"].to(device=frames.device, dtype=torch.float32)
         valid = batch["valid"].to(frames.device)

@@ -141,7 +141,7 @@ def export_onnx(
     """Export ``model`` (a Spotter in eval mode, fp32) to ONNX at ``path``, checked against PyTorch.
 
     ``clip_len`` T defaults to ``cfg.data.clip_len``; the batch dimension is dynamic (and, with the
-    TorchScript exporter, frame height and width too). The check runs a random clip (2, T, 3, H, W),
+    TorchScript exporter, frame height and width too). The check runs a random clip (2, T, C, H, W) (C of the run's modality),
     H/W from the run's crop or height (``height``/``width`` override), through both and compares every
     output; a difference above ``atol`` raises ``CheckpointError`` and nothing is written.
     Returns an :class:`OnnxExport` with the exporter used and the measured differences.
@@ -155,7 +155,10 @@ def export_onnx(
     model = model.float().eval()
     h, w = _frame_size(cfg, height, width)
     generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(2, clip_len, 3, h, w, generator=generator)  # (B, T, 3, H, W)
+    from e2espot.data.modality import get_modality
+
+    chans = get_modality(cfg.model.modality).num_channels  # 3 rgb, 1 gray, 2 flow
+    x = torch.rand(2, clip_len, chans, h, w, generator=generator)  # (B, T, C, H, W)
     names = _output_names(model, x)
     wrapper = _ExportWrapper(model, names).eval()
     with torch.inference_mode():

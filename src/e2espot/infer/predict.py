@@ -253,7 +253,7 @@ def predict_scores(
     last one aligned to the end); each frame's softmax is averaged over the windows covering it.
     With a displacement head, each window's probabilities are first decoded (``decode_displacement``).
     ``cfg.data.windowing == "spot"`` places and pads windows as jhong93/spot's test code does
-    (``WINDOWINGS``); the model reads the channels of ``cfg.model.modality`` (flow: G, B of the frames).
+    (``WINDOWINGS``); the model reads ``cfg.model.modality`` (``data.modality``: flow = G, B of the frames, gray = BT.601 luma).
     ``reader`` is an opened video (``e2espot.data.video.open_video``) at the run's fps and size; it is
     streamed in chunks. ``model`` should be in eval mode (``load_run`` returns it so). ``stats``, when
     given, receives ``peak_frames`` (frames held in the ring), ``num_frames`` and ``num_windows``
@@ -276,10 +276,9 @@ def predict_scores(
         raise ConfigError(f"batch_size {batch_size!r} must be a positive integer")
     step = clip_len - overlap
     spot = windowing == "spot"
-    from e2espot.models.spotter import get_modality
+    from e2espot.data.modality import get_modality
 
-    modality = get_modality(cfg.model.modality)
-    channels = list(modality.channels) if list(modality.channels) != [0, 1, 2] else None
+    modality = get_modality(cfg.model.modality)  # RGB frames -> the model's channels (rgb, gray, flow)
     device = resolve_device(device)
     if device.type == "cpu":
         tune_cpu_allocator()  # large activations: no mmap/munmap page-fault storm per layer
@@ -302,12 +301,11 @@ def predict_scores(
         idx = np.asarray(starts)[:, None] + offsets  # (B, T) absolute frame indices
         valid = np.minimum(num_frames - np.asarray(starts), clip_len)  # (B,) real frames per window
         frames = ring.gather(np.clip(idx, 0, num_frames - 1))  # (B, T, H, W, 3) uint8
-        if channels is not None:
-            frames = frames[..., channels]  # (B, T, H, W, C) the modality's channels
         if not spot and (valid < clip_len).any():
             frames[offsets[None, :] >= valid[:, None]] = 0  # zero padding past the end (masked below)
         x = torch.from_numpy(frames).to(device, non_blocking=True)
-        x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, C, H, W) in [0, 1], channels_last strides
+        x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, T, 3, H, W) in [0, 1], channels_last strides
+        x = modality.from_rgb(x)  # (B, T, C, H, W): the modality's channels (flow: G, B; gray: BT.601 luma)
         inside = (idx >= 0) & (idx < num_frames)  # (B, T)
         if spot and not inside.all():  # E2E-Spot: frames outside the video are 0 after normalisation
             mean = torch.tensor(modality.mean, device=device).view(1, 1, -1, 1, 1)
@@ -358,9 +356,8 @@ def predict_scores(
         if missing:
             frames = ring.gather(np.maximum(missing, 0))  # (n, H, W, 3) uint8
             frames[np.asarray(missing) < 0] = 0
-            if channels is not None:
-                frames = frames[..., channels]
-            x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255.0)  # (n, C, H, W)
+            x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255.0)  # (n, 3, H, W)
+            x = modality.from_rgb(x)  # (n, C, H, W)
             for key, row in zip(missing, model.frame_features(x), strict=True):
                 cache[key] = row
             backbone_frames += len(missing)
@@ -727,6 +724,11 @@ def predict_file(
     post = applied_postprocess(cfg, nms, nms_window, threshold)
     nms, nms_window, threshold, class_thresholds = post.nms, post.nms_window, post.threshold, post.thresholds
     video_path = Path(video_path)
+    if cfg.task == "classify":  # hook: train --task classify runs label clips, not frames
+        raise ConfigError(
+            "this run is a clip classifier (train --task classify): it gives one label per clip, not events "
+            "at frames. Score it on a labelled split with: e2espot test RUN -s SPLIT"
+        )
     if cfg.model.modality == "flow" and not video_path.is_dir():
         raise ConfigError(
             f"{video_path}: this model reads optical flow, not RGB video. Give a folder of flow frames "

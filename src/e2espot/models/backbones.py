@@ -99,8 +99,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def adapt_stem(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
-    """RGB stem weights (out, 3, ...) for ``in_chans`` inputs, as timm's ``adapt_input_conv`` does:
-    summed over the channels for 1, repeated and scaled by 3 / in_chans otherwise."""
+    """RGB stem weights (out, 3, ...) for ``in_chans`` inputs, as timm's ``adapt_input_conv`` does
+    (timm/models/_manipulate.py, what ``timm.create_model(..., pretrained=True, in_chans=N)`` applies):
+    summed over the channels for 1 (gray), the RGB filters repeated to ``in_chans`` and scaled by
+    3 / in_chans otherwise (flow: 2 channels = R, G filters x 1.5). Used for every local weight file
+    (timm backbones, ``test_tiny``, X3D), so all backbone families adapt alike."""
     if in_chans == weight.shape[1]:
         return weight
     if in_chans == 1:
@@ -154,7 +157,9 @@ def _timm(model_name: str, pretrained: bool, stages_of, in_chans: int = 3) -> Ba
             f"cannot get ImageNet weights for timm '{model_name}' ({type(exc).__name__}: {exc}). "
             "Go online once, or pass a local weight file (--pretrained PATH)"
         ) from exc
-    return BackboneParts(net, net.num_features, stages_of(net), net.pretrained_cfg.get("classifier"))
+    first_conv = net.pretrained_cfg.get("first_conv")  # e.g. "stem.conv" (RegNet), "conv1" (ResNet)
+    return BackboneParts(net, net.num_features, stages_of(net), net.pretrained_cfg.get("classifier"),
+                         stem_key=f"{first_conv}.weight" if first_conv else None)
 
 
 def _blocks(stage: nn.Module, conv: str) -> Stage:
@@ -257,7 +262,8 @@ def test_tiny(pretrained: bool = False, in_chans: int = 3) -> BackboneParts:
     if pretrained:
         raise ConfigError("backbone 'test_tiny' has no ImageNet weights; use pretrained=False or a local file")
     net = TinyNet(in_chans)
-    return BackboneParts(net, net.num_features, [_blocks(net.s1, "conv1"), _blocks(net.s2, "conv1")])
+    return BackboneParts(net, net.num_features, [_blocks(net.s1, "conv1"), _blocks(net.s2, "conv1")],
+                         stem_key="stem.0.weight")
 
 
 # ---- creation ------------------------------------------------------------------------------------------
@@ -281,8 +287,9 @@ def create_backbone(
         temporal_module: registry key (``list_temporal_modules()``) or None.
         temporal_stages: 1-based stage numbers that get the module (None = all stages).
         clip_len: default T when ``forward`` is called without ``num_frames``.
-        in_chans: input channels of the stem (3 for RGB, 2 for E2E-Spot's optical flow; timm adapts
-            ImageNet weights to other counts).
+        in_chans: input channels of the stem (3 rgb, 1 gray, 2 flow: ``e2espot.data.modality``). Pretrained
+            RGB weights are adapted to it as timm does (``adapt_stem``): by timm for downloaded weights, by
+            ``load_weights`` for a local file (``BackboneParts.stem_key``).
         backbone_kwargs: options of this backbone's factory (e.g. X3D ``trainable_stages``).
 
     Raises:

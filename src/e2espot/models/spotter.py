@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -10,43 +9,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from e2espot.config import ModelConfig
-from e2espot.errors import ConfigError, unknown_name
+from e2espot.data.modality import IMAGENET_MEAN, IMAGENET_STD, MODALITIES, Modality, get_modality  # noqa: F401
+from e2espot.errors import ConfigError
 from e2espot.models.backbones import create_backbone
 from e2espot.models.heads import create_head
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Modality:
-    """What a model reads from a decoded RGB frame, and how it normalises it.
-
-    ``channels``: the channels of an (H, W, 3) RGB frame the model takes, in model order;
-    ``mean`` / ``std``: per model channel, applied to values in [0, 1] as ``(x - mean) / std`` in float32.
-    """
-
-    channels: tuple[int, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-
-MODALITIES: dict[str, Modality] = {
-    "rgb": Modality((0, 1, 2), IMAGENET_MEAN, IMAGENET_STD),
-    # E2E-Spot optical flow (jhong93/spot dataset/frame.py FrameReader + _get_img_transforms; flow JPEGs
-    # from external/extract_raft_frames.py store (dx, dy, 128) as BGR, so RGB = (128, dy, dx) and the
-    # reader keeps channels 1, 2: model channel 0 = vertical flow dy, 1 = horizontal flow dx).
-    "flow": Modality((1, 2), (0.5, 0.5), (0.5, 0.5)),
-}
-
-
-def get_modality(name: str) -> Modality:
-    """The :class:`Modality` registered as ``name``; UnknownNameError otherwise."""
-    try:
-        return MODALITIES[name]
-    except (KeyError, TypeError):
-        raise unknown_name("modality", str(name), MODALITIES) from None
-
+# (the modalities live in e2espot.data.modality, where the data pipeline converts frames; re-exported here)
 
 class SpotterOutput(NamedTuple):
     logits: torch.Tensor  # (B, T, K+1), last stage; index 0 = background
@@ -86,11 +54,16 @@ class Spotter(nn.Module):
         self.modality = get_modality(cfg.modality)
         self.backbone = create_backbone(
             cfg.backbone, pretrained=cfg.pretrained, temporal_module=cfg.temporal_module,
-            temporal_stages=cfg.temporal_stages, clip_len=cfg.clip_len, in_chans=len(self.modality.channels),
+            temporal_stages=cfg.temporal_stages, clip_len=cfg.clip_len, in_chans=self.modality.num_channels,
             backbone_kwargs=cfg.backbone_kwargs,
         )
-        self.head = create_head(cfg.head, self.backbone.num_features, cfg.num_classes + 1, cfg.clip_len,
-                                **dict(cfg.head_kwargs))
+        from e2espot.models.classifier import CLIP_POOL_HEAD, ClipPoolHead
+
+        if cfg.head == CLIP_POOL_HEAD:  # a clip classifier (train --task classify): pooling + linear
+            self.head = ClipPoolHead(self.backbone.num_features, cfg.num_classes + 1, **dict(cfg.head_kwargs))
+        else:
+            self.head = create_head(cfg.head, self.backbone.num_features, cfg.num_classes + 1, cfg.clip_len,
+                                    **dict(cfg.head_kwargs))
         if not isinstance(cfg.extra_num_classes, int) or cfg.extra_num_classes < 0:
             raise ConfigError(
                 f"model config: extra_num_classes must be an int >= 0 (0 = no second class head), "
@@ -101,7 +74,7 @@ class Spotter(nn.Module):
         self.displacement_head = _frame_linear(hidden_dim, 1) if cfg.displacement else None
         self.extra_head = _frame_linear(hidden_dim, cfg.extra_num_classes + 1) if cfg.extra_num_classes else None
         self.team_head = _frame_linear(hidden_dim, 1) if cfg.team_head else None
-        num_chans = len(self.modality.channels)
+        num_chans = self.modality.num_channels
         self.register_buffer("mean", torch.tensor(self.modality.mean).view(1, num_chans, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.modality.std).view(1, num_chans, 1, 1), persistent=False)
 
@@ -122,13 +95,14 @@ class Spotter(nn.Module):
         return self.config.num_classes
 
     def forward(self, x: torch.Tensor) -> SpotterOutput:
-        """x (B, T, C, H, W) float in [0, 1], C = channels of the modality (3 RGB, 2 flow).
+        """x (B, T, C, H, W) float in [0, 1], C = channels of the modality (3 rgb, 1 gray, 2 flow;
+        ``e2espot.data.modality``).
 
         With ``pad_to_clip_len`` (E2E-Spot ``E2EModel.Impl.forward``), a clip with T < clip_len is
         zero-padded after normalisation to clip_len frames before the backbone (its temporal modules mix
         the padding into the last real frames) and the features are cut back to T.
         """
-        num_chans = len(self.modality.channels)
+        num_chans = self.modality.num_channels
         if x.ndim != 5 or x.shape[2] != num_chans:
             raise ConfigError(f"Spotter expects clips (B, T, {num_chans}, H, W) for modality "
                               f"'{self.config.modality}', got shape {tuple(x.shape)}")

@@ -63,6 +63,7 @@ def probe_step(model_cfg: ModelConfig, height: int, width: int, *, device, preci
     """One forward + backward of a ``probe_frames``-frame clip at ``height`` x ``width`` (see the module)."""
     import torch
 
+    from e2espot.data.modality import get_modality
     from e2espot.device import autocast
     from e2espot.models import create_spotter
 
@@ -76,7 +77,7 @@ def probe_step(model_cfg: ModelConfig, height: int, width: int, *, device, preci
     amp = autocast(device, precision)
 
     def run(num_frames: int) -> int:
-        """Forward + backward of a (1, num_frames, 3, h, w) clip; returns the bytes saved for backward."""
+        """Forward + backward of a (1, num_frames, C, h, w) clip; returns the bytes saved for backward."""
         seen: dict[tuple[int, int], int] = {}
 
         def pack(t: torch.Tensor) -> torch.Tensor:
@@ -84,7 +85,8 @@ def probe_step(model_cfg: ModelConfig, height: int, width: int, *, device, preci
             seen[(storage.data_ptr(), t.device.index or 0)] = storage.nbytes()
             return t
 
-        x = torch.rand(1, num_frames, 3, probe_h, probe_w, device=device)  # (B, T, 3, h, w) in [0, 1]
+        chans = get_modality(model_cfg.modality).num_channels  # 3 rgb, 1 gray, 2 flow
+        x = torch.rand(1, num_frames, chans, probe_h, probe_w, device=device)  # (B, T, C, h, w) in [0, 1]
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             with amp:
                 out = model(x)

@@ -387,6 +387,7 @@ def _build_model_and_optimiser(run_cfg: RunConfig, opts: TrainOptions, rt: _Runt
     augment = DeviceAugment(  # a flip swaps the sides: team targets (head) or X-left/X-right classes (joint)
         num_classes, run_cfg.data.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed,
         flip_class_map=flip_class_map(len(run_cfg.classes)) if team == "joint" else None,
+        modality=run_cfg.model.modality,  # RGB frames -> the model's channels (e2espot.data.modality)
         **AUGMENT_LEVELS[opts.augment],
     )
     train_model = model
@@ -414,7 +415,12 @@ def _resume(save_dir: Path, run_cfg: RunConfig, opts: TrainOptions, rt: _Runtime
                      ) -> _RunState:
     """Load ``last.pt`` into ``parts`` and return where it stopped; CheckpointError when its config differs."""
     state = load_checkpoint(save_dir / LAST)
-    differences = config_differences(state.get("config") or {}, _config_record(run_cfg))
+    recorded = state.get("config") or {}
+    try:  # in today's layout (older runs kept postprocess under train)
+        recorded = _config_record(RunConfig.from_dict(recorded))
+    except ConfigError:
+        pass  # compared as written: the differences name what is off
+    differences = config_differences(recorded, _config_record(run_cfg))
     if differences:
         raise CheckpointError(
             f"{save_dir / LAST}: its config differs from this run's in {len(differences)} "
@@ -452,7 +458,7 @@ def _last_state(parts: _Parts, run_cfg: RunConfig, opts: TrainOptions, st: _RunS
 def _forward_loss(parts: _Parts, rt: _Runtime, batch: dict[str, Any], train_mode: bool, generator=None):
     """Augment on the device, forward under the precision context, return the loss."""
     aug = parts.augment(batch, train=train_mode, generator=generator)
-    x = aug.frames  # (B, T, 3, H, W) float in [0, 1]
+    x = aug.frames  # (B, T, C, H, W) float in [0, 1], C = the modality's channels
     with rt.amp:
         out = (parts.train_model if train_mode else parts.model)(x)
         return parts.loss_fn(out, {"labels": aug.targets, "displacement": aug.displacement, "valid": aug.valid,

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from e2espot.config import DataConfig, ModelConfig, RunConfig
+from e2espot.data.modality import SPOT_MODALITY_NAMES
 from e2espot.errors import CheckpointError, ConfigError
 from e2espot.models.published import ImportedModel, count_parameters
 from e2espot.models.published._common import (
@@ -54,7 +55,7 @@ HEADS: dict[str, tuple[str, dict[str, Any]]] = {
     "deeper_gru": ("gru", {"num_layers": 3}),
     "": ("fc", {}),
 }
-MODALITIES = ("rgb", "flow")
+MODALITIES = tuple(SPOT_MODALITY_NAMES)  # spot train_e2e.py --modality choices: rgb, bw, flow
 
 # reference key -> our key (applied in order; jhong93/spot E2EModel.Impl -> e2espot Spotter)
 RULES = (
@@ -161,9 +162,10 @@ def _architecture(cfg: dict[str, Any], cfg_path: Path) -> ModelConfig:
             f"{cfg_path}: temporal_arch '{temporal}' is not supported for import; supported: "
             f"{', '.join(repr(h) for h in HEADS)}"
         )
-    modality = str(cfg.get("modality", "rgb"))
-    if modality not in MODALITIES:
-        raise CheckpointError(f"{cfg_path}: modality '{modality}' is not supported; supported: {MODALITIES}")
+    spot_modality = str(cfg.get("modality", "rgb"))
+    if spot_modality not in MODALITIES:
+        raise CheckpointError(f"{cfg_path}: modality '{spot_modality}' is not supported; supported: {MODALITIES}")
+    modality = SPOT_MODALITY_NAMES[spot_modality]  # spot's 'bw' is our 'gray' (Grayscale + Normalize(0.5, 0.5))
     num_classes, clip_len = cfg["num_classes"], cfg["clip_len"]
     if not isinstance(num_classes, int) or num_classes < 1 or not isinstance(clip_len, int) or clip_len < 1:
         raise CheckpointError(f"{cfg_path}: num_classes {num_classes!r} and clip_len {clip_len!r} must be "
