@@ -182,6 +182,7 @@ def train(
     reader_factory: Callable | None = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+    joint: Any = None,  # e2espot.train.joint.JointData: a second label set with its own class head
 ) -> TrainResult:
     """Train a spotter and write the run directory. Returns the best epoch and the history."""
     import torch
@@ -213,6 +214,12 @@ def train(
     run_cfg, team, train_labels, clip_val_labels = _team_setup(run_cfg, opts, train_labels, val_labels)
     num_classes = len(run_cfg.classes) * (2 if team == "joint" else 1)  # class-head outputs (+ background)
     video_root = run_cfg.dataset.get("videos")
+    target_classes = num_classes  # soft-target columns - 1 (DeviceAugment)
+    if joint is not None:  # joint training (e2espot.train.joint): second class head, mixed clips, two mAPs
+        from e2espot.train import joint as joint_training
+
+        run_cfg = joint_training.configure(run_cfg, joint, team_joint=team == "joint")
+        target_classes = joint_training.num_target_classes(run_cfg, num_classes)
 
     # ---- data: uint8 clips from worker processes; augmentation happens on the device ---------------
     micro_batch = opts.batch_size // opts.acc_grad
@@ -221,6 +228,8 @@ def train(
         dilate_len=opts.dilate_len, displacement_radius=opts.displacement_radius, mixup=opts.mixup,
         seed=opts.seed, reader_factory=reader_factory, train=True, video_root=video_root, team=team == "head",
     )
+    if joint is not None:
+        train_set = joint_training.wrap_dataset(train_set, joint, run_cfg, opts)
     train_loader = make_loader(train_set, micro_batch, num_workers, rank=dist_info.rank,
                                world_size=dist_info.world_size, device=device)
     val_loader = None
@@ -230,6 +239,8 @@ def train(
             displacement_radius=opts.displacement_radius, seed=opts.seed + 1, reader_factory=reader_factory,
             video_root=video_root, team=team == "head",
         )
+        if joint is not None:
+            val_set = joint_training.wrap_dataset(val_set, joint, run_cfg, opts, validation=True)
         val_loader = make_loader(val_set, micro_batch, min(num_workers, 1), device=device,
                                  persistent_workers=False)
     steps_per_epoch = len(train_loader) // opts.acc_grad
@@ -256,6 +267,8 @@ def train(
         feature_dim=model.feature_dim, displacement_weight=1.0 if opts.displacement_radius > 0 else 0.0,
         team_weight=opts.team_weight,
     ).to(device)
+    if joint is not None:
+        loss_fn = joint_training.wrap_loss(loss_fn, run_cfg, opts).to(device)
     optimizer = build_optimizer(list(model.parameters()) + list(loss_fn.parameters()), opts.optimizer,
                                 lr=opts.lr, weight_decay=opts.weight_decay, rho=opts.rho)
     warmup_steps = min(opts.warmup_epochs, opts.num_epochs) * steps_per_epoch
@@ -271,7 +284,7 @@ def train(
     from e2espot.train.team import flip_class_map
 
     augment = DeviceAugment(  # a flip swaps the sides: team targets (head) or X-left/X-right classes (joint)
-        num_classes, data_cfg.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed,
+        target_classes, data_cfg.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed,
         flip_class_map=flip_class_map(len(run_cfg.classes)) if team == "joint" else None, **no_aug,
     )
     train_model = model
@@ -330,7 +343,7 @@ def train(
         with amp:
             out = (train_model if train_mode else model)(x)
             return loss_fn(out, {"labels": aug.targets, "displacement": aug.displacement, "valid": aug.valid,
-                                 "team": aug.team})
+                                 "team": aug.team, "dataset": batch.get("dataset")})
 
     # ---- epochs ----------------------------------------------------------------------
     stop = False
@@ -398,6 +411,8 @@ def train(
                     model, run_cfg, val_labels, opts, device=device, precision=precision,
                     reader_factory=reader_factory,
                 )
+                if joint is not None:
+                    joint_training.validate(row, model, run_cfg, joint, opts, device=device, precision=precision)
         history.append(row)
 
         score = row.get("val_map") if opts.criterion == "map" else (
@@ -567,6 +582,8 @@ def _tensorboard(save_dir: Path):
 
 def _log_epoch(save_dir: Path, history: list[dict[str, Any]], writer) -> None:
     keys = ["epoch", "train_loss", "val_loss", "val_map", "lr", "clips_per_s"]
+    if any("val_map_joint" in row for row in history):  # joint training (e2espot.train.joint)
+        keys.insert(4, "val_map_joint")
     with open(save_dir / "metrics.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
@@ -587,5 +604,7 @@ def _format_row(row: dict[str, Any]) -> str:
         parts.append(f"val_loss {row['val_loss']:.4f}")
     if "val_map" in row:
         parts.append(f"val_mAP {100 * row['val_map']:.2f}")
+    if "val_map_joint" in row:
+        parts.append(f"joint val_mAP {100 * row['val_map_joint']:.2f}")
     parts.append(f"{row['clips_per_s']:.2f} clips/s")
     return " | ".join(parts)
