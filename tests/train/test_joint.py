@@ -56,8 +56,8 @@ def _setup(main: Path, second: Path, **opt_kw):
     )
     joint = JointData(_coarse(read_split(second, "train")), _coarse(read_split(second, "val")),
                       second / "videos", labels_path=str(second), fmt="spot")
-    opts = TrainOptions(num_epochs=2, epoch_clips=8, batch_size=4, warmup_epochs=1, num_workers=0, device="cpu",
-                        precision="fp32", start_val_epoch=0, seed=5, **opt_kw)
+    opts = TrainOptions(num_epochs=1, epoch_clips=8, batch_size=4, warmup_epochs=1, num_workers=0, num_threads=1,
+                        device="cpu", precision="fp32", start_val_epoch=0, seed=5, **opt_kw)
     return run_cfg, tr, va, joint, opts
 
 
@@ -67,7 +67,7 @@ def test_joint_run_reports_both_maps_and_records_both_class_lists(two_datasets, 
     result = train(run_cfg, tr, va, tmp_path / "run", opts, joint=joint)
     run = tmp_path / "run"
     rows = json.loads((run / "metrics.json").read_text())
-    assert [r["epoch"] for r in rows] == [0, 1]
+    assert [r["epoch"] for r in rows] == [0]
     assert all(0.0 <= r["val_map"] <= 1.0 and 0.0 <= r["val_map_joint"] <= 1.0 for r in rows)
     assert result.history[-1]["val_map_joint"] == rows[-1]["val_map_joint"]
     header = (run / "metrics.csv").read_text().splitlines()[0]
@@ -107,7 +107,15 @@ def test_mixing_rule_shifts_second_dataset_labels(two_datasets):
     assert int(ds[first_main]["dataset"]) == 0 and int(ds[first_main]["labels"].max()) <= 5
 
 
-def test_joint_loss_routes_each_clip_to_its_head():
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # a second OpenMP thread on a busy 2-core machine only stalls
+    yield
+    torch.set_num_threads(before)
+
+
+def test_joint_loss_routes_each_clip_to_its_head(one_thread):
     torch.manual_seed(0)
     cfg = ModelConfig(num_classes=5, backbone="test_tiny", head="gru", clip_len=8, extra_num_classes=3)
     model = create_spotter(cfg)
@@ -121,18 +129,17 @@ def test_joint_loss_routes_each_clip_to_its_head():
     loss_fn = JointLoss(SpottingLoss(5), SpottingLoss(3, team_weight=0.0), 5)
     out = model(x)
     total = loss_fn(out, {"labels": labels, "dataset": dataset})
-    main_only = SpottingLoss(5)(out._replace(logits=out.logits[:2], stage_logits=[out.logits[:2]]), labels[:2, :, :6])
-    extra_only = SpottingLoss(3)(out._replace(logits=out.extra_logits[2:], stage_logits=[out.extra_logits[2:]]),
+    with torch.no_grad():
+        main_only = SpottingLoss(5)(out._replace(logits=out.logits[:2], stage_logits=[out.logits[:2]]), labels[:2, :, :6])
+        extra_only = SpottingLoss(3)(out._replace(logits=out.extra_logits[2:], stage_logits=[out.extra_logits[2:]]),
                                  labels[2:, :, 6:])
-    assert float(total) == pytest.approx(0.5 * float(main_only) + 0.5 * float(extra_only), rel=1e-6)
+    assert float(total.detach()) == pytest.approx(0.5 * float(main_only) + 0.5 * float(extra_only), rel=1e-6)
     assert set(loss_fn.last_parts) == {"main", "joint"}
     total.backward()
-    main_head = model.head.fc if hasattr(model.head, "fc") else None
     grads = {n: p.grad for n, p in model.named_parameters()}
     assert grads["extra_head.1.weight"].abs().sum() > 0  # the second head learns from its clips
     head_grads = [g for n, g in grads.items() if n.startswith("head.") and g is not None]
     assert head_grads and any(g.abs().sum() > 0 for g in head_grads)  # and the main head from its own
-    del main_head
     # a batch of main clips only still reaches the second head (zero gradient, but in the graph)
     model.zero_grad()
     out = model(x)
@@ -141,7 +148,7 @@ def test_joint_loss_routes_each_clip_to_its_head():
     assert float(model.extra_head[1].weight.grad.abs().sum()) == 0.0
 
 
-def test_main_head_gets_no_gradient_from_second_dataset_clips():
+def test_main_head_gets_no_gradient_from_second_dataset_clips(one_thread):
     torch.manual_seed(0)
     cfg = ModelConfig(num_classes=5, backbone="test_tiny", head="fc", clip_len=8, extra_num_classes=3)
     model = create_spotter(cfg).eval()  # no dropout: gradients are exact
@@ -169,3 +176,32 @@ def test_errors_name_the_fix(two_datasets):
     view = extra_run_config(configure(run_cfg, joint, team_joint=False), joint)
     assert view.classes == tuple(COARSE_CLASSES) and view.model.num_classes == 3
     assert view.model.extra_num_classes == 0 and view.dataset["videos"] == str(second / "videos")
+
+
+@pytest.mark.slow  # a CLI run (imports, machine probe): ~15 s on a quiet machine
+def test_cli_trains_jointly_and_prints_both_maps(two_datasets, tmp_path, caplog):
+    import logging
+
+    from e2espot.cli import main
+    from e2espot.data.formats import write_labels
+
+    main_root, second = two_datasets
+    coarse = tmp_path / "coarse"  # the second dataset as a label dir of its own class set
+    for split in ("train", "val"):
+        write_labels(_coarse(read_split(second, split)), coarse, "spot", split=split)
+    run = tmp_path / "run"
+    args = ["train", str(main_root), str(main_root / "videos"), "-s", str(run), "-m", "test_tiny_tsm", "-t", "fc",
+            "--clip-len", "16", "--height", "48", "--epoch-clips", "4", "--batch-size", "2", "-j", "0",
+            "--threads", "1", "--device", "cpu", "--precision", "fp32", "--no-mixup", "--warmup-epochs", "0",
+            "--num-epochs", "1", "--start-val-epoch", "0", "--joint-labels", str(coarse),
+            "--joint-videos", str(second / "videos"), "--joint-ratio", "0.25"]
+    with caplog.at_level(logging.INFO, logger="e2espot"):
+        assert main(args) == 0
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 0 |"))
+    assert " val_mAP " in line and " joint val_mAP " in line
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["train"]["joint"]["classes"] == COARSE_CLASSES and cfg["train"]["joint"]["ratio"] == 0.25
+    assert cfg["train"]["joint"]["labels"] == str(coarse.resolve()) and cfg["model"]["extra_num_classes"] == 3
+    # --joint-videos without --joint-labels, and a ratio outside (0, 1), are one error line each
+    assert main(args[:-6] + ["--joint-videos", str(second / "videos")]) == 2
+    assert main(args[:-1] + ["1.5"]) == 2
