@@ -117,3 +117,27 @@ def test_cli_passes_the_cue(tmp_path, capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["out", "--team-cue", "colour"])
     assert "invalid choice: 'colour'" in capsys.readouterr().err
+
+
+def _arrow_points_right(frame: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """True when the white triangle in ``box`` has its base on the left (it points right)."""
+    x0, y0, x1, y1 = box
+    white = frame[y0:y1, x0:x1].min(axis=2) > 180  # (h, w) bool
+    half = white.shape[1] // 2
+    return int(white[:, :half].sum()) > int(white[:, -half:].sum())
+
+
+@pytest.mark.parametrize("size", [(96, 54), (64, 48)])
+def test_possession_arrow_points_the_way_the_event_team_attacks(size):
+    match = simulate_match(np.random.default_rng(5), 750)
+    r = Renderer(match, *size, np.random.default_rng(6), zoom=2.5, team_cue="possession")
+    box = r.arrow_box()
+    assert box[2] - box[0] >= 8 and (box[0] + box[2] - 1) / 2 == (size[0] - 1) / 2  # centred: a flip keeps it
+    assert len(match.events) > 20 and {e.team for e in match.events} == {0, 1}
+    for event in match.events:
+        assert r.possession[event.frame] == event.team  # at its frame the graphic shows the event's team
+        frame = r.frame(event.frame)
+        assert _arrow_points_right(frame, box) == (event.side == "left")  # left team attacks to the right
+        assert _arrow_points_right(frame[:, ::-1], box) == (event.side == "right")  # flipped: the other team
+    none = Renderer(match, *size, np.random.default_rng(6), zoom=2.5)
+    assert not np.array_equal(none.frame(10)[box[1]:box[3], box[0]:box[2]], r.frame(10)[box[1]:box[3], box[0]:box[2]])

@@ -135,8 +135,10 @@ def generate_dataset(
     ``zoom`` > 1 magnifies the pitch and the camera pans to follow the ball, like a broadcast camera
     (bigger players and ball at a small frame size). ``team_cue`` (``render.TEAM_CUES``) draws what tells
     the teams apart: ``"none"`` (default) only the play, shirt colours drawn per video; ``"sleeve"`` a
-    contrasting sleeve on the side of the pitch each team defends (consistent with a horizontal flip,
-    which swaps the team labels). The cue changes pixels only: same seed -> same events and colours.
+    contrasting sleeve on the side of the pitch each team defends; ``"possession"`` a broadcast-style arrow
+    at the top centre pointing the way the team of the latest event attacks (both consistent with a
+    horizontal flip, which swaps the team labels). The cue changes pixels only: same seed -> same events
+    and colours.
     Event definitions: see :mod:`e2espot.data.synthetic.physics`. ``progress("synth", fraction)`` is called
     while rendering. The labels do not depend on the resolution (same seed and fps -> same events).
     """

@@ -34,6 +34,10 @@ TEAM_CUES: dict[str, str] = {
               "on the side of the pitch its team defends: the left team's on the left of the body, the "
               "right team's on the right. A horizontal flip moves it to the other side exactly as it swaps "
               "the team labels, so the cue holds under the flip augmentation",
+    "possession": "a broadcast-style possession graphic at the top centre of every frame: a white arrow on a "
+                  "dark box pointing the way the team in possession (the team of the latest event) attacks, "
+                  "right for the left team, left for the right team. It gives the team away by design; a "
+                  "horizontal flip mirrors the arrow exactly as it swaps the team labels",
 }
 SLEEVE_OFFSET = 0.75  # sleeve centre, in player radii from the body centre along x (towards the own goal)
 SLEEVE_RADIUS = 0.42  # sleeve disc radius in player radii
@@ -121,12 +125,43 @@ class Renderer:
         self.gain = (1.0 + amp * wave + rng.uniform(-0.06, 0.06)).astype(np.float32)  # (N, 3)
         self.offset_px = self._follow_ball() + self._camera_jitter(rng, n)  # (N, 2) int
         self.kicks = self._kick_poses()
+        self.possession = self._possession()  # (N,) int8: team of the latest event at or before each frame
+        self._arrows = self._draw_arrows() if team_cue == "possession" else None
 
     @staticmethod
     def _sleeve_colours(shirts: np.ndarray) -> np.ndarray:
         """(2, 3) float32 sleeve colour per shirt: white (240), or black (15) when the shirt's luma > 150."""
         luma = shirts @ np.array([0.299, 0.587, 0.114], np.float32)
         return np.where((luma > SLEEVE_LIGHT_SHIRT)[:, None], 15.0, 240.0).repeat(3, 1).astype(np.float32)
+
+    def _possession(self) -> np.ndarray:
+        """(N,) int8 team (0 left, 1 right) of the latest event at or before each frame (the first event's
+        team before it): at every event frame, the event's own team."""
+        n = self.match.num_frames
+        events = sorted(self.match.events, key=lambda e: e.frame)
+        out = np.full(n, events[0].team if events else 0, np.int8)
+        for e in events:
+            out[e.frame:] = e.team
+        return out
+
+    def arrow_box(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) pixel box (exclusive ends) of the possession graphic, top centre of the frame."""
+        half_h = max(3, int(round(0.08 * self.height)))
+        half_w = max(3, int(round(0.7 * half_h)))
+        cx = self.width // 2
+        return cx - half_w - 2, 1, cx + half_w + 2, 2 * half_h + 6
+
+    def _draw_arrows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The possession graphic for team 0 (arrow pointing right) and team 1 (its mirror image), (h, w, 3)."""
+        x0, y0, x1, y1 = self.arrow_box()
+        box = np.full((y1 - y0, x1 - x0, 3), 28.0, np.float32)
+        h, w = box.shape[:2]
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+        cy, half_h = (h - 1) / 2, (h - 5) / 2
+        base, apex = 2.0, w - 3.0  # the triangle's base column and apex column
+        inside = (xs >= base) & (xs <= apex) & (np.abs(ys - cy) <= half_h * (apex - xs) / (apex - base) + 0.25)
+        box[inside] = 245.0
+        return box, box[:, ::-1].copy()
 
     def sleeve_dx_px(self, team: int) -> float:
         """Horizontal offset (px) of a player's sleeve from its centre: towards the goal ``team`` defends
@@ -317,6 +352,9 @@ class Renderer:
         bx, by = self.cam.to_px(m.ball_m[frame_idx]) + shift
         self._sprite(img, bx, by, [(sh * 0.6, sh * 0.6, br, shadow, 0.35),
                                    (0.0, 0.0, br, self.ball_colour * gain, 1.0)])
+        if self._arrows is not None:  # team_cue "possession": an overlay, not lit like the pitch
+            x0, y0, x1, y1 = self.arrow_box()
+            img[y0:y1, x0:x1] = self._arrows[int(self.possession[frame_idx])]
         ox, oy = (int(v) for v in self.noise_shift[frame_idx])
         img += self.noise[self.noise_pick[frame_idx], oy:oy + self.height, ox:ox + self.width]
         np.clip(img, 0, 255, out=img)
