@@ -32,7 +32,7 @@ def _acting_player(match, event) -> int | None:
 
 
 def _pixel(frame: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    x, y = (int(round(v)) for v in xy)
+    x, y = (int(np.rint(v)) for v in xy)
     return frame[y, x].astype(np.float64)
 
 
@@ -58,7 +58,7 @@ def test_acting_player_is_of_the_event_team_and_wears_the_sleeve_on_its_side():
         assert own_side < 30 and other_side > 60, (event, own_side, other_side)
         # a horizontal flip moves the sleeve to the side of the other team, as it swaps the label
         flipped = frame[:, ::-1]
-        col, row = (int(round(v)) for v in centre + [1.25 * dx, 0.0])  # the sleeve pixel
+        col, row = (int(np.rint(v)) for v in centre + [1.25 * dx, 0.0])  # the sleeve pixel
         col_flipped, centre_flipped = W - 1 - col, W - 1 - centre[0]
         assert np.abs(flipped[row, col_flipped] - colour).max() < 30
         assert np.sign(col_flipped - centre_flipped) == np.sign(sleeve.sleeve_dx_px(1 - team))

@@ -90,7 +90,7 @@ def test_mixing_rule_shifts_second_dataset_labels(two_datasets):
 
     main, second = two_datasets
     run_cfg, tr, _, joint, _ = _setup(main, second)
-    kw = dict(epoch_clips=64, fg_upsample=1.0, seed=0)
+    kw = {"epoch_clips": 64, "fg_upsample": 1.0, "seed": 0}
     a = ClipDataset(tr, run_cfg.data, video_root=main / "videos", team=True, **kw)
     b = ClipDataset(joint.train, run_cfg.data, video_root=second / "videos", **kw)
     ds = JointClipDataset(a, b, ratio=0.5, seed=0)
@@ -163,7 +163,7 @@ def test_main_head_gets_no_gradient_from_second_dataset_clips(one_thread):
 
 def test_errors_name_the_fix(two_datasets):
     main, second = two_datasets
-    _, tr, _, joint, _ = _setup(main, second)
+    _, _, _, joint, _ = _setup(main, second)
     with pytest.raises(ConfigError, match="strictly between 0 and 1"):
         JointData(joint.train, None, second / "videos", ratio=1.0)
     with pytest.raises(ConfigError, match="--joint-videos"):

@@ -161,8 +161,8 @@ def wrap_dataset(main: Any, joint: JointData, run_cfg: RunConfig, opts: Any, *, 
     same kind and length over ``joint`` (its train or val split) with the same sampling options."""
     from e2espot.data.datasets import ClipDataset, ValidationClips
 
-    common = dict(dilate_len=opts.dilate_len, displacement_radius=opts.displacement_radius,
-                  reader_factory=joint.reader_factory, video_root=joint.videos)
+    common = {"dilate_len": opts.dilate_len, "displacement_radius": opts.displacement_radius,
+              "reader_factory": joint.reader_factory, "video_root": joint.videos}
     seed = opts.seed if seed is None else seed
     if validation:
         if joint.val is None or not len(joint.val):

@@ -146,8 +146,8 @@ class Renderer:
 
     def arrow_box(self) -> tuple[int, int, int, int]:
         """(x0, y0, x1, y1) pixel box (exclusive ends) of the possession graphic, top centre of the frame."""
-        half_h = max(3, int(round(0.08 * self.height)))
-        half_w = max(3, int(round(0.7 * half_h)))
+        half_h = max(3, round(0.08 * self.height))
+        half_w = max(3, round(0.7 * half_h))
         cx = self.width // 2
         return cx - half_w - 2, 1, cx + half_w + 2, 2 * half_h + 6
 
