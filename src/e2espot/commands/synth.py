@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=25.0, help="frame rate (default: 25)")
     parser.add_argument("--zoom", type=float, default=1.0,
                         help="magnify the pitch; > 1 makes the camera follow the ball (default: 1, whole pitch)")
+    from e2espot.data.synthetic.render import TEAM_CUES
+
+    parser.add_argument("--team-cue", choices=list(TEAM_CUES), default="none",
+                        help="what tells the teams apart in a frame: "
+                             + "; ".join(f"'{k}': {v}" for k, v in TEAM_CUES.items()) + " (default: none)")
     parser.add_argument("--splits", type=float, nargs=3, default=(0.5, 0.25, 0.25),
                         metavar=("TRAIN", "VAL", "TEST"),
                         help="shares of videos per split (default: 0.5 0.25 0.25)")
@@ -62,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         ds = generate_dataset(args.out, num_videos=args.videos, seconds=args.seconds, seed=args.seed, zoom=args.zoom,
                               width=width, height=height, fps=args.fps, splits=tuple(args.splits),
-                              tiny=args.tiny, soccernet=args.soccernet, progress=progress)
+                              tiny=args.tiny, soccernet=args.soccernet, team_cue=args.team_cue,
+                              progress=progress)
     finally:
         bar.close()
     elapsed_s = time.perf_counter() - start_s

@@ -115,6 +115,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "see README 'CPU threads')")
     d.add_argument("--threads", dest="num_threads", type=int, default=None,
                    help="CPU compute threads (default: the cores left after one per loader worker)")
+    j = p.add_argument_group("joint training on a second label set (T-DEED pretrain; e2espot.train.joint)")
+    j.add_argument("--joint-labels", default=None, metavar="DIR",
+                   help="second dataset (its train and val splits, any class set, e.g. SoccerNet-v2 beside "
+                        "SoccerNet-Ball): a second class head learns it, each clip's loss goes to its own "
+                        "dataset's head, and the epoch log reports val mAP for both")
+    j.add_argument("--joint-videos", default=None, metavar="DIR", help="folder of the second dataset's videos")
+    j.add_argument("--joint-format", default=None, help="label format of --joint-labels: spot (default) or soccernet")
+    j.add_argument("--joint-splits", default=None, help="SoccerNet: splits JSON of the second dataset")
+    j.add_argument("--joint-label-file", default="Labels-v2.json",
+                   help="SoccerNet label file name of the second dataset (default: Labels-v2.json)")
+    j.add_argument("--joint-ratio", type=float, default=0.5,
+                   help="probability that a clip comes from the second dataset (default 0.5, T-DEED's)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--batch-size", "--batch_size", type=int, default=None,
                    help=f"clips per optimiser step (default {DEFAULT_BATCH}, E2E-Spot's; on the CPU the largest of "
@@ -164,6 +176,7 @@ class TrainJob:
     skip_missing: bool = False
     auto_batch: bool = False  # --batch-size not given: fitted to the machine before training
     auto_clip_len: bool = False  # --clip-len not given: shortened on the CPU only if batch 1 does not fit
+    joint: dict[str, Any] | None = None  # --joint-*: the second label set (e2espot.train.joint.load_joint_data)
 
 
 def load_toml_defaults(args: argparse.Namespace) -> argparse.Namespace:
@@ -273,7 +286,27 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         check_classify_options(opts, run_cfg)
     return TrainJob(run_cfg=run_cfg, opts=opts, save_dir=Path(args.save_dir), resume=args.resume,
                     overwrite=args.overwrite, skip_missing=args.skip_missing, auto_batch=auto_batch,
-                    auto_clip_len=auto_clip)
+                    auto_clip_len=auto_clip, joint=_joint_record(args, task))
+
+
+def _joint_record(args: argparse.Namespace, task: str = "spot") -> dict[str, Any] | None:
+    """The ``--joint-*`` options as ``train.joint.load_joint_data`` reads them; None without --joint-labels."""
+    labels, videos = getattr(args, "joint_labels", None), getattr(args, "joint_videos", None)
+    if task == "classify" and (labels is not None or videos is not None):
+        raise ConfigError("--task classify trains one clip classifier on one label set; drop --joint-labels / "
+                          "--joint-videos (joint training is for spotting)")
+    if labels is None:
+        if videos is not None:
+            raise ConfigError("--joint-videos needs --joint-labels (the second dataset's labels)")
+        return None
+    if videos is None:
+        raise ConfigError("--joint-labels needs --joint-videos (the folder of the second dataset's videos)")
+    if not 0.0 < args.joint_ratio < 1.0:
+        raise ConfigError(f"--joint-ratio {args.joint_ratio}: the share of clips drawn from the second dataset "
+                          "must be strictly between 0 and 1 (T-DEED: 0.5)")
+    return {"labels": str(Path(labels).resolve()), "videos": str(Path(videos).resolve()),
+            "format": args.joint_format or "spot", "ratio": args.joint_ratio,
+            "splits": args.joint_splits, "label_file": args.joint_label_file}
 
 
 def _classify_model(args: argparse.Namespace, model_cfg: ModelConfig, backbone: str | None) -> ModelConfig:
@@ -457,8 +490,14 @@ def run_training(job: TrainJob, *, quiet: bool = False) -> int:
         if not quiet:
             print(classify_summary(result))
         return 0
+
+    joint = None
+    if job.joint is not None:  # --joint-labels: a second label set with its own head (e2espot.train.joint)
+        from e2espot.train.joint import load_joint_data
+
+        joint = load_joint_data(job.joint, cfg.data, label_file=job.joint["label_file"], splits=job.joint["splits"])
     result = train(cfg, train_labels, val_labels, job.save_dir, job.opts, resume=job.resume,
-                   on_epoch_end=on_epoch_end, progress=progress)
+                   on_epoch_end=on_epoch_end, progress=progress, joint=joint)
     if not quiet:
         print(summary_line(result))
     return 0

@@ -45,6 +45,7 @@ from e2espot.infer.postprocess import (
 from e2espot.infer.split import predict_videos
 from e2espot.models import create_spotter
 from e2espot.models.losses import SpottingLoss
+from e2espot.train import joint as joint_training
 from e2espot.train.distributed import all_reduce_mean, barrier, init_distributed, shutdown
 from e2espot.train.loggers import with_wandb
 from e2espot.train.optim import LR_SCHEDULES, build_lr_schedule, build_optimizer, sam_step
@@ -204,6 +205,7 @@ def train(
     reader_factory: Callable | None = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+    joint: Any = None,  # e2espot.train.joint.JointData: a second label set with its own class head
 ) -> TrainResult:
     """Train a spotter and write the run directory. Returns the best epoch and the history.
 
@@ -218,16 +220,18 @@ def train(
     opts = opts.resolved(run_cfg.data.clip_len)
     rt = _setup_runtime(opts)
     run_cfg, team, train_labels, clip_val_labels = _team_setup(run_cfg, opts, train_labels, val_labels)
+    if joint is not None:  # a second label set with its own class head (e2espot.train.joint)
+        run_cfg = joint_training.configure(run_cfg, joint, team_joint=team == "joint")
     has_val = val_labels is not None and len(val_labels) > 0
 
     # ---- data: uint8 clips from worker processes; augmentation happens on the device ---------------
     train_loader, val_loader = _build_loaders(run_cfg, opts, rt, team, train_labels, clip_val_labels, has_val,
-                                              reader_factory)
+                                              reader_factory, joint)
     steps_per_epoch = len(train_loader) // opts.acc_grad
     _check_epoch_plan(opts, rt, steps_per_epoch, has_val)
 
     # ---- model, loss, optimiser; then resume or start the run directory ---------------
-    parts = _build_model_and_optimiser(run_cfg, opts, rt, team, steps_per_epoch)
+    parts = _build_model_and_optimiser(run_cfg, opts, rt, team, steps_per_epoch, joint)
     st = _resume(save_dir, run_cfg, opts, rt, parts) if resume else _start(save_dir, run_cfg, rt)
     writer = with_wandb(_tensorboard(save_dir), save_dir, run_cfg, opts.wandb, opts.wandb_project) \
         if rt.dist.is_main else None
@@ -237,7 +241,7 @@ def train(
         row = _train_epoch(epoch, parts, train_loader, steps_per_epoch, opts, rt, st, run_cfg, save_dir, progress)
         if row is None:  # stopped mid-epoch by max_steps; the resume point is saved
             break
-        _validate(epoch, row, parts, val_loader, run_cfg, val_labels, opts, rt, reader_factory)
+        _validate(epoch, row, parts, val_loader, run_cfg, val_labels, opts, rt, reader_factory, joint)
         st.history.append(row)
         improved, score = _keep_best(st, row, opts, epoch)
         if rt.dist.is_main:
@@ -319,7 +323,7 @@ def _setup_runtime(opts: TrainOptions) -> _Runtime:
 
 
 def _build_loaders(run_cfg: RunConfig, opts: TrainOptions, rt: _Runtime, team: str | None, train_labels: LabelSet,
-                   clip_val_labels: LabelSet | None, has_val: bool, reader_factory: Callable | None):
+                   clip_val_labels: LabelSet | None, has_val: bool, reader_factory: Callable | None, joint=None):
     """The training loader (index-seeded clips, sharded over ranks) and the validation-loss loader (None
     without validation labels or ``val_clips``), both of micro-batches (``batch_size / acc_grad``)."""
     data_cfg, video_root = run_cfg.data, run_cfg.dataset.get("videos")
@@ -329,6 +333,8 @@ def _build_loaders(run_cfg: RunConfig, opts: TrainOptions, rt: _Runtime, team: s
         dilate_len=opts.dilate_len, displacement_radius=opts.displacement_radius, mixup=opts.mixup,
         seed=opts.seed, reader_factory=reader_factory, train=True, video_root=video_root, team=team == "head",
     )
+    if joint is not None:
+        train_set = joint_training.wrap_dataset(train_set, joint, run_cfg, opts)
     train_loader = make_loader(train_set, micro_batch, rt.num_workers, rank=rt.dist.rank,
                                world_size=rt.dist.world_size, device=rt.device)
     val_loader = None
@@ -338,6 +344,8 @@ def _build_loaders(run_cfg: RunConfig, opts: TrainOptions, rt: _Runtime, team: s
             displacement_radius=opts.displacement_radius, seed=opts.seed + 1, reader_factory=reader_factory,
             video_root=video_root, team=team == "head",
         )
+        if joint is not None:
+            val_set = joint_training.wrap_dataset(val_set, joint, run_cfg, opts, validation=True)
         val_loader = make_loader(val_set, micro_batch, min(rt.num_workers, 1), device=rt.device,
                                  persistent_workers=False)
     return train_loader, val_loader
@@ -356,7 +364,7 @@ def _check_epoch_plan(opts: TrainOptions, rt: _Runtime, steps_per_epoch: int, ha
 
 
 def _build_model_and_optimiser(run_cfg: RunConfig, opts: TrainOptions, rt: _Runtime, team: str | None,
-                               steps_per_epoch: int) -> _Parts:
+                               steps_per_epoch: int, joint=None) -> _Parts:
     """The model (seeded with ``opts.seed``), loss, optimiser, LR schedule, fp16 scaler, device augmentation
     and, under torchrun, the DDP wrapper."""
     device = rt.device
@@ -373,6 +381,10 @@ def _build_model_and_optimiser(run_cfg: RunConfig, opts: TrainOptions, rt: _Runt
         feature_dim=model.feature_dim, displacement_weight=1.0 if opts.displacement_radius > 0 else 0.0,
         team_weight=opts.team_weight,
     ).to(device)
+    target_classes = num_classes  # soft-target columns - 1 (DeviceAugment)
+    if joint is not None:
+        loss_fn = joint_training.wrap_loss(loss_fn, run_cfg, opts).to(device)
+        target_classes = joint_training.num_target_classes(run_cfg, num_classes)
     optimizer = build_optimizer(list(model.parameters()) + list(loss_fn.parameters()), opts.optimizer,
                                 lr=opts.lr, weight_decay=opts.weight_decay, rho=opts.rho)
     warmup_steps = min(opts.warmup_epochs, opts.num_epochs) * steps_per_epoch
@@ -385,7 +397,7 @@ def _build_model_and_optimiser(run_cfg: RunConfig, opts: TrainOptions, rt: _Runt
                     "restart adds the full LR during the warm-up, so the LR can exceed --learning-rate")
     scaler = torch.amp.GradScaler(device.type, enabled=(rt.precision == "fp16"))
     augment = DeviceAugment(  # a flip swaps the sides: team targets (head) or X-left/X-right classes (joint)
-        num_classes, run_cfg.data.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed,
+        target_classes, run_cfg.data.crop, mixup_alpha=opts.mixup_alpha, seed=opts.seed,
         flip_class_map=flip_class_map(len(run_cfg.classes)) if team == "joint" else None,
         modality=run_cfg.model.modality,  # RGB frames -> the model's channels (e2espot.data.modality)
         **AUGMENT_LEVELS[opts.augment],
@@ -462,7 +474,7 @@ def _forward_loss(parts: _Parts, rt: _Runtime, batch: dict[str, Any], train_mode
     with rt.amp:
         out = (parts.train_model if train_mode else parts.model)(x)
         return parts.loss_fn(out, {"labels": aug.targets, "displacement": aug.displacement, "valid": aug.valid,
-                                   "team": aug.team})
+                                   "team": aug.team, "dataset": batch.get("dataset")})
 
 
 def _train_epoch(epoch: int, parts: _Parts, loader, steps_per_epoch: int, opts: TrainOptions, rt: _Runtime,
@@ -523,7 +535,7 @@ def _train_epoch(epoch: int, parts: _Parts, loader, steps_per_epoch: int, opts: 
 
 
 def _validate(epoch: int, row: dict[str, Any], parts: _Parts, val_loader, run_cfg: RunConfig,
-              val_labels: LabelSet | None, opts: TrainOptions, rt: _Runtime, reader_factory) -> None:
+              val_labels: LabelSet | None, opts: TrainOptions, rt: _Runtime, reader_factory, joint=None) -> None:
     """Add ``val_loss`` (the validation clips) and, from ``start_val_epoch`` with criterion map, ``val_map``
     (full-video inference on rank 0, ``validation_map``) to ``row``."""
     parts.model.eval()
@@ -541,6 +553,8 @@ def _validate(epoch: int, row: dict[str, Any], parts: _Parts, val_loader, run_cf
             parts.model, run_cfg, val_labels, opts, device=rt.device, precision=rt.precision,
             reader_factory=reader_factory,
         )
+        if joint is not None:
+            joint_training.validate(row, parts.model, run_cfg, joint, opts, device=rt.device, precision=rt.precision)
 
 
 def _keep_best(st: _RunState, row: dict[str, Any], opts: TrainOptions, epoch: int) -> tuple[bool, float | None]:
@@ -695,6 +709,8 @@ def _tensorboard(save_dir: Path):
 
 def _log_epoch(save_dir: Path, history: list[dict[str, Any]], writer) -> None:
     keys = ["epoch", "train_loss", "val_loss", "val_map", "lr", "clips_per_s"]
+    if any("val_map_joint" in row for row in history):  # joint training (e2espot.train.joint)
+        keys.insert(4, "val_map_joint")
     with open(save_dir / "metrics.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
@@ -715,5 +731,7 @@ def _format_row(row: dict[str, Any]) -> str:
         parts.append(f"val_loss {row['val_loss']:.4f}")
     if "val_map" in row:
         parts.append(f"val_mAP {100 * row['val_map']:.2f}")
+    if "val_map_joint" in row:
+        parts.append(f"joint val_mAP {100 * row['val_map_joint']:.2f}")
     parts.append(f"{row['clips_per_s']:.2f} clips/s")
     return " | ".join(parts)

@@ -16,7 +16,7 @@ import numpy as np
 from e2espot.data import timebase
 from e2espot.data.labels import VISIBLE, Event, LabelSet, VideoLabels
 from e2espot.data.synthetic.physics import CLASSES, Match, Pitch, simulate_match
-from e2espot.data.synthetic.render import Renderer
+from e2espot.data.synthetic.render import TEAM_CUES, Renderer
 from e2espot.errors import ConfigError
 
 SPLITS: tuple[str, str, str] = ("train", "val", "test")
@@ -122,6 +122,7 @@ def generate_dataset(
     tiny: bool = False,
     soccernet: bool = True,
     zoom: float = 1.0,
+    team_cue: str = "none",
     progress: Progress | None = None,
 ) -> SyntheticDataset:
     """Simulate and render ``num_videos`` matches to ``out_dir``; deterministic for a given ``seed``.
@@ -132,13 +133,20 @@ def generate_dataset(
     and, with ``soccernet``, ``soccernet/synthetic/2026-2027/<id>/{Labels-ball.json,224p.mp4}`` plus
     ``soccernet/splits.json`` (split -> game ids). ``tiny`` renders 64x48 videos of 48 frames for unit tests.
     ``zoom`` > 1 magnifies the pitch and the camera pans to follow the ball, like a broadcast camera
-    (bigger players and ball at a small frame size).
+    (bigger players and ball at a small frame size). ``team_cue`` (``render.TEAM_CUES``) draws what tells
+    the teams apart: ``"none"`` (default) only the play, shirt colours drawn per video; ``"sleeve"`` a
+    contrasting sleeve on the side of the pitch each team defends; ``"possession"`` a broadcast-style arrow
+    at the top centre pointing the way the team of the latest event attacks (both consistent with a
+    horizontal flip, which swaps the team labels). The cue changes pixels only: same seed -> same events
+    and colours.
     Event definitions: see :mod:`e2espot.data.synthetic.physics`. ``progress("synth", fraction)`` is called
     while rendering. The labels do not depend on the resolution (same seed and fps -> same events).
     """
     if tiny:
         width, height = TINY_SIZE
     _check_args(num_videos, None if tiny else seconds, fps, width, height, splits)
+    if team_cue not in TEAM_CUES:
+        raise ConfigError(f"synthetic data: unknown team cue {team_cue!r}; choose one of {', '.join(TEAM_CUES)}")
     if not zoom >= 1.0:
         raise ConfigError(f"synthetic data: zoom {zoom} must be >= 1 (1 shows the whole pitch)")
     fps = float(fps)
@@ -157,7 +165,8 @@ def generate_dataset(
     for i, vid in enumerate(video_ids):
         path = root / "videos" / f"{vid}.mp4"
         renderer = render_video(path, seed=seed, index=i, num_frames=num_frames, fps=fps, width=width,
-                                height=height, zoom=zoom, progress=progress, total=num_videos)
+                                height=height, zoom=zoom, team_cue=team_cue, progress=progress,
+                                total=num_videos)
         match = renderer.match
         videos[vid] = path
         gt_files[vid] = _write_ground_truth(root / "ground_truth" / f"{vid}.json", vid, match, renderer)
@@ -181,8 +190,8 @@ def generate_dataset(
 
 
 def render_video(path: str | Path, *, seed: int, index: int, num_frames: int, fps: float = 25.0,
-                 width: int = 398, height: int = 224, zoom: float = 1.0, progress: Progress | None = None,
-                 total: int = 1) -> Renderer:
+                 width: int = 398, height: int = 224, zoom: float = 1.0, team_cue: str = "none",
+                 progress: Progress | None = None, total: int = 1) -> Renderer:
     """Simulate and encode video ``index`` of the dataset of ``seed`` (what :func:`generate_dataset` writes
     as ``synth_<index>.mp4``) at any size: the match and its events depend on (seed, index, num_frames,
     fps) only, so a larger copy shows the same play, e.g. for display. Returns the renderer (its
@@ -190,7 +199,7 @@ def render_video(path: str | Path, *, seed: int, index: int, num_frames: int, fp
     """
     physics_ss, render_ss = np.random.SeedSequence([int(seed), int(index)]).spawn(2)
     match = simulate_match(np.random.default_rng(physics_ss), int(num_frames), float(fps))
-    renderer = Renderer(match, width, height, np.random.default_rng(render_ss), zoom=zoom)
+    renderer = Renderer(match, width, height, np.random.default_rng(render_ss), zoom=zoom, team_cue=team_cue)
     _encode(renderer, Path(path), progress, int(index), total)
     return renderer
 
@@ -257,6 +266,8 @@ def _write_ground_truth(path: Path, vid: str, match: Match, renderer: Renderer) 
         "holder": match.holder.tolist(),
         "events": [{"frame": e.frame, "label": e.label, "team": e.side} for e in match.events],
     }
+    if renderer.team_cue != "none":  # (key absent for the default: earlier files unchanged)
+        obj["team_cue"] = renderer.team_cue
     _write_json(path, obj)
     return path
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from e2espot.data.synthetic.physics import Match, Pitch
+from e2espot.errors import ConfigError
 
 BALL_RADIUS_M = 0.33
 PLAYER_RADIUS_M = 0.6
@@ -26,6 +27,21 @@ SHIRT_COLOURS = np.array([
 KEEPER_COLOURS = np.array([(60, 60, 70), (150, 150, 155), (200, 90, 220), (40, 170, 90)], np.float32)
 # run-off area around the court (not yellow, not green): terracotta, slate blue, grey-brown
 SURROUND_COLOURS = np.array([(170, 85, 60), (70, 95, 140), (120, 105, 95)], np.float64)
+# the optional team cue (``team_cue``): how each team can be told apart in a frame without colours
+TEAM_CUES: dict[str, str] = {
+    "none": "no cue beyond the play (shirt colours are drawn per video; the default, as before)",
+    "sleeve": "every player wears a sleeve band in a contrasting colour (white, or black on light shirts) "
+              "on the side of the pitch its team defends: the left team's on the left of the body, the "
+              "right team's on the right. A horizontal flip moves it to the other side exactly as it swaps "
+              "the team labels, so the cue holds under the flip augmentation",
+    "possession": "a broadcast-style possession graphic at the top centre of every frame: a white arrow on a "
+                  "dark box pointing the way the team in possession (the team of the latest event) attacks, "
+                  "right for the left team, left for the right team. It gives the team away by design; a "
+                  "horizontal flip mirrors the arrow exactly as it swaps the team labels",
+}
+SLEEVE_OFFSET = 0.75  # sleeve centre, in player radii from the body centre along x (towards the own goal)
+SLEEVE_RADIUS = 0.42  # sleeve disc radius in player radii
+SLEEVE_LIGHT_SHIRT = 150.0  # shirts with a luma (0.299 R + 0.587 G + 0.114 B) above this get a black sleeve
 SHOT_SWING = 1.4  # a shot's kicking leg reaches this much further than a pass's
 FOLLOW_GAIN = 0.3  # camera pan: fraction of the remaining distance to the ball closed per frame
 
@@ -67,8 +83,11 @@ class Renderer:
     """Per-video look (colours, lighting, noise, jitter) and the frame drawing."""
 
     def __init__(self, match: Match, width: int, height: int, rng: np.random.Generator, *,
-                 zoom: float = 1.0) -> None:
+                 zoom: float = 1.0, team_cue: str = "none") -> None:
+        if team_cue not in TEAM_CUES:
+            raise ConfigError(f"synthetic data: unknown team cue {team_cue!r}; choose one of {', '.join(TEAM_CUES)}")
         self.match, self.width, self.height = match, width, height
+        self.team_cue = team_cue
         self.cam = Camera.fit(match.pitch, width, height, zoom=zoom)
         s = self.cam.scale_px_per_m
         self.jitter_pad = max(1, int(round(0.3 * s)))
@@ -85,6 +104,9 @@ class Renderer:
         keepers = rng.choice(len(KEEPER_COLOURS), 2, replace=False)
         self.team_colours = (SHIRT_COLOURS[shirts] + rng.normal(0, 8, (2, 3))).astype(np.float32)
         self.keeper_colours = (KEEPER_COLOURS[keepers] + rng.normal(0, 8, (2, 3))).astype(np.float32)
+        # sleeve (team_cue "sleeve") per team and for keepers: white, or black on a light shirt
+        self.sleeve_colours = self._sleeve_colours(self.team_colours)
+        self.keeper_sleeve_colours = self._sleeve_colours(self.keeper_colours)
         self.head_colour = (np.array([40, 30, 25]) + rng.normal(0, 6, 3)).astype(np.float32)
         self.ball_colour = (np.array([252, 222, 40]) + rng.uniform(-6, 3, 3)).astype(np.float32)
         self.static = self._draw_pitch(rng).astype(np.float32)  # (H + 2 pad, W + 2 pad, 3), 0..255
@@ -103,6 +125,48 @@ class Renderer:
         self.gain = (1.0 + amp * wave + rng.uniform(-0.06, 0.06)).astype(np.float32)  # (N, 3)
         self.offset_px = self._follow_ball() + self._camera_jitter(rng, n)  # (N, 2) int
         self.kicks = self._kick_poses()
+        self.possession = self._possession()  # (N,) int8: team of the latest event at or before each frame
+        self._arrows = self._draw_arrows() if team_cue == "possession" else None
+
+    @staticmethod
+    def _sleeve_colours(shirts: np.ndarray) -> np.ndarray:
+        """(2, 3) float32 sleeve colour per shirt: white (240), or black (15) when the shirt's luma > 150."""
+        luma = shirts @ np.array([0.299, 0.587, 0.114], np.float32)
+        return np.where((luma > SLEEVE_LIGHT_SHIRT)[:, None], 15.0, 240.0).repeat(3, 1).astype(np.float32)
+
+    def _possession(self) -> np.ndarray:
+        """(N,) int8 team (0 left, 1 right) of the latest event at or before each frame (the first event's
+        team before it): at every event frame, the event's own team."""
+        n = self.match.num_frames
+        events = sorted(self.match.events, key=lambda e: e.frame)
+        out = np.full(n, events[0].team if events else 0, np.int8)
+        for e in events:
+            out[e.frame:] = e.team
+        return out
+
+    def arrow_box(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) pixel box (exclusive ends) of the possession graphic, top centre of the frame."""
+        half_h = max(3, round(0.08 * self.height))
+        half_w = max(3, round(0.7 * half_h))
+        cx = self.width // 2
+        return cx - half_w - 2, 1, cx + half_w + 2, 2 * half_h + 6
+
+    def _draw_arrows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The possession graphic for team 0 (arrow pointing right) and team 1 (its mirror image), (h, w, 3)."""
+        x0, y0, x1, y1 = self.arrow_box()
+        box = np.full((y1 - y0, x1 - x0, 3), 28.0, np.float32)
+        h, w = box.shape[:2]
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+        cy, half_h = (h - 1) / 2, (h - 5) / 2
+        base, apex = 2.0, w - 3.0  # the triangle's base column and apex column
+        inside = (xs >= base) & (xs <= apex) & (np.abs(ys - cy) <= half_h * (apex - xs) / (apex - base) + 0.25)
+        box[inside] = 245.0
+        return box, box[:, ::-1].copy()
+
+    def sleeve_dx_px(self, team: int) -> float:
+        """Horizontal offset (px) of a player's sleeve from its centre: towards the goal ``team`` defends
+        (team 0 = left: negative). Only drawn with ``team_cue="sleeve"``."""
+        return (-1.0 if team == 0 else 1.0) * SLEEVE_OFFSET * self.player_r_px
 
     def _kick_poses(self) -> dict[int, list[tuple[int, np.ndarray]]]:
         """Frame -> [(player, unit direction in px)] for the leg drawn around each PASS / SHOT / RECEIVE.
@@ -271,10 +335,15 @@ class Renderer:
         head = self.head_colour * gain
         legs = dict(self.kicks.get(frame_idx, []))
         leg_colour = np.array([235, 235, 235], np.float32) * gain
+        sleeves = self.keeper_sleeve_colours * gain, self.sleeve_colours * gain
         for i, (x, y) in enumerate(players):
             team = int(m.player_team[i])
-            colour = keeper_colours[team] if m.player_is_keeper[i] else team_colours[team]
+            keeper = bool(m.player_is_keeper[i])
+            colour = keeper_colours[team] if keeper else team_colours[team]
             layers = [(sh, sh, pr, shadow, 0.3), (0.0, 0.0, pr, colour, 1.0), (0.0, 0.0, hr, head, 1.0)]
+            if self.team_cue == "sleeve":
+                layers.insert(2, (self.sleeve_dx_px(team), 0.0, max(1.0, SLEEVE_RADIUS * pr),
+                                  sleeves[0 if keeper else 1][team], 1.0))
             if i in legs:  # the kicking leg, a light sock/boot just outside the body (further for a shot)
                 ux, uy = legs[i]
                 reach = pr + 0.6 * br
@@ -283,6 +352,9 @@ class Renderer:
         bx, by = self.cam.to_px(m.ball_m[frame_idx]) + shift
         self._sprite(img, bx, by, [(sh * 0.6, sh * 0.6, br, shadow, 0.35),
                                    (0.0, 0.0, br, self.ball_colour * gain, 1.0)])
+        if self._arrows is not None:  # team_cue "possession": an overlay, not lit like the pitch
+            x0, y0, x1, y1 = self.arrow_box()
+            img[y0:y1, x0:x1] = self._arrows[int(self.possession[frame_idx])]
         ox, oy = (int(v) for v in self.noise_shift[frame_idx])
         img += self.noise[self.noise_pick[frame_idx], oy:oy + self.height, ox:ox + self.width]
         np.clip(img, 0, 255, out=img)
