@@ -24,6 +24,7 @@ from e2espot.config import RunConfig
 from e2espot.data.labels import LabelSet
 from e2espot.errors import CheckpointError, ConfigError
 from e2espot.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from e2espot.train.history import MAP_UNIT_KEY, PERCENT, map_percent, resumed_in_percent
 from e2espot.train.loggers import with_wandb
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class TrainOptions:
 
 @dataclass
 class TrainResult:
-    """``best_score``: val mAP (criterion map) or minus the val loss (criterion loss); None when no epoch
+    """``best_score``: val mAP in percent (criterion map) or minus the val loss (criterion loss); None when no epoch
     was scored, and then ``best_epoch`` is the last epoch (best.pt holds its weights) and
     ``unvalidated_reason`` says why nothing was scored."""
 
@@ -304,6 +305,7 @@ def train(
         resumed_loss = (state["epoch_loss_sum"], state["epoch_loss_count"])
         history = json.loads(state["history"])
         best_score, best_epoch = state.get("best_score"), state.get("best_epoch")
+        history, best_score = resumed_in_percent(history, best_score, opts.criterion)  # old runs: fractions
         if dist_info.is_main:
             log.info(f"resuming from {save_dir / LAST}: epoch {start_epoch}, step {start_step}")
     elif dist_info.is_main:
@@ -382,6 +384,7 @@ def train(
         row: dict[str, Any] = {
             "epoch": epoch, "train_loss": train_loss, "lr": scheduler.get_last_lr()[0],
             "clips_per_s": clips_seen / max(1e-9, train_time) * dist_info.world_size,
+            MAP_UNIT_KEY: PERCENT,  # val_map in percent (e2espot.train.history)
         }
         model.eval()
         if val_loader is not None:
@@ -394,10 +397,10 @@ def train(
             row["val_loss"] = total / max(1, n)
         if val_labels is not None and len(val_labels) and opts.criterion == "map" and epoch >= opts.start_val_epoch:
             if dist_info.is_main:
-                row["val_map"] = validation_map(
+                row["val_map"] = map_percent(validation_map(
                     model, run_cfg, val_labels, opts, device=device, precision=precision,
                     reader_factory=reader_factory,
-                )
+                ))
         history.append(row)
 
         score = row.get("val_map") if opts.criterion == "map" else (
@@ -566,7 +569,7 @@ def _tensorboard(save_dir: Path):
 
 
 def _log_epoch(save_dir: Path, history: list[dict[str, Any]], writer) -> None:
-    keys = ["epoch", "train_loss", "val_loss", "val_map", "lr", "clips_per_s"]
+    keys = ["epoch", "train_loss", "val_loss", "val_map", "lr", "clips_per_s", MAP_UNIT_KEY]
     with open(save_dir / "metrics.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
@@ -586,6 +589,6 @@ def _format_row(row: dict[str, Any]) -> str:
     if "val_loss" in row:
         parts.append(f"val_loss {row['val_loss']:.4f}")
     if "val_map" in row:
-        parts.append(f"val_mAP {100 * row['val_map']:.2f}")
+        parts.append(f"val_mAP {row['val_map']:.2f} %")
     parts.append(f"{row['clips_per_s']:.2f} clips/s")
     return " | ".join(parts)
