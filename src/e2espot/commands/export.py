@@ -1,6 +1,10 @@
 """Export predicted events: a CSV table, a SoccerNet results_spotting.json, chapters (WebVTT for
 <track kind=chapters>, or an ffmetadata file for `ffmpeg -map_chapters`), or a highlight reel .mp4
-(cuts around chosen events, overlapping cuts merged, a title card before each)."""
+(cuts around chosen events, overlapping cuts merged, a title card before each).
+
+Chapters and highlights are for people: they keep the events at or above the per-class thresholds of the
+run that predicted them (``--run``, or the run directory the events file lies in), as ``predict`` does,
+and print the thresholds applied and where they come from; ``--min-score`` sets one floor instead."""
 
 from __future__ import annotations
 
