@@ -24,17 +24,26 @@ from e2espot.constants import DEFAULT_TOLERANCES
 from e2espot.data.labels import Event, LabelSet, VideoLabels
 from e2espot.train.loop import TrainOptions
 
-# Reference pace of the default demo on a quiet 2-core x86 CPU (the project machine, an AMD EPYC without
-# AVX512-BF16, fp32, one torch thread + one decoding process; measured by .ci/run on 2026-11-30: synthetic
-# data 31 s, training 625 s, whole demo 11.3 min), used for the time estimate printed before training:
-REF_SYNTH_S_PER_FRAME = 55.0 / (36 * 750)  # rendering + encoding one 128x72 frame
-REF_STEP_S_PER_FRAME = 0.91 / (8 * 32)  # one training step (forward + backward) per clip frame at 128x72
+# Reference pace on a quiet 2-core x86 CPU (the project machine, an AMD EPYC without AVX512-BF16, fp32, one
+# torch thread + one decoding process), for the time estimate printed before training. Anchor: .ci/run on
+# 2026-11-30, quiet (load about 2), the previous default (96x54 frames, 1200 steps): synthetic data 31 s,
+# training 625 s, whole demo 11.3 min. The machine has been shared since, so the new defaults were timed
+# against that anchor in the same moment (interleaved on the busy machine, the load cancels out):
+# rendering 64x36 takes 0.82x the time of 96x54 (3 rounds of 3 videos: 0.80-0.86), a training step of
+# 8 x 32 frames at 64x36 0.40x (median of 8 rounds, 0.26-0.48; 0.35 in 6 earlier rounds), about the
+# pixel ratio (0.44). Rendering has a per-frame part (simulation, encoding) and a per-pixel part:
+REF_SYNTH_S_PER_FRAME = 0.775e-3  # simulation + encoding of one frame, whatever its size
+REF_SYNTH_S_PER_PIXEL = 7.19e-8  # + drawing, per pixel of the frame (31 s for 36 x 750 frames at 96x54)
+REF_STEP_S_PER_FRAME = 0.40 * 0.512 / (8 * 32) / (64 * 36 / (128 * 72))  # one training step (forward +
+# backward) per clip frame at 128x72 (scaled by pixels): 0.205 s per step of 8 x 32 frames at 64x36
 REF_INFER_S_PER_FRAME = 0.0008  # decode + forward of one frame at 128x72 (validation, test, thresholds)
-# the default demo's floor for the test mAP@2 of the high-recall list (no NMS), which the slow test asserts:
-# measured 46.8 % (seed 2; 69.5 % after the run's NMS), so a result below it is not what the demo does
-TARGET_MAP2 = 0.40
+# the default demo's floor for the test mAP@2 without NMS (issue 12), which the slow test asserts with the same
+# floor after NMS: measured 55.9 % without NMS, 59.7 % after the run's NMS (seed 2, 700 steps at 64x36;
+# PASS 80.4, RECEIVE 94.9, SHOT 46.2, OUT 37.9, GOAL 19.9 without NMS), so a result below it is not what the
+# demo does
+TARGET_MAP2 = 0.50
 FPS = 25.0  # the synthetic videos' frame rate (generate_dataset's default)
-DISPLAY_HEIGHT = 324  # the annotated video is re-rendered at this height (6x the training frames)
+DISPLAY_HEIGHT = 324  # the annotated video is re-rendered at this height (9x the 36-px training frames)
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,7 @@ class DemoOptions:
     device: str = "cpu"
     num_workers: int = 1
     display_height: int = DISPLAY_HEIGHT  # the annotated video's height (0: the training videos as they are)
+    display_zoom: float = 2.5  # the annotated video's camera: wider than training's (same match, same events)
 
     @property
     def steps(self) -> int:
@@ -110,6 +120,12 @@ def expected_seconds(opts: DemoOptions, *, num_val_frames: int, num_test_frames:
             "total_after_synth": (train_s + predict_s) / speed}
 
 
+def expected_synth_seconds(opts: DemoOptions) -> float:
+    """Seconds to simulate, render and encode the demo's videos on the reference CPU (see REF_SYNTH_*)."""
+    frames = opts.num_videos * round(opts.seconds * FPS)
+    return frames * (REF_SYNTH_S_PER_FRAME + REF_SYNTH_S_PER_PIXEL * opts.width * opts.height)
+
+
 def verdict(map2: float, random_map2: float, *, target: float = TARGET_MAP2,
             what: str = "mAP@2") -> tuple[bool, str]:
     """(learned, one plain sentence) for a test mAP@2 against random scores on the same labels (0..1);
@@ -148,7 +164,7 @@ def _display_video(opts: DemoOptions, data_dir: Path, video: VideoLabels, index:
     scale = opts.display_height / opts.height
     width = round(opts.width * scale / 2) * 2
     render_video(out, seed=opts.seed, index=index, num_frames=video.num_frames, fps=video.fps, width=width,
-                 height=opts.display_height, zoom=opts.zoom)
+                 height=opts.display_height, zoom=opts.display_zoom)
     return out
 
 
@@ -175,8 +191,7 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
     _, num_val, num_test = split_counts(opts.num_videos, (0.5, 0.25, 0.25))  # generate_dataset's default
     frames_per_video = round(opts.seconds * FPS)
     frames = {"val": num_val * frames_per_video, "test": num_test * frames_per_video}
-    ref_synth_s = opts.num_videos * frames_per_video * REF_SYNTH_S_PER_FRAME * (
-        opts.width * opts.height / (128 * 72))
+    ref_synth_s = expected_synth_seconds(opts)
     ref = expected_seconds(opts, num_val_frames=frames["val"], num_test_frames=frames["test"])
     log(f"demo: fixed work ({count_noun(opts.num_videos, 'video')}, {opts.steps} training steps, seed {opts.seed}); "
         f"expected: about {(ref_synth_s + ref['total_after_synth']) / 60:.1f} min on a quiet 2-core CPU")
