@@ -24,17 +24,26 @@ from e2espot.constants import DEFAULT_TOLERANCES
 from e2espot.data.labels import Event, LabelSet, VideoLabels
 from e2espot.train.loop import TrainOptions
 
-# Reference pace of the default demo on a quiet 2-core x86 CPU (the project machine, an AMD EPYC without
-# AVX512-BF16, fp32, one torch thread + one decoding process; measured by .ci/run on 2026-11-30: synthetic
-# data 31 s, training 625 s, whole demo 11.3 min), used for the time estimate printed before training:
-REF_SYNTH_S_PER_FRAME = 55.0 / (36 * 750)  # rendering + encoding one 128x72 frame
-REF_STEP_S_PER_FRAME = 0.91 / (8 * 32)  # one training step (forward + backward) per clip frame at 128x72
+# Reference pace on a quiet 2-core x86 CPU (the project machine, an AMD EPYC without AVX512-BF16, fp32, one
+# torch thread + one decoding process), for the time estimate printed before training. Anchor: .ci/run on
+# 2026-11-30, quiet (load about 2), the previous default (96x54 frames, 1200 steps): synthetic data 31 s,
+# training 625 s, whole demo 11.3 min. The machine has been shared since, so the new defaults were timed
+# against that anchor in the same moment (interleaved on the busy machine, the load cancels out):
+# rendering 64x36 takes 0.82x the time of 96x54 (3 rounds of 3 videos: 0.80-0.86), a training step of
+# 8 x 32 frames at 64x36 0.40x (median of 8 rounds, 0.26-0.48; 0.35 in 6 earlier rounds), about the
+# pixel ratio (0.44). Rendering has a per-frame part (simulation, encoding) and a per-pixel part:
+REF_SYNTH_S_PER_FRAME = 0.775e-3  # simulation + encoding of one frame, whatever its size
+REF_SYNTH_S_PER_PIXEL = 7.19e-8  # + drawing, per pixel of the frame (31 s for 36 x 750 frames at 96x54)
+REF_STEP_S_PER_FRAME = 0.40 * 0.512 / (8 * 32) / (64 * 36 / (128 * 72))  # one training step (forward +
+# backward) per clip frame at 128x72 (scaled by pixels): 0.205 s per step of 8 x 32 frames at 64x36
 REF_INFER_S_PER_FRAME = 0.0008  # decode + forward of one frame at 128x72 (validation, test, thresholds)
-# the default demo's floor for the test mAP@2 of the high-recall list (no NMS), which the slow test asserts:
-# measured 46.8 % (seed 2; 69.5 % after the run's NMS), so a result below it is not what the demo does
-TARGET_MAP2 = 0.40
+# the default demo's floor for the test mAP@2 without NMS (issue 12), which the slow test asserts with the same
+# floor after NMS: measured 55.9 % without NMS, 59.7 % after the run's NMS (seed 2, 700 steps at 64x36;
+# PASS 80.4, RECEIVE 94.9, SHOT 46.2, OUT 37.9, GOAL 19.9 without NMS), so a result below it is not what the
+# demo does
+TARGET_MAP2 = 0.50
 FPS = 25.0  # the synthetic videos' frame rate (generate_dataset's default)
-DISPLAY_HEIGHT = 324  # the annotated video is re-rendered at this height (6x the training frames)
+DISPLAY_HEIGHT = 324  # the annotated video is re-rendered at this height (9x the 36-px training frames)
 
 
 @dataclass(frozen=True)
@@ -45,22 +54,23 @@ class DemoOptions:
     num_videos: int = 36
     seconds: float = 30.0
     seed: int = 2
-    width: int = 96
-    height: int = 54
-    zoom: float = 2.5  # broadcast-style camera following the ball: players and ball a few pixels wide
+    width: int = 64
+    height: int = 36
+    zoom: float = 3.75  # broadcast-style camera following the ball: 5.6 px per metre, the ball 3.7 px wide
     arch: str = "test_tiny_tsm"
     head: str = "gru"
     clip_len: int = 32
     batch_size: int = 8
-    epochs: int = 60
+    epochs: int = 35
     epoch_clips: int = 160  # clips per epoch: epoch_clips / batch_size optimiser steps
-    val_epochs: int = 3  # validation mAP (best-epoch selection) on the last val_epochs epochs only
+    val_epochs: int = 2  # validation mAP (best-epoch selection) on the last val_epochs epochs only
     lr: float = 3e-3
-    dilate_len: int = 1
+    dilate_len: int = 0  # one target frame per event: sharp peaks, so the list without NMS has few duplicates
     fg_upsample: float = 0.5
     device: str = "cpu"
     num_workers: int = 1
     display_height: int = DISPLAY_HEIGHT  # the annotated video's height (0: the training videos as they are)
+    display_zoom: float = 2.5  # the annotated video's camera: wider than training's (same match, same events)
 
     @property
     def steps(self) -> int:
@@ -88,6 +98,7 @@ def train_options(opts: DemoOptions) -> TrainOptions:
         num_epochs=opts.epochs, epoch_clips=opts.epoch_clips, batch_size=opts.batch_size, lr=opts.lr,
         warmup_epochs=1, fg_upsample=opts.fg_upsample, mixup=False, augment="flip", dilate_len=opts.dilate_len,
         start_val_epoch=max(0, opts.epochs - opts.val_epochs),
+        val_clips=0,  # no validation loss pass per epoch: the last epochs' validation mAP picks the best one
         num_workers=opts.num_workers, device=opts.device, seed=opts.seed,
     )
 
@@ -109,17 +120,25 @@ def expected_seconds(opts: DemoOptions, *, num_val_frames: int, num_test_frames:
             "total_after_synth": (train_s + predict_s) / speed}
 
 
-def verdict(map2: float, random_map2: float, *, target: float = TARGET_MAP2) -> tuple[bool, str]:
-    """(learned, one plain sentence) for a test mAP@2 against random scores on the same labels (0..1)."""
+def expected_synth_seconds(opts: DemoOptions) -> float:
+    """Seconds to simulate, render and encode the demo's videos on the reference CPU (see REF_SYNTH_*)."""
+    frames = opts.num_videos * round(opts.seconds * FPS)
+    return frames * (REF_SYNTH_S_PER_FRAME + REF_SYNTH_S_PER_PIXEL * opts.width * opts.height)
+
+
+def verdict(map2: float, random_map2: float, *, target: float = TARGET_MAP2,
+            what: str = "mAP@2") -> tuple[bool, str]:
+    """(learned, one plain sentence) for a test mAP@2 against random scores on the same labels (0..1);
+    ``what`` names the list it was computed on (the demo passes "mAP@2 without NMS")."""
     ratio = map2 / random_map2 if random_map2 > 0 else float("inf")
     above = f"{100 * map2:.1f} % vs {100 * random_map2:.1f} % for random scores ({ratio:.1f}x)"
     if map2 < max(2.0 * random_map2, random_map2 + 0.05):
-        return False, (f"WARNING: the model did not learn: mAP@2 = {above}. Its events are close to "
+        return False, (f"WARNING: the model did not learn: {what} = {above}. Its events are close to "
                        "guesses; train longer (--epochs) or check the data.")
     if map2 < target:
-        return True, (f"the model learned something but less than this demo normally does: mAP@2 = {above}; "
+        return True, (f"the model learned something but less than this demo normally does: {what} = {above}; "
                       f"the default settings reach {100 * target:.0f} % or more.")
-    return True, f"the model learned to spot the events: mAP@2 = {above}."
+    return True, f"the model learned to spot the events: {what} = {above}."
 
 
 def _thresholds(run_dir: Path, classes: list[str]) -> dict[str, float]:
@@ -144,7 +163,7 @@ def _display_video(opts: DemoOptions, data_dir: Path, video: VideoLabels, index:
     scale = opts.display_height / opts.height
     width = round(opts.width * scale / 2) * 2
     render_video(out, seed=opts.seed, index=index, num_frames=video.num_frames, fps=video.fps, width=width,
-                 height=opts.display_height, zoom=opts.zoom)
+                 height=opts.display_height, zoom=opts.display_zoom)
     return out
 
 
@@ -171,8 +190,7 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
     _, num_val, num_test = split_counts(opts.num_videos, (0.5, 0.25, 0.25))  # generate_dataset's default
     frames_per_video = round(opts.seconds * FPS)
     frames = {"val": num_val * frames_per_video, "test": num_test * frames_per_video}
-    ref_synth_s = opts.num_videos * frames_per_video * REF_SYNTH_S_PER_FRAME * (
-        opts.width * opts.height / (128 * 72))
+    ref_synth_s = expected_synth_seconds(opts)
     ref = expected_seconds(opts, num_val_frames=frames["val"], num_test_frames=frames["test"])
     log(f"demo: fixed work ({count_noun(opts.num_videos, 'video')}, {opts.steps} training steps, seed {opts.seed}); "
         f"expected: about {(ref_synth_s + ref['total_after_synth']) / 60:.1f} min on a quiet 2-core CPU")
@@ -224,21 +242,27 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
     train_s = time.perf_counter() - t0
     plot_training_curves(run_dir / "metrics.json", run_dir / "curves.png")
     log(f"      trained in {train_s:.0f} s; best epoch {result.best_epoch} "
-        f"(val mAP {100 * (result.best_score or 0):.1f} %)")
+        f"(val mAP {result.best_score or 0:.1f} %)")
 
     # 3. predict + 4. evaluate the held-out test videos
     t0 = time.perf_counter()
     split = predict_split(run_dir, "test", videos_root=videos_root, device=opts.device)
     log(f"[3/5] predicted {count_noun(len(split.videos), 'test video')} in {time.perf_counter() - t0:.0f} s")
-    recall = split.recall_result
+    recall, ranked = split.recall_result, split.result
     random_map = random_baseline_map(split.truth)
-    log("[4/5] test split, E2E-Spot AP (%) by tolerance in frames (high-recall list, no NMS):")
+    post = split.postprocess
+    nms = "no NMS" if post is None or post.nms == "none" else f"{post.nms} NMS over {post.nms_window} frame" + (
+        "s" if post.nms_window != 1 else "")
+    log(f"[4/5] test split ({count_noun(len(split.truth.videos), 'held-out video')}), E2E-Spot AP (%) by tolerance "
+        "in frames, on two lists:")
+    log("      A. without NMS: every (frame, class) scoring >= 0.01 (E2E-Spot's test protocol)")
     log(format_map(recall))
-    learned, sentence = verdict(recall.map_by_tolerance[2], random_map[2])
-    nms_map = split.result.map_by_tolerance
-    log(f"      after the run's NMS (the events predict writes, score >= 0.01): mAP@2 = {100 * nms_map[2]:.1f} %, "
-        f"mAP@0 = {100 * nms_map[0]:.1f} %")
-    log(f"      random scores on the same labels: mAP@2 = {100 * random_map[2]:.1f} %")
+    log(f"      B. after the run's NMS ({nms}, chosen on validation): the ranked list predict's events come from")
+    log(format_map(ranked))
+    raw2, nms2 = recall.map_by_tolerance[2], ranked.map_by_tolerance[2]
+    log(f"      mAP@2: {100 * raw2:.1f} % without NMS (A), {100 * nms2:.1f} % after NMS (B); random scores on "
+        f"the same labels: {100 * random_map[2]:.1f} %")
+    learned, sentence = verdict(raw2, random_map[2], what="mAP@2 without NMS")
     log(f"      verdict: {sentence}")
 
     # 5. pictures and the annotated video of the first test video, events above the run's thresholds
@@ -257,11 +281,14 @@ def run_demo(opts: DemoOptions, log: Callable[[str], None] = lambda msg: None) -
         f"{', '.join(f'{c} {t:.2f}' for c, t in thresholds.items())}), {timeline}, {ap_chart}, run dir {run_dir}")
     summary = {
         "units": "mAP and AP in percent",
-        "mAP@2": 100 * recall.map_by_tolerance[2],
+        "lists": {"mAP, per_class_ap@2": "without NMS: every (frame, class) scoring >= 0.01",
+                  "mAP_after_nms, per_class_ap@2_after_nms": f"after the run's NMS ({nms}, chosen on validation)"},
+        "mAP@2": 100 * raw2,
         "mAP": {str(k): 100 * v for k, v in recall.map_by_tolerance.items()},
-        "mAP_after_nms": {str(k): 100 * v for k, v in nms_map.items()},
+        "mAP_after_nms": {str(k): 100 * v for k, v in ranked.map_by_tolerance.items()},
         "random_mAP@2": 100 * random_map[2],
         "per_class_ap@2": {c: 100 * v for c, v in recall.ap[2].items()},
+        "per_class_ap@2_after_nms": {c: 100 * v for c, v in ranked.ap[2].items()},
         "learned": learned, "verdict": sentence,
         "epochs": opts.epochs, "steps": opts.steps, "seed": opts.seed,
         "train_seconds": train_s, "best_epoch": result.best_epoch,

@@ -68,10 +68,10 @@ def test_joint_run_reports_both_maps_and_records_both_class_lists(two_datasets, 
     run = tmp_path / "run"
     rows = json.loads((run / "metrics.json").read_text())
     assert [r["epoch"] for r in rows] == [0]
-    assert all(0.0 <= r["val_map"] <= 1.0 and 0.0 <= r["val_map_joint"] <= 1.0 for r in rows)
+    assert all(0.0 <= r["val_map"] <= 100.0 and 0.0 <= r["val_map_joint"] <= 100.0 for r in rows)
     assert result.history[-1]["val_map_joint"] == rows[-1]["val_map_joint"]
     header = (run / "metrics.csv").read_text().splitlines()[0]
-    assert header == "epoch,train_loss,val_loss,val_map,val_map_joint,lr,clips_per_s"
+    assert header == "epoch,train_loss,val_loss,val_map,val_map_joint,lr,clips_per_s,map_unit"
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["classes"] == list(tr.classes)
     assert cfg["model"]["extra_num_classes"] == 3

@@ -62,9 +62,11 @@ def test_run_directory_contents(tiny_data, tmp_path):
     assert all(0.0 <= t <= 1.0 for t in post["thresholds"].values())
     rows = json.loads((run / "metrics.json").read_text())
     assert [r["epoch"] for r in rows] == [0, 1]
-    assert all(0.0 <= r["val_map"] <= 1.0 and r["val_loss"] > 0 for r in rows)
+    # mAP in percent everywhere a run writes it (issue 12), each row marked with its unit
+    assert all(0.0 <= r["val_map"] <= 100.0 and r["val_loss"] > 0 and r["map_unit"] == "percent" for r in rows)
+    assert result.best_score == max(r["val_map"] for r in rows)
     header = (run / "metrics.csv").read_text().splitlines()[0]
-    assert header == "epoch,train_loss,val_loss,val_map,lr,clips_per_s"
+    assert header == "epoch,train_loss,val_loss,val_map,lr,clips_per_s,map_unit"
     assert any((run / "tensorboard").iterdir())
     assert result.best_epoch in (0, 1)
     assert load_checkpoint(run / "best.pt")["epoch"] == result.best_epoch
@@ -85,6 +87,25 @@ def test_resume_mid_epoch_matches_uninterrupted(tiny_data, tmp_path):
     h_full = json.loads((tmp_path / "full" / "metrics.json").read_text())
     h_cut = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert [r["train_loss"] for r in h_cut] == pytest.approx([r["train_loss"] for r in h_full], abs=1e-9)
+
+
+def test_resume_of_a_run_logged_in_fractions_continues_in_percent(tiny_data, tmp_path):
+    """A run written before issue 12 logged val_map and best_score as fractions: resuming converts them,
+    so the new epoch's percent score is compared with a percent best and metrics.json has one unit."""
+    run_cfg, tr, va, opts = _setup(tiny_data)
+    run = tmp_path / "run"
+    train(run_cfg, tr, va, run, replace(opts, max_steps=2))  # epoch 0 done and validated
+    state = load_checkpoint(run / "last.pt")
+    (row,) = json.loads(state["history"])
+    old_row = {k: v for k, v in row.items() if k != "map_unit"} | {"val_map": 0.999}  # an old run, a fraction
+    state["history"], state["best_score"] = json.dumps([old_row]), 0.999
+    torch.save(state, run / "last.pt")
+    result = train(run_cfg, tr, va, run, opts, resume=True)
+    rows = json.loads((run / "metrics.json").read_text())
+    assert [r["epoch"] for r in rows] == [0, 1] and all(r["map_unit"] == "percent" for r in rows)
+    assert rows[0]["val_map"] == pytest.approx(99.9)
+    # 99.9 % beats what epoch 1 scores; compared as a fraction, epoch 1's percent would have won
+    assert result.best_epoch == 0 and result.best_score == pytest.approx(99.9)
 
 
 def test_sam_changes_the_step(tiny_data, tmp_path):

@@ -96,7 +96,7 @@ def test_tiny_team_training_records_config_and_predicts_teams(tiny_data, tmp_pat
     assert tuple(saved.classes) == tuple(tr.classes) and saved.model.num_classes == len(tr.classes) * (2 if joint else 1)
     assert sorted(saved.postprocess.thresholds) == sorted(tr.classes)  # per action
     rows = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert rows[0]["val_loss"] > 0 and 0.0 <= rows[0]["val_map"] <= 1.0
+    assert rows[0]["val_loss"] > 0 and 0.0 <= rows[0]["val_map"] <= 100.0
     model, cfg = load_run(tmp_path / "run")
     assert team_mode(cfg) == ("joint" if joint else "head")
     video = tiny_data / "videos" / f"{va.videos[0].video}.mp4"

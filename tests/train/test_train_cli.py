@@ -61,7 +61,8 @@ def test_nothing_validated_ends_with_a_plain_summary_then_run_dir_rules(tiny_dat
 def test_summary_line_cases(tmp_path):
     from e2espot.commands.train import summary_line
 
-    assert summary_line(TrainResult(tmp_path, 3, 0.4567)) == f"best epoch 3 (val mAP 45.67 %) -> best.pt; run dir {tmp_path}"
+    # best_score is in percent (issue 12: one unit everywhere a run writes mAP)
+    assert summary_line(TrainResult(tmp_path, 3, 45.67)) == f"best epoch 3 (val mAP 45.67 %) -> best.pt; run dir {tmp_path}"
     assert summary_line(TrainResult(tmp_path, 2, -0.25, criterion="loss")).startswith("best epoch 2 (val loss 0.2500)")
     assert summary_line(TrainResult(tmp_path, 5, None, unvalidated_reason="no validation split")).startswith(
         "no epoch was validated (no validation split): best.pt holds the last epoch, 5")

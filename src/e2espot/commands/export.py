@@ -1,6 +1,10 @@
 """Export predicted events: a CSV table, a SoccerNet results_spotting.json, chapters (WebVTT for
 <track kind=chapters>, or an ffmetadata file for `ffmpeg -map_chapters`), or a highlight reel .mp4
-(cuts around chosen events, overlapping cuts merged, a title card before each)."""
+(cuts around chosen events, overlapping cuts merged, a title card before each).
+
+Chapters and highlights are for people: they keep the events at or above the per-class thresholds of the
+run that predicted them (``--run``, or the run directory the events file lies in), as ``predict`` does,
+and print the thresholds applied and where they come from; ``--min-score`` sets one floor instead."""
 
 from __future__ import annotations
 
@@ -16,7 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", type=Path, required=True,
                         help="output file (chapters: .vtt gives WebVTT, anything else ffmetadata)")
     parser.add_argument("--classes", nargs="+", metavar="CLASS", help="only these classes (default all)")
-    parser.add_argument("--min-score", type=float, default=0.0, help="drop events scored below this")
+    parser.add_argument("--min-score", type=float, default=None,
+                        help="drop events scored below this, for every class (default: csv and soccernet keep "
+                             "every event; chapters and highlights apply the run's per-class thresholds, from "
+                             "--run or the run directory the events file lies in, else keep every event; the "
+                             "thresholds applied and their source are printed)")
+    parser.add_argument("--run", type=Path, metavar="RUN_DIR",
+                        help="chapters, highlights: the run that predicted the events; its per-class thresholds "
+                             "(chosen on validation, as predict applies them) are the default floor")
     parser.add_argument("--pad-s", type=float, default=3.0,
                         help="highlights: seconds kept before and after each event (default 3)")
     parser.add_argument("--title-s", type=float, default=1.0,
@@ -34,12 +45,21 @@ def run(args: argparse.Namespace) -> int:
 
     from e2espot.errors import ConfigError
     from e2espot.export import writers
-    from e2espot.export.highlights import select_events
+    from e2espot.export.highlights import ExportThresholds, export_thresholds, select_events
 
     log = logging.getLogger("e2espot")
     labels = writers.read_predictions(args.events)
+    if args.to in ("chapters", "highlights"):  # events for people: the run's thresholds by default
+        floor = export_thresholds(args.events, run=args.run, min_score=args.min_score)
+        print(floor.describe())
+    else:
+        if args.run is not None:
+            raise ConfigError(f"--run applies to --to chapters and highlights; --to {args.to} keeps every event "
+                              "(pass --min-score S for a floor)")
+        floor = ExportThresholds(None, args.min_score or 0.0, "--min-score")
     for v in labels.videos:
-        v.events = select_events(v.events, classes=args.classes, min_score=args.min_score)
+        v.events = select_events(v.events, classes=args.classes, min_score=floor.min_score,
+                                 thresholds=floor.thresholds)
     if args.to == "csv":
         path = writers.write_csv(labels.videos, args.out)
     elif args.to == "soccernet":

@@ -521,7 +521,7 @@ def summary_line(result: Any) -> str:
     """The one line printed when training ends (``result``: ``TrainResult``)."""
     where = f"run dir {result.save_dir}"
     if result.best_score is not None:
-        what = (f"val mAP {100 * result.best_score:.2f} %" if result.criterion == "map"
+        what = (f"val mAP {result.best_score:.2f} %" if result.criterion == "map"
                 else f"val loss {-result.best_score:.4f}")
         return f"best epoch {result.best_epoch} ({what}) -> best.pt; {where}"
     if result.best_epoch is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,16 +40,80 @@ class Cut:
 
 
 def select_events(
-    events: Sequence[Event], *, classes: Sequence[str] | None = None, min_score: float = 0.0
+    events: Sequence[Event], *, classes: Sequence[str] | None = None, min_score: float = 0.0,
+    thresholds: Mapping[str, float] | None = None,
 ) -> list[Event]:
-    """Events of ``classes`` (all when None) with score >= ``min_score`` (unscored events pass), by frame
-    (stable: events of one frame keep their order, so an export keeps predict's order)."""
+    """Events of ``classes`` (all when None) with score >= their class's entry of ``thresholds``, else
+    ``min_score`` (unscored events pass), by frame (stable: events of one frame keep their order, so an
+    export keeps predict's order)."""
     wanted = set(classes) if classes else None
+    floors = thresholds or {}
     return sorted(
         (e for e in events
-         if (wanted is None or e.label in wanted) and (e.score is None or e.score >= min_score)),
+         if (wanted is None or e.label in wanted)
+         and (e.score is None or e.score >= floors.get(e.label, min_score))),
         key=lambda e: e.frame,
     )
+
+
+@dataclass(frozen=True)
+class ExportThresholds:
+    """The score floor ``export --to chapters|highlights`` applies, and where it comes from."""
+
+    thresholds: dict[str, float] | None  # per class; None: ``min_score`` for every class
+    min_score: float  # classes without a per-class threshold
+    source: str
+
+    def describe(self) -> str:
+        """One line for the CLI: the values, then the source."""
+        if self.thresholds:
+            values = "per-class thresholds " + ", ".join(f"{c} {t:.3f}" for c, t in self.thresholds.items())
+        elif self.min_score > 0:
+            values = f"threshold {self.min_score:g} for every class"
+        else:
+            values = "no threshold"
+        return f"score thresholds: {values} ({self.source})"
+
+
+def run_dir_of(events_path: str | Path) -> Path | None:
+    """The run directory an events file lies in (``e2espot test`` writes ``pred-<split>.json`` into the run
+    directory, beside its ``config.json``), or None."""
+    folder = Path(events_path).resolve().parent
+    return folder if (folder / "config.json").is_file() else None
+
+
+def export_thresholds(events_path: str | Path, *, run: str | Path | None = None,
+                      min_score: float | None = None) -> ExportThresholds:
+    """The thresholds for chapters and highlights, in this order of precedence:
+
+    1. ``min_score`` (``--min-score``): that floor for every class;
+    2. the per-class thresholds of ``run`` (``--run``), or of the run directory the events file lies in
+       (:func:`run_dir_of`): what ``predict`` and ``test`` apply (``infer.predict.applied_postprocess``:
+       chosen on validation at the end of training, else the run's threshold, else its 0.5 default);
+    3. none: the events file as it is (its own thresholds, applied when it was written).
+
+    Raises ``CheckpointError`` / ``ConfigError`` when ``run`` has no readable ``config.json``.
+    """
+    from e2espot.config import RunConfig
+    from e2espot.errors import CheckpointError
+    from e2espot.infer.predict import applied_postprocess
+
+    if min_score is not None:
+        return ExportThresholds(None, float(min_score), "--min-score, for every class")
+    found = run is None
+    run_dir = Path(run) if run is not None else run_dir_of(events_path)
+    if run_dir is None:
+        return ExportThresholds(None, 0.0, f"every event of {Path(events_path).name} is kept: the thresholds it "
+                                           "was written with; --run RUN_DIR applies the run's per-class "
+                                           "thresholds, --min-score S one floor")
+    config = run_dir / "config.json"
+    if not config.is_file():
+        raise CheckpointError(f"--run {run_dir}: no config.json there; pass the directory 'e2espot train' "
+                              "wrote (config.json + best.pt)")
+    label = f"{config}" + (", the events file's run directory" if found else "")
+    applied = applied_postprocess(RunConfig.load(config), run_label=label)
+    return ExportThresholds(applied.thresholds, applied.threshold,
+                            applied.threshold_source.replace("--threshold T", "--min-score S"))
 
 
 def highlight_cuts(

@@ -14,6 +14,7 @@ from typing import Any
 from e2espot.data.labels import VideoLabels
 from e2espot.errors import ConfigError, LabelFormatError
 from e2espot.export.render import class_colors
+from e2espot.train.history import history_in_percent
 
 
 def _figure(width_in: float, height_in: float):
@@ -115,7 +116,11 @@ def plot_class_ap(ap: Mapping[str, float], out_path: str | Path, *, title: str |
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a metrics log: CSV with a header, a JSON list of objects, or JSON lines."""
+    """Rows of a metrics log: CSV with a header, a JSON list of objects, or JSON lines.
+
+    ``val_map`` comes back in percent: rows without the ``map_unit: percent`` marker are older runs'
+    fractions (0..1) and are converted (``e2espot.train.history``).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -142,18 +147,19 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
             except (TypeError, ValueError):
                 row[k] = v
         out.append(row)
-    return out
+    return history_in_percent(out)
 
 
 def plot_training_curves(metrics: str | Path | Sequence[Mapping[str, Any]], out_path: str | Path) -> Path:
     """Loss curves (train_loss, val_loss) and val_map per epoch, side by side.
 
-    ``val_map`` is logged as a fraction (0..1) and drawn in percent, the unit of every table. Epochs are
+    ``val_map`` is drawn in percent, the unit of every table (rows of older runs, logged as fractions
+    without the ``map_unit`` marker, are converted: ``e2espot.train.history``). Epochs are
     integer ticks; legends sit outside the axes so no point is hidden.
     """
     from matplotlib.ticker import MaxNLocator
 
-    rows = read_metrics(metrics) if isinstance(metrics, (str, Path)) else list(metrics)
+    rows = read_metrics(metrics) if isinstance(metrics, (str, Path)) else history_in_percent(metrics)
     if not rows:
         raise ConfigError("no metrics rows to plot")
     epochs = [r.get("epoch", i) for i, r in enumerate(rows)]
@@ -171,7 +177,7 @@ def plot_training_curves(metrics: str | Path | Sequence[Mapping[str, Any]], out_
     ax_loss.grid(alpha=0.3)
     if ax_loss.lines:
         ax_loss.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    pts = [(e, 100.0 * r["val_map"]) for e, r in zip(epochs, rows) if r.get("val_map") is not None]
+    pts = [(e, r["val_map"]) for e, r in zip(epochs, rows) if r.get("val_map") is not None]
     if pts:
         ax_map.plot(*zip(*pts), marker="o", markersize=3, color="tab:green", label="val mAP")
         best = max(pts, key=lambda p: p[1])

@@ -297,14 +297,16 @@ def extra_run_config(run_cfg: RunConfig, joint: JointData) -> RunConfig:
 
 def validate(row: dict[str, Any], model: nn.Module, run_cfg: RunConfig, joint: JointData, opts: Any, *,
              device: Any, precision: str) -> None:
-    """Add ``val_map_joint`` (0..1, the second head's E2E-Spot mAP on the second val split, averaged over
+    """Add ``val_map_joint`` (percent, the second head's E2E-Spot mAP on the second val split, averaged over
     ``opts.val_tolerances``, as ``val_map``) to the epoch ``row``; nothing without a second val split."""
+    from e2espot.train.history import map_percent
     from e2espot.train.loop import validation_map
 
     if joint.val is None or not len(joint.val):
         return
-    row["val_map_joint"] = validation_map(ExtraHeadView(model), extra_run_config(run_cfg, joint), joint.val, opts,
-                                          device=device, precision=precision, reader_factory=joint.reader_factory)
+    row["val_map_joint"] = map_percent(validation_map(
+        ExtraHeadView(model), extra_run_config(run_cfg, joint), joint.val, opts, device=device, precision=precision,
+        reader_factory=joint.reader_factory))
 
 
 def load_joint_data(record: Mapping[str, Any], data_cfg: Any, *, label_file: str = "Labels-ball.json",

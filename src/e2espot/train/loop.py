@@ -47,6 +47,7 @@ from e2espot.models import create_spotter
 from e2espot.models.losses import SpottingLoss
 from e2espot.train import joint as joint_training
 from e2espot.train.distributed import all_reduce_mean, barrier, init_distributed, shutdown
+from e2espot.train.history import MAP_UNIT_KEY, PERCENT, map_percent, resumed_in_percent
 from e2espot.train.loggers import with_wandb
 from e2espot.train.optim import LR_SCHEDULES, build_lr_schedule, build_optimizer, sam_step
 from e2espot.train.team import flip_class_map, join_team_labels
@@ -449,6 +450,7 @@ def _resume(save_dir: Path, run_cfg: RunConfig, opts: TrainOptions, rt: _Runtime
         epoch_loss=(state["epoch_loss_sum"], state["epoch_loss_count"]), history=json.loads(state["history"]),
         best_score=state.get("best_score"), best_epoch=state.get("best_epoch"),
     )
+    st.history, st.best_score = resumed_in_percent(st.history, st.best_score, opts.criterion)  # old runs: fractions
     if rt.dist.is_main:
         log.info(f"resuming from {save_dir / LAST}: epoch {st.epoch}, step {st.step}")
     return st
@@ -531,6 +533,7 @@ def _train_epoch(epoch: int, parts: _Parts, loader, steps_per_epoch: int, opts: 
     return {
         "epoch": epoch, "train_loss": train_loss, "lr": parts.scheduler.get_last_lr()[0],
         "clips_per_s": clips_seen / max(1e-9, train_time) * rt.dist.world_size,
+        MAP_UNIT_KEY: PERCENT,  # val_map in percent (e2espot.train.history)
     }
 
 
@@ -549,10 +552,10 @@ def _validate(epoch: int, row: dict[str, Any], parts: _Parts, val_loader, run_cf
         row["val_loss"] = total / max(1, n)
     scored = val_labels is not None and len(val_labels) and opts.criterion == "map" and epoch >= opts.start_val_epoch
     if scored and rt.dist.is_main:
-        row["val_map"] = validation_map(
+        row["val_map"] = map_percent(validation_map(
             parts.model, run_cfg, val_labels, opts, device=rt.device, precision=rt.precision,
             reader_factory=reader_factory,
-        )
+        ))
         if joint is not None:
             joint_training.validate(row, parts.model, run_cfg, joint, opts, device=rt.device, precision=rt.precision)
 
@@ -708,7 +711,7 @@ def _tensorboard(save_dir: Path):
 
 
 def _log_epoch(save_dir: Path, history: list[dict[str, Any]], writer) -> None:
-    keys = ["epoch", "train_loss", "val_loss", "val_map", "lr", "clips_per_s"]
+    keys = ["epoch", "train_loss", "val_loss", "val_map", "lr", "clips_per_s", MAP_UNIT_KEY]
     if any("val_map_joint" in row for row in history):  # joint training (e2espot.train.joint)
         keys.insert(4, "val_map_joint")
     with open(save_dir / "metrics.csv", "w", newline="") as f:
@@ -730,8 +733,8 @@ def _format_row(row: dict[str, Any]) -> str:
     if "val_loss" in row:
         parts.append(f"val_loss {row['val_loss']:.4f}")
     if "val_map" in row:
-        parts.append(f"val_mAP {100 * row['val_map']:.2f}")
+        parts.append(f"val_mAP {row['val_map']:.2f} %")
     if "val_map_joint" in row:
-        parts.append(f"joint val_mAP {100 * row['val_map_joint']:.2f}")
+        parts.append(f"joint val_mAP {row['val_map_joint']:.2f} %")
     parts.append(f"{row['clips_per_s']:.2f} clips/s")
     return " | ".join(parts)
