@@ -232,6 +232,9 @@ def train(
         )
         val_loader = make_loader(val_set, micro_batch, min(num_workers, 1), device=device,
                                  persistent_workers=False)
+    from e2espot.data.tracks import TrackInputs  # object tracks: per-clip features (None without fusion)
+
+    track_inputs = TrackInputs.for_run(run_cfg, train_labels, clip_val_labels)
     steps_per_epoch = len(train_loader) // opts.acc_grad
     has_val = val_labels is not None and len(val_labels) > 0
     if dist_info.is_main and has_val and opts.criterion == "map" and opts.start_val_epoch >= opts.num_epochs:
@@ -327,8 +330,10 @@ def train(
         """Augment on the device, forward under the precision context, return the loss."""
         aug = augment(batch, train=train_mode, generator=generator)
         x = aug.frames  # (B, T, 3, H, W) float in [0, 1]
+        net = train_model if train_mode else model
+        tracks = track_inputs.batch_tracks(batch, aug, train_mode) if track_inputs is not None else None
         with amp:
-            out = (train_model if train_mode else model)(x)
+            out = net(x) if tracks is None else net(x, tracks=tracks)  # (B, T, F) object-track features
             return loss_fn(out, {"labels": aug.targets, "displacement": aug.displacement, "valid": aug.valid,
                                  "team": aug.team})
 
@@ -493,6 +498,7 @@ def _predict_split(model, run_cfg: RunConfig, labels: LabelSet, opts: TrainOptio
     NMS the team events ``predict`` makes (left and right suppressed together), without NMS the events of
     the action scores (left + right, so a frame is not counted twice by the no-team mAP)."""
     from e2espot.data.labels import VideoLabels
+    from e2espot.data.tracks import features_for_video  # object tracks (None without fusion)
     from e2espot.infer.postprocess import scores_to_events, team_scores_to_events
     from e2espot.infer.predict import predict_scores
     from e2espot.train.team import action_scores, team_mode
@@ -503,7 +509,7 @@ def _predict_split(model, run_cfg: RunConfig, labels: LabelSet, opts: TrainOptio
         reader = reader_factory(video) if reader_factory else _default_reader(video, run_cfg)
         try:
             scores = predict_scores(model, reader, run_cfg, overlap=opts.val_overlap, batch_size=4,
-                                    device=device, precision=precision)
+                                    device=device, precision=precision, tracks=features_for_video(run_cfg, video))
         finally:
             reader.close()
         if team and postprocess.get("nms", "none") != "none":  # the team events predict will threshold
