@@ -762,7 +762,7 @@ def predict_file(
         )
     stem = video_path.stem if video_path.suffix else video_path.name
     video = video_id or stem
-    tracks = _video_tracks(cfg, video_path, track_weights, track_cache)  # object tracks; None without fusion
+    tracks = run_video_tracks(cfg, video_path, track_weights, track_cache)  # object tracks; None without fusion
     with open_video(video_path, fps=cfg.data.fps, height=cfg.data.height, width=cfg.data.width) as reader:
         fps = float(reader.fps) if reader.fps else None
         scores = predict_scores(
@@ -785,7 +785,7 @@ def predict_file(
     )
 
 
-def _video_tracks(cfg: RunConfig, video_path: Path, weights: str | Path | None,
+def run_video_tracks(cfg: RunConfig, video_path: Path, weights: str | Path | None,
                   cache: str | Path | None) -> np.ndarray | None:
     from e2espot.data.tracks import run_tracks, video_track_features
 

@@ -149,6 +149,7 @@ def predict_split(
     """
     from e2espot.data.video import find_video, open_video
     from e2espot.infer.outputs import write_split_npz
+    from e2espot.infer.predict import run_video_tracks
 
     run_dir = Path(run_dir)
     shard = shard or Shard()
@@ -170,15 +171,15 @@ def predict_split(
     scores: dict[str, np.ndarray] = {}
     fps_by_video: dict[str, float | None] = {}
     for video_id in mine:
-        with open_video(
-            find_video(videos_root, video_id), fps=cfg.data.fps, height=cfg.data.height, width=cfg.data.width
-        ) as reader:
+        video_path = find_video(videos_root, video_id)
+        tracks = run_video_tracks(cfg, video_path, None, cfg.dataset.get("track_cache"))  # object tracks, or None
+        with open_video(video_path, fps=cfg.data.fps, height=cfg.data.height, width=cfg.data.width) as reader:
             fps = float(reader.fps) if reader.fps else None
             _align_one(raw_by_id[video_id], fps, reader.num_frames, cfg, source)  # fail before predicting
             progress = progress_for(video_id, reader.num_frames) if progress_for else None
             scores[video_id] = predict_scores(
                 model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device,
-                precision=precision, progress=progress,
+                precision=precision, progress=progress, tracks=tracks,
             )
         fps_by_video[video_id] = fps
         if on_video is not None:
