@@ -6,6 +6,7 @@ import hashlib
 import json
 import sys
 import types
+import typing
 
 import numpy as np
 import pytest
@@ -175,7 +176,7 @@ def test_window_rows_zero_outside():
 
 
 def test_cache_is_reused_and_invalidated(synth, tmp_path, monkeypatch):
-    import e2espot.data.tracks as tracks
+    from e2espot.data import tracks
 
     calls = []
     real = tracks.frame_features
@@ -223,7 +224,7 @@ def _fake_ultralytics(seen: list) -> types.ModuleType:
     """``ultralytics.YOLO``: COCO-like names; one person and one sports ball per frame, the ball at the
     column of the frame's brightest red pixel (so RGB -> BGR order is checked)."""
     class YOLO:
-        names = {0: "person", 32: "sports ball", 2: "car"}
+        names: typing.ClassVar = {0: "person", 32: "sports ball", 2: "car"}
 
         def __init__(self, weights):
             seen.append(("weights", weights))

@@ -120,9 +120,9 @@ def test_train_and_predict_with_track_fusion(synth, tmp_path, fusion):
         reader2.close()
     np.testing.assert_allclose(raw_scores, ref, atol=1e-6)  # same pipeline for a raw video
     assert np.abs(no_tracks - ref).max() > 1e-4  # and the tracks change the scores
-    with pytest.raises(ConfigError, match="features have 3 rows but the video has"):
-        with open_video(synth.videos[test_video.video], fps=cfg.data.fps, height=cfg.data.height) as reader:
-            predict_scores(model, reader, cfg, overlap=4, tracks=feats[:3])
+    with pytest.raises(ConfigError, match="features have 3 rows but the video has"), \
+            open_video(synth.videos[test_video.video], fps=cfg.data.fps, height=cfg.data.height) as reader:
+        predict_scores(model, reader, cfg, overlap=4, tracks=feats[:3])
 
 
 def test_run_tracks_checks_config():
