@@ -652,6 +652,23 @@ def features_for_video(run_cfg: Any, video: Any, *, weights: str | Path | None =
                                 cache_dir=run_cfg.dataset.get("track_cache"))
 
 
+def _checked(run_cfg: Any, video: Any, feats: np.ndarray) -> np.ndarray:
+    """``feats`` when it has a row for every frame the labels give the video at the run's fps, else
+    ConfigError (clips would read frames without track features)."""
+    from e2espot.data.timebase import num_frames_at
+
+    n = video.num_frames
+    if n is None:
+        return feats
+    fps = run_cfg.data.fps
+    if fps is not None and video.fps is not None and video.fps != fps:
+        n = num_frames_at(int(n), float(video.fps), float(fps))
+    if int(n) > len(feats):
+        raise ConfigError(f"video '{video.video}': the labels give {n} frames at the run's fps but its object-track "
+                          f"features have {len(feats)} rows (the video's frames); check num_frames in the labels")
+    return feats
+
+
 class TrackInputs:
     """Per-clip track features for the training loop: ``batch_tracks(batch, aug, train)`` -> (B, T, F)
     float32 on the frames' device, from each item's ``video_idx`` / ``start`` (and the mixup clip's,
@@ -661,8 +678,8 @@ class TrackInputs:
         self.cfg = run_tracks(run_cfg)
         if self.cfg is None:
             raise ConfigError("TrackInputs: the run fuses no tracks")
-        self.train = [features_for_video(run_cfg, v) for v in train_labels]
-        self.val = [features_for_video(run_cfg, v) for v in val_labels] if val_labels is not None else []
+        self.train = [_checked(run_cfg, v, features_for_video(run_cfg, v)) for v in train_labels]
+        self.val = [_checked(run_cfg, v, features_for_video(run_cfg, v)) for v in val_labels or []]
 
     @classmethod
     def for_run(cls, run_cfg: Any, train_labels: Any, val_labels: Any | None) -> TrackInputs | None:
