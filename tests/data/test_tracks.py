@@ -288,3 +288,18 @@ def test_bytetrack_on_synthetic_ground_truth(synth, tmp_path):
     np.testing.assert_array_equal(tracked[:, :5], given[:, :5])  # the ball uses every ball detection
     # ByteTrack confirms the 10 well-separated players from the first frames on
     assert (tracked[2:, 6] >= 0.8).mean() > 0.9, tracked[:, 6]
+
+
+@pytest.mark.skipif(not _has_bytetrack(), reason="no ByteTrack: supervision >= 0.30 dropped it and the "
+                    "'trackers' package is not installed (pip install 'e2espot[tracks]')")
+def test_bytetrack_frames_without_detections(synth, tmp_path):
+    """A ball out of view for frames 10-14 (no ball detection at all there): the tracker ages its tracks
+    and the features say 'no ball' on exactly those frames."""
+    video = tmp_path / "gap.mp4"
+    video.write_bytes(synth.videos["synth_001"].read_bytes())
+    obj = json.loads(synth.tracks["synth_001"].read_text())
+    obj["detections"] = [d for d in obj["detections"] if not (d["class"] == "ball" and 10 <= d["frame"] < 15)]
+    (tmp_path / "gap.tracks.json").write_text(json.dumps(obj))
+    feats = video_track_features(video, TrackConfig(), fps=None, cache_dir=tmp_path / "c")
+    assert np.flatnonzero(feats[:, 0] == 0).tolist() == [10, 11, 12, 13, 14]
+    assert not feats[10:16, 3:5].any()  # no velocity into or out of the gap

@@ -412,7 +412,9 @@ def _track_ids(dets: Detections, fps: float) -> np.ndarray:
             batch = sv.Detections(xyxy=(dets.xyxy[rows] * scale).astype(np.float32).reshape(-1, 4),
                                   confidence=dets.conf[rows].astype(np.float32),
                                   class_id=np.zeros(len(rows), int), data={"row": rows.astype(np.int64)})
-            out = tracker.update(batch)
+            out = tracker.update(batch)  # also on frames without detections: tracks age and get lost
+            if len(out) == 0:
+                continue
             tid = out.tracker_id if out.tracker_id is not None else np.full(len(out), -1)
             for row, t in zip(np.asarray(out.data["row"]), np.asarray(tid), strict=True):
                 ids[int(row)] = int(t) if t is not None and int(t) >= 0 else -1
