@@ -30,9 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Workdir, base_parser, emit, log, median, r3, reencode, tree_bytes  # noqa: E402
-
 import torch  # noqa: E402
+from common import Workdir, base_parser, emit, log, median, r3, reencode, tree_bytes  # noqa: E402
 
 from e2espot.data.datasets import ClipDataset  # noqa: E402
 from e2espot.data.transforms import DeviceAugment  # noqa: E402

@@ -50,9 +50,18 @@ class ModelConfig:
     pad_to_clip_len: bool = False  # E2E-Spot: clips shorter than clip_len are zero-padded (after
     #                                normalisation) to clip_len inside the model, features cut back to T
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)  # factory options, e.g. X3D trainable_stages
+    # object tracks fused before the head (models.fusion.FUSIONS: "concat" | "gate"; None = no tracks),
+    # track_dim F features per frame (data.tracks.TrackConfig.dim), track_proj_dim for concat
+    track_fusion: str | None = None
+    track_dim: int = 0
+    track_proj_dim: int = 64
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.track_fusion is None:  # omitted without tracks, so older config.json files compare equal
+            for key in ("track_fusion", "track_dim", "track_proj_dim"):
+                out.pop(key)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -70,9 +79,13 @@ class DataConfig:
     clip_len: int = 100
     # inference windows (infer.predict.WINDOWINGS): "aligned" (ours), "spot" (jhong93/spot test), "tdeed"
     windowing: str = "aligned"
+    tracks: dict[str, Any] | None = None  # object tracks (data.tracks.TrackConfig.to_dict()); None = none
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.tracks is None:  # omitted without tracks, so older config.json files compare equal
+            out.pop("tracks")
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataConfig:

@@ -9,11 +9,11 @@ every codec, B-frames, open GOPs, a long GOP, the AVI + MPEG-4 Part 2 case that 
 import av
 import numpy as np
 import pytest
+from video_matrix import Case, all_cases, encode_case, full_decode
 
 from e2espot.data.video import open_video
 from e2espot.data.video.patterns import decode_index_pattern
 from e2espot.errors import VideoError
-from video_matrix import Case, all_cases, encode_case, full_decode
 
 CLIP = 3
 

@@ -22,6 +22,7 @@ from e2espot.eval.team import (
     team_class_names,
     team_map,
 )
+
 # conftest's SHARED_FIXTURES / team-map
 TEAM_MAP = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "team-map"
 

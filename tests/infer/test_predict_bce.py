@@ -27,10 +27,10 @@ def test_predict_file_applies_per_class_thresholds_from_the_run(tmp_path):
     """Thresholds recorded in config.json (chosen on val) filter events per class unless --threshold."""
     import numpy as np
 
+    from e2espot.checkpoint import save_checkpoint
     from e2espot.data.video.writer import write_video
     from e2espot.infer.predict import predict_file
     from e2espot.models import create_spotter
-    from e2espot.checkpoint import save_checkpoint
 
     cfg = RunConfig(ModelConfig(num_classes=2, backbone="test_tiny", head="fc", clip_len=8),
                     DataConfig(height=32, clip_len=8), ("A", "B"),

@@ -14,7 +14,7 @@ import torch
 
 from e2espot.cli import main
 from e2espot.config import DataConfig, ModelConfig, RunConfig
-from e2espot.errors import CheckpointError, LabelFormatError
+from e2espot.errors import CheckpointError
 from e2espot.infer.predict import HIGH_RECALL_THRESHOLD, load_run, predict_file, predict_scores
 from e2espot.infer.sharding import Shard, parse_shard, resolve_shard, shard_from_env
 
@@ -149,9 +149,9 @@ def test_load_run_rebuilds_the_model(workspace):
 
 
 def test_load_run_uses_channels_last_for_timm_backbones(tmp_path):
+    from e2espot.checkpoint import save_checkpoint
     from e2espot.config import DataConfig, ModelConfig, RunConfig
     from e2espot.models import create_spotter
-    from e2espot.checkpoint import save_checkpoint
 
     cfg = RunConfig(ModelConfig(num_classes=2, backbone="rny002", temporal_module="tsm", head="fc", clip_len=8),
                     DataConfig(height=32, clip_len=8), ("A", "B"))

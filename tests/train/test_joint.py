@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from e2espot.checkpoint import load_checkpoint
 from e2espot.config import DataConfig, ModelConfig, RunConfig
 from e2espot.data.labels import Event, LabelSet, VideoLabels
 from e2espot.data.sources import read_split
@@ -16,7 +17,6 @@ from e2espot.data.synthetic import generate_dataset
 from e2espot.errors import ConfigError
 from e2espot.models import create_spotter
 from e2espot.models.losses import SpottingLoss
-from e2espot.checkpoint import load_checkpoint
 from e2espot.train.joint import (
     JointClipDataset,
     JointData,

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from e2espot.checkpoint import load_checkpoint
 from e2espot.config import DataConfig, ModelConfig, RunConfig
 from e2espot.data.sources import read_split
 from e2espot.data.synthetic import generate_dataset
 from e2espot.errors import CheckpointError, ConfigError
-from e2espot.checkpoint import load_checkpoint
 from e2espot.train.loop import TrainOptions, train
 
 

@@ -257,10 +257,10 @@ def test_default_predictor_renders_video_and_reel(tmp_path, monkeypatch, video_b
 
 def test_real_model_end_to_end(tmp_path):
     """No fakes: a real run directory, the default predictor (predict_file → render → reel), the API."""
+    from e2espot.checkpoint import save_checkpoint
     from e2espot.config import DataConfig, ModelConfig, RunConfig
     from e2espot.data.synthetic import generate_dataset
     from e2espot.models import create_spotter
-    from e2espot.checkpoint import save_checkpoint
 
     ds = generate_dataset(tmp_path / "syn", num_videos=1, seconds=3.0, seed=1, width=64, height=48,
                           soccernet=False)

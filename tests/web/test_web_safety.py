@@ -52,9 +52,9 @@ def models(tmp_path):
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
     """A complete, tiny run directory (config.json + best.pt) that ``load_run`` accepts."""
+    from e2espot.checkpoint import save_checkpoint
     from e2espot.config import DataConfig, ModelConfig, RunConfig
     from e2espot.models import create_spotter
-    from e2espot.checkpoint import save_checkpoint
 
     run = tmp_path_factory.mktemp("run") / "tiny"
     run.mkdir()

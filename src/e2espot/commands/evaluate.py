@@ -345,10 +345,9 @@ def _run_team_files(args: argparse.Namespace, labels_fmt: str) -> int | None:
     """Team-mAP@1 straight from Labels-ball.json / results_spotting.json trees (the official reader's
     rules); None when the inputs are other formats (scored after reading them instead)."""
     from e2espot.data.formats import detect_format
+    from e2espot.errors import LabelFormatError
     from e2espot.eval.soccernet import BALL_CLASSES
     from e2espot.eval.team import LABEL_FILE, evaluate_team_files, format_team_map
-
-    from e2espot.errors import LabelFormatError
 
     labels = Path(args.labels)
     is_tree = labels.is_dir() or labels.suffix == ".zip"

@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch.compile the PyTorch model (faster after a slower first batch)")
     add_inference_arguments(parser, default_threshold="the run's per-class thresholds chosen on val "
                             "(printed), else 0.5; OUT_DIR/<name>.recall.json keeps every score >= 0.01")
+    from e2espot.commands._tracks import add_predict_arguments as add_track_arguments
+
+    add_track_arguments(parser)  # --track-weights, --track-cache (models with object-track fusion)
 
 
 def frame_bar(desc: str, total: int | None):
@@ -133,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
                 video, (model, cfg), args.out, device=device, threshold=args.threshold, nms=args.nms,
                 nms_window=args.nms_window, overlap=args.overlap, batch_size=args.batch_size,
                 precision=args.precision, progress=progress,
+                track_weights=args.track_weights, track_cache=args.track_cache,
             )
         finally:
             bar.close()

@@ -77,11 +77,10 @@ def check_models(models: dict[str, Path]) -> None:
 def resolve_token(host: str, token: str | None) -> tuple[str | None, bool]:
     """The access token for a bind address: ``(token, generated)``. Loopback binds need none unless one
     is given; other binds use ``token``, else ``$E2ESPOT_WEB_TOKEN``, else a new random one."""
+    import re
     import secrets
 
     from e2espot.web.security import is_loopback
-
-    import re
 
     token = token or os.environ.get(TOKEN_ENV) or None
     if token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,}", token):

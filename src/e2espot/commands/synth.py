@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="64x48 videos of 48 frames, for tests (ignores --size and --seconds)")
     parser.add_argument("--soccernet", action=argparse.BooleanOptionalAction, default=True,
                         help="also write the SoccerNet-Ball layout under OUT/soccernet (default: on)")
+    parser.add_argument("--tracks", action=argparse.BooleanOptionalAction, default=True,
+                        help="also write videos/<id>.tracks.json, the ground-truth ball and player boxes of every "
+                             "frame (object tracks for train --track-fusion; default: on)")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         ds = generate_dataset(args.out, num_videos=args.videos, seconds=args.seconds, seed=args.seed, zoom=args.zoom,
                               width=width, height=height, fps=args.fps, splits=tuple(args.splits),
                               tiny=args.tiny, soccernet=args.soccernet, team_cue=args.team_cue,
-                              progress=progress)
+                              progress=progress, tracks=args.tracks)
     finally:
         bar.close()
     elapsed_s = time.perf_counter() - start_s
@@ -90,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {path}")
     print(f"  {ds.root / 'videos'}/ ({len(ds.videos)} .mp4)")
     print(f"  {ds.root / 'ground_truth'}/ ({len(ds.ground_truth)} .json, per-frame ball trajectory)")
+    if ds.tracks:
+        print(f"  {ds.root / 'videos'}/ ({len(ds.tracks)} .tracks.json, ball and player boxes per frame)")
     if ds.soccernet_root is not None:
         print(f"  {ds.soccernet_root}/ (Labels-ball.json + 224p.mp4 per game), {ds.soccernet_splits}")
     return 0

@@ -159,6 +159,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--wandb", default="off", choices=["off", "online", "offline"],
                    help="also log to Weights & Biases (pip install 'e2espot[wandb]'); offline: RUN/wandb/")
     o.add_argument("--wandb-project", default="e2espot", help="W&B project name (default e2espot)")
+    from e2espot.commands._tracks import add_train_arguments as add_track_arguments
+
+    add_track_arguments(p)  # --track-fusion etc. (object tracks)
     p.set_defaults(_parser_defaults={a.dest: a.default for a in p._actions if a.dest != "help"})
 
 
@@ -284,6 +287,9 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         from e2espot.train.classify import check_classify_options
 
         check_classify_options(opts, run_cfg)
+    from e2espot.commands._tracks import apply_train_arguments as apply_track_arguments
+
+    run_cfg = apply_track_arguments(run_cfg, args)  # object tracks: model.track_fusion + data.tracks
     return TrainJob(run_cfg=run_cfg, opts=opts, save_dir=Path(args.save_dir), resume=args.resume,
                     overwrite=args.overwrite, skip_missing=args.skip_missing, auto_batch=auto_batch,
                     auto_clip_len=auto_clip, joint=_joint_record(args, task))

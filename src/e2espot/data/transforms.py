@@ -51,6 +51,7 @@ class AugmentedBatch:
     valid: torch.Tensor  # (B, T) bool, False where a source frame is edge padding
     lam: torch.Tensor | None = None  # (B,) mixup weight of the first clip; None without mixup
     team: torch.Tensor | None = None  # (B, T) float team targets (0 left, 1 right, -1 none), flip-swapped
+    flip: torch.Tensor | None = None  # (B,) bool, clips mirrored left-right (training); None = none
 
 
 def to_device(batch: Mapping[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
@@ -331,7 +332,7 @@ class DeviceAugment:
         team = _mixed_team(batch, lam_dev, device)
         if flip.any():
             labels, targets, team = self._flip_targets(flip.to(device), labels, targets, team)
-        return AugmentedBatch(x, targets, labels, displacement, valid, lam_dev, team)
+        return AugmentedBatch(x, targets, labels, displacement, valid, lam_dev, team, flip=flip.to(device))
 
     def _flip_targets(self, flip: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor,
                       team: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from e2espot.eval.metrics import ClassConfusion, MapResult, PRF
 from e2espot.errors import ConfigError
+from e2espot.eval.metrics import PRF, ClassConfusion, MapResult
 
 __all__ = ["format_confusion", "format_map", "format_prf", "format_soccernet", "format_subset", "format_table",
            "to_json"]

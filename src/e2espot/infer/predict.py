@@ -243,6 +243,7 @@ def predict_scores(
     prefetch_chunks: int = PREFETCH_CHUNKS,
     stats: dict[str, int] | None = None,
     feature_cache: bool | None = None,
+    tracks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-frame class probabilities (N, K+1) float32 of a whole video (column 0 = background); for a
     team model (``RunConfig.team_mode``) the Team-BAS matrix (N, 1+2K), columns ``score_columns``: with a
@@ -261,11 +262,15 @@ def predict_scores(
     ``feature_cache`` (default: on when the model allows it, ``Spotter.has_frame_features``): with no
     temporal module in the backbone, each frame's backbone features are computed once and shared by the
     overlapping windows; only the temporal head runs per window (aligned windowing only).
+    ``tracks`` (N, F): the video's object-track features (``data.tracks``) for a model that fuses them;
+    each window gets its rows (zero rows outside the video); N must equal the frames decoded.
     """
     windowing = getattr(cfg.data, "windowing", "aligned")
     if windowing not in WINDOWINGS:
         raise ConfigError(f"data.windowing '{windowing}' is unknown; expected one of {', '.join(WINDOWINGS)}")
     if windowing == "tdeed":
+        if tracks is not None:
+            raise ConfigError("object-track fusion is not supported with data.windowing 'tdeed'")
         return predict_scores_tdeed(
             model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device, precision=precision,
             progress=progress, chunk_len=chunk_len, prefetch_chunks=prefetch_chunks, stats=stats,
@@ -310,8 +315,9 @@ def predict_scores(
         if spot and not inside.all():  # E2E-Spot: frames outside the video are 0 after normalisation
             mean = torch.tensor(modality.mean, device=device).view(1, 1, -1, 1, 1)
             x = torch.where(torch.from_numpy(inside).to(device)[:, :, None, None, None], x, mean)
+        kw = {} if tracks is None else {"tracks": _window_tracks(tracks, idx, valid, num_frames, device)}
         with amp:
-            out = model(x) if cache is None else model.forward_head(cached_features(idx, valid))
+            out = model(x, **kw) if cache is None else model.forward_head(cached_features(idx, valid), **kw)
         logits = out.logits  # (B, T, K+1), or (B, T, 2K+1) for a joint action-team head
         if logits.shape[-1] != num_logits or logits.shape[:2] != (len(starts), clip_len):
             joint = " x 2 teams (joint head)" if team == "joint" else ""
@@ -398,6 +404,9 @@ def predict_scores(
         for i in range(0, len(pending), batch_size):
             run_batch(pending[i : i + batch_size], num_frames)
 
+    if tracks is not None and len(tracks) != num_frames:
+        raise ConfigError(f"object-track features have {len(tracks)} rows but the video has {num_frames} frames "
+                          "at the run's fps; recompute them (delete the track cache entry)")
     if progress is not None:
         progress("decode", 1.0)
         progress("predict", 1.0)
@@ -406,6 +415,18 @@ def predict_scores(
         if cache is not None:
             stats["backbone_frames"] = backbone_frames
     return acc.mean(num_frames)
+
+
+def _window_tracks(tracks: np.ndarray, idx: np.ndarray, valid: np.ndarray, num_frames: int,
+                   device: torch.device) -> torch.Tensor:
+    """(B, T, F) track rows of windows ``idx`` (B, T); rows outside the video or past ``valid`` are 0."""
+    from e2espot.data.tracks import window_rows
+
+    if num_frames > len(tracks):
+        raise ConfigError(f"object-track features have {len(tracks)} rows but the video has more frames "
+                          f"({num_frames} decoded so far); recompute them (delete the track cache entry)")
+    idx = np.where(np.arange(idx.shape[1])[None, :] < valid[:, None], idx, -1)
+    return torch.from_numpy(window_rows(tracks, idx)).to(device)
 
 
 # --------------------------------------------------------------------------- T-DEED windowing
@@ -707,12 +728,16 @@ def predict_file(
     checkpoint: str | Path = "best",
     video_id: str | None = None,
     progress: Progress | None = None,
+    track_weights: str | Path | None = None,
+    track_cache: str | Path | None = None,
 ) -> PredictionFiles:
     """Spot events in one video file (or frame folder); write ``OUT_DIR/<stem>.{json,recall.json,csv,npz}``.
 
     ``run`` is a run directory or the ``(model, cfg)`` pair from ``load_run``. Frame indices are at
     the model's fps (``cfg.data.fps``, or the video's own when None). Post-processing defaults: see
-    ``resolve_postprocess``.
+    ``resolve_postprocess``. A model that fuses object tracks gets the video's track features from a
+    detections file beside it or YOLO ``track_weights`` (``data.tracks.video_track_features``, cached in
+    ``track_cache``), computed as in training.
     """
     from e2espot.data.formats.predictions import write_prediction_csv, write_prediction_json
     from e2espot.data.video import open_video
@@ -737,11 +762,12 @@ def predict_file(
         )
     stem = video_path.stem if video_path.suffix else video_path.name
     video = video_id or stem
+    tracks = run_video_tracks(cfg, video_path, track_weights, track_cache)  # object tracks; None without fusion
     with open_video(video_path, fps=cfg.data.fps, height=cfg.data.height, width=cfg.data.width) as reader:
         fps = float(reader.fps) if reader.fps else None
         scores = predict_scores(
             model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device,
-            precision=precision, progress=progress,
+            precision=precision, progress=progress, tracks=tracks,
         )
     labels = scores_to_video_labels(
         scores, cfg, video, fps, threshold=threshold, nms=nms, nms_window=nms_window, thresholds=class_thresholds
@@ -757,6 +783,16 @@ def predict_file(
         scores_npz=write_npz(out_dir / f"{stem}.npz", scores, score_columns(cfg), fps),
         video_labels=labels,
     )
+
+
+def run_video_tracks(cfg: RunConfig, video_path: Path, weights: str | Path | None,
+                  cache: str | Path | None) -> np.ndarray | None:
+    from e2espot.data.tracks import run_tracks, video_track_features
+
+    track_cfg = run_tracks(cfg)
+    if track_cfg is None:
+        return None
+    return video_track_features(video_path, track_cfg, fps=cfg.data.fps, weights=weights, cache_dir=cache)
 
 
 def count_by_class(events: list[Event], classes: tuple[str, ...] | list[str]) -> dict[str, int]:

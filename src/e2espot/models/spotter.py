@@ -58,12 +58,14 @@ class Spotter(nn.Module):
             backbone_kwargs=cfg.backbone_kwargs,
         )
         from e2espot.models.classifier import CLIP_POOL_HEAD, ClipPoolHead
+        from e2espot.models.fusion import create_track_fusion  # object tracks (None without)
 
+        self.track_fusion = create_track_fusion(cfg, self.backbone.num_features)
+        head_in = self.track_fusion.out_dim if self.track_fusion is not None else self.backbone.num_features
         if cfg.head == CLIP_POOL_HEAD:  # a clip classifier (train --task classify): pooling + linear
-            self.head = ClipPoolHead(self.backbone.num_features, cfg.num_classes + 1, **dict(cfg.head_kwargs))
+            self.head = ClipPoolHead(head_in, cfg.num_classes + 1, **dict(cfg.head_kwargs))
         else:
-            self.head = create_head(cfg.head, self.backbone.num_features, cfg.num_classes + 1, cfg.clip_len,
-                                    **dict(cfg.head_kwargs))
+            self.head = create_head(cfg.head, head_in, cfg.num_classes + 1, cfg.clip_len, **dict(cfg.head_kwargs))
         if not isinstance(cfg.extra_num_classes, int) or cfg.extra_num_classes < 0:
             raise ConfigError(
                 f"model config: extra_num_classes must be an int >= 0 (0 = no second class head), "
@@ -94,9 +96,10 @@ class Spotter(nn.Module):
     def num_classes(self) -> int:
         return self.config.num_classes
 
-    def forward(self, x: torch.Tensor) -> SpotterOutput:
+    def forward(self, x: torch.Tensor, tracks: torch.Tensor | None = None) -> SpotterOutput:
         """x (B, T, C, H, W) float in [0, 1], C = channels of the modality (3 rgb, 1 gray, 2 flow;
-        ``e2espot.data.modality``).
+        ``e2espot.data.modality``); ``tracks`` (B, T, F) object-track features when the model fuses them
+        (``models.fusion``).
 
         With ``pad_to_clip_len`` (E2E-Spot ``E2EModel.Impl.forward``), a clip with T < clip_len is
         zero-padded after normalisation to clip_len frames before the backbone (its temporal modules mix
@@ -117,7 +120,7 @@ class Spotter(nn.Module):
             frames = frames.reshape(b * t_model, c, h, w)  # (B·clip_len, C, H, W)
         frames = self._match_stem_layout(frames)
         features = self.backbone(frames, num_frames=t_model).reshape(b, t_model, -1)[:, :t]  # (B, T, D)
-        return self.forward_head(features)
+        return self.forward_head(features, tracks)
 
     def _match_stem_layout(self, frames: torch.Tensor) -> torch.Tensor:
         stem = next((p for p in self.backbone.parameters() if p.ndim == 4), None)  # None: 3D (X3D) backbone
@@ -145,9 +148,12 @@ class Spotter(nn.Module):
         frames = self._match_stem_layout((frames - self.mean) / self.std)
         return self.backbone(frames, num_frames=frames.shape[0]).reshape(frames.shape[0], -1)
 
-    def forward_head(self, features: torch.Tensor) -> SpotterOutput:
-        """The temporal head and the optional heads on backbone features (B, T, D)."""
-        stages, hidden = self.head.forward_stages(features)
+    def forward_head(self, features: torch.Tensor, tracks: torch.Tensor | None = None) -> SpotterOutput:
+        """The temporal head and the optional heads on backbone features (B, T, D) (fused with ``tracks``
+        (B, T, F) first when the model fuses object tracks)."""
+        from e2espot.models.fusion import fuse
+
+        stages, hidden = self.head.forward_stages(fuse(self.track_fusion, features, tracks))
         displacement = team = extra = None
         if self.displacement_head is not None:
             displacement = self.displacement_head(hidden).squeeze(-1)  # (B, T)
@@ -172,6 +178,8 @@ class Spotter(nn.Module):
             (f"head {cfg.head} ({self.head.num_stages} stage{'s' if self.head.num_stages > 1 else ''}, "
              f"K+1={cfg.num_classes + 1})", _count(self.head)),
         ]
+        if self.track_fusion is not None:
+            rows.append((f"track fusion {cfg.track_fusion} (F={cfg.track_dim})", _count(self.track_fusion)))
         if self.displacement_head is not None:
             rows.append(("displacement head", _count(self.displacement_head)))
         if self.extra_head is not None:

@@ -182,13 +182,13 @@ def train_classifier(
     import torch
     import torch.nn.functional as F
 
+    from e2espot.checkpoint import BEST, LAST, save_checkpoint
     from e2espot.data.datasets import make_loader
     from e2espot.data.transforms import DeviceAugment, to_device
     from e2espot.device import autocast, resolve_device, resolve_precision, tune_cpu_allocator
     from e2espot.eval.classify import clip_metrics
     from e2espot.models import create_spotter
     from e2espot.models.classifier import clip_logits
-    from e2espot.checkpoint import BEST, LAST, save_checkpoint
     from e2espot.train.loop import AUGMENT_LEVELS, cpu_loader_plan
     from e2espot.train.optim import build_lr_schedule, build_optimizer, sam_step
 

@@ -68,7 +68,8 @@ def probe_step(model_cfg: ModelConfig, height: int, width: int, *, device, preci
     from e2espot.models import create_spotter
 
     frames = max(1, min(probe_frames, model_cfg.clip_len))
-    model = create_spotter(replace(model_cfg, pretrained=False)).to(device).train()
+    # object-track fusion left out: a few linear layers per frame, negligible next to the backbone
+    model = create_spotter(replace(model_cfg, pretrained=False, track_fusion=None)).to(device).train()
     probe_h, probe_w = height, width
     if height > PROBE_MAX_HEIGHT:
         probe_h = PROBE_MAX_HEIGHT

@@ -32,6 +32,7 @@ from e2espot.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from e2espot.config import PostprocessConfig, RunConfig
 from e2espot.data.datasets import ClipDataset, ValidationClips, make_loader
 from e2espot.data.labels import LabelSet, VideoLabels
+from e2espot.data.tracks import TrackInputs
 from e2espot.data.transforms import DeviceAugment, to_device
 from e2espot.device import autocast, resolve_device, resolve_precision, tune_cpu_allocator
 from e2espot.errors import CheckpointError, ConfigError
@@ -228,11 +229,13 @@ def train(
     # ---- data: uint8 clips from worker processes; augmentation happens on the device ---------------
     train_loader, val_loader = _build_loaders(run_cfg, opts, rt, team, train_labels, clip_val_labels, has_val,
                                               reader_factory, joint)
+    track_inputs = TrackInputs.for_run(run_cfg, train_labels, clip_val_labels)  # object tracks (None without)
     steps_per_epoch = len(train_loader) // opts.acc_grad
     _check_epoch_plan(opts, rt, steps_per_epoch, has_val)
 
     # ---- model, loss, optimiser; then resume or start the run directory ---------------
     parts = _build_model_and_optimiser(run_cfg, opts, rt, team, steps_per_epoch, joint)
+    parts.tracks = track_inputs
     st = _resume(save_dir, run_cfg, opts, rt, parts) if resume else _start(save_dir, run_cfg, rt)
     writer = with_wandb(_tensorboard(save_dir), save_dir, run_cfg, opts.wandb, opts.wandb_project) \
         if rt.dist.is_main else None
@@ -290,6 +293,7 @@ class _Parts:
     scaler: Any  # torch.amp.GradScaler (enabled for fp16 only)
     augment: DeviceAugment
     train_model: torch.nn.Module
+    tracks: Any = None  # e2espot.data.tracks.TrackInputs: per-clip object-track features (None without fusion)
 
 
 @dataclass
@@ -473,8 +477,10 @@ def _forward_loss(parts: _Parts, rt: _Runtime, batch: dict[str, Any], train_mode
     """Augment on the device, forward under the precision context, return the loss."""
     aug = parts.augment(batch, train=train_mode, generator=generator)
     x = aug.frames  # (B, T, C, H, W) float in [0, 1], C = the modality's channels
+    net = parts.train_model if train_mode else parts.model
+    tracks = parts.tracks.batch_tracks(batch, aug, train_mode) if parts.tracks is not None else None
     with rt.amp:
-        out = (parts.train_model if train_mode else parts.model)(x)
+        out = net(x) if tracks is None else net(x, tracks=tracks)  # tracks (B, T, F) object-track features
         return parts.loss_fn(out, {"labels": aug.targets, "displacement": aug.displacement, "valid": aug.valid,
                                    "team": aug.team, "dataset": batch.get("dataset")})
 

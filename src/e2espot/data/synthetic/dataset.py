@@ -46,6 +46,7 @@ class SyntheticDataset:
     fps: float = 25.0
     width: int = 0
     height: int = 0
+    tracks: dict[str, Path] = field(default_factory=dict)  # video id -> videos/<id>.tracks.json (object boxes)
 
     def event_counts(self, split: str | None = None) -> dict[str, int]:
         """Events per class (every class listed, in class order), over one split or all."""
@@ -124,6 +125,7 @@ def generate_dataset(
     zoom: float = 1.0,
     team_cue: str = "none",
     progress: Progress | None = None,
+    tracks: bool = True,
 ) -> SyntheticDataset:
     """Simulate and render ``num_videos`` matches to ``out_dir``; deterministic for a given ``seed``.
 
@@ -139,7 +141,10 @@ def generate_dataset(
     at the top centre pointing the way the team of the latest event attacks (both consistent with a
     horizontal flip, which swaps the team labels). The cue changes pixels only: same seed -> same events
     and colours.
-    Event definitions: see :mod:`e2espot.data.synthetic.physics`. ``progress("synth", fraction)`` is called
+    With ``tracks``, ``videos/<id>.tracks.json`` beside each video holds the ground-truth boxes of the ball
+    (id 0) and the players (ids 1..P) in every frame (``write_tracks``; the detections file of
+    ``e2espot.data.tracks``). Event definitions: see :mod:`e2espot.data.synthetic.physics`.
+    ``progress("synth", fraction)`` is called
     while rendering. The labels do not depend on the resolution (same seed and fps -> same events).
     """
     if tiny:
@@ -161,6 +166,7 @@ def generate_dataset(
     per_split: dict[str, list[VideoLabels]] = {s: [] for s in SPLITS}
     videos: dict[str, Path] = {}
     gt_files: dict[str, Path] = {}
+    track_files: dict[str, Path] = {}
 
     for i, vid in enumerate(video_ids):
         path = root / "videos" / f"{vid}.mp4"
@@ -170,6 +176,8 @@ def generate_dataset(
         match = renderer.match
         videos[vid] = path
         gt_files[vid] = _write_ground_truth(root / "ground_truth" / f"{vid}.json", vid, match, renderer)
+        if tracks:
+            track_files[vid] = write_tracks(root / "videos" / f"{vid}.tracks.json", renderer)
         per_split[split_of[i]].append(_video_labels(vid, match, width, height))
 
     labels = {s: LabelSet(list(CLASSES), per_split[s]) for s in SPLITS}
@@ -181,7 +189,7 @@ def generate_dataset(
         _write_json(split_files[s], [_spot_entry(v) for v in labels[s]])
 
     ds = SyntheticDataset(root, list(CLASSES), labels, videos, gt_files, class_file, split_files,
-                          fps=fps, width=width, height=height)
+                          fps=fps, width=width, height=height, tracks=track_files)
     if soccernet:
         _write_soccernet(ds)
     if progress is not None:
@@ -270,6 +278,30 @@ def _write_ground_truth(path: Path, vid: str, match: Match, renderer: Renderer) 
         obj["team_cue"] = renderer.team_cue
     _write_json(path, obj)
     return path
+
+
+def write_tracks(path: Path, renderer: Renderer) -> Path:
+    """Ground-truth boxes of the ball (id 0, class "ball") and players (ids 1..P, class "player") in every
+    frame, as drawn (centre = the sprite's centre, half side = its radius), clipped to the frame; objects
+    wholly outside it are left out. Written in the ``e2espot-tracks`` JSON layout of ``e2espot.data.tracks``."""
+    from e2espot.data.tracks import write_tracks_json
+
+    m, cam = renderer.match, renderer.cam
+    width, height = renderer.width, renderer.height
+    ball = renderer.ball_px()  # (N, 2)
+    dets = []
+    for f in range(m.num_frames):
+        players = cam.to_px(m.players_m[f]) + renderer.offset_px[f]  # (P, 2)
+        objects = [(0, "ball", ball[f], renderer.ball_r_px)]
+        objects += [(i + 1, "player", xy, renderer.player_r_px) for i, xy in enumerate(players)]
+        for obj_id, cls_name, (cx, cy), r in objects:
+            x0, y0 = max(0.0, cx - r), max(0.0, cy - r)
+            x1, y1 = min(float(width), cx + r), min(float(height), cy + r)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            dets.append({"frame": f, "id": obj_id, "class": cls_name, "conf": 1.0,
+                         "box": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)]})
+    return write_tracks_json(path, width=width, height=height, fps=m.fps, num_frames=m.num_frames, detections=dets)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import abc
 import gc
+import math
 import os
 import weakref
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
