@@ -167,3 +167,30 @@ def test_choose_thresholds_maximises_f1():
         Event(60, "a", score=.6), Event(70, "a", score=.5), Event(30, "a", score=.4)])])
     thr = choose_thresholds(truth, pred, tolerance=1, default=0.3)
     assert thr == {"a": pytest.approx(0.7), "b": 0.3}
+
+
+def test_the_ranked_list_of_test_is_greedy_nms_over_the_high_recall_list_not_spots_rule():
+    """``e2espot test``'s ranked list (the run's hard NMS over scores >= 0.01) equals ``evaluate
+    --greedy-nms-window W`` over ``pred-SPLIT.recall.json.gz``; spot's ``--nms-window`` (a local-maximum
+    filter) keeps more events on a rising chain, so it is not the flag that reproduces ``test``."""
+    from e2espot.config import DataConfig, ModelConfig, RunConfig
+    from e2espot.data.labels import LabelSet
+    from e2espot.eval.metrics import greedy_nms, spot_nms
+    from e2espot.infer.predict import high_recall_labels, scores_to_video_labels
+
+    classes = ("PASS", "SHOT")
+    cfg = RunConfig(ModelConfig(num_classes=2, clip_len=8), DataConfig(clip_len=8), classes)
+    rng = np.random.default_rng(0)
+    scores = rng.dirichlet(np.ones(3) * 0.3, size=400).astype(np.float32)  # (N, 1 + K), background first
+    scores[96:107, 1] = 0.02
+    scores[100:103, 1] = [0.30, 0.40, 0.50]  # a rising chain one frame apart: greedy keeps 100 and 102
+    for window in (1, 2, 4):
+        ranked = scores_to_video_labels(scores, cfg, "v", 25.0, threshold=0.01, nms="hard", nms_window=window)
+        recall = LabelSet(list(classes), [high_recall_labels(scores, cfg, "v", 25.0)])
+        greedy = greedy_nms(recall, window).videos[0]
+        key = lambda v: sorted((e.frame, e.label, e.score) for e in v.events)  # noqa: E731
+        assert key(greedy) == key(ranked)
+        assert len(spot_nms(recall, window).videos[0].events) != len(ranked.events)
+    chain = {e.frame for e in scores_to_video_labels(scores, cfg, "v", 25.0, threshold=0.01, nms="hard",
+                                                     nms_window=1).events if e.label == "PASS" and 99 < e.frame < 104}
+    assert {100, 102} <= chain and 101 not in chain

@@ -15,7 +15,8 @@ Files written into the run directory::
                                    NMS, every score >= 0.01), as the SoccerNet benchmark expects
 
 Scores: ``result`` is the E2E-Spot mAP of the ranked list (the run's NMS over the high-recall list;
-``e2espot evaluate LABELS pred-<split>.recall.json.gz --nms-window W`` reproduces it for hard NMS),
+``e2espot evaluate LABELS pred-<split>.recall.json.gz --greedy-nms-window W`` reproduces it for hard NMS;
+``--nms-window`` is spot's local-maximum NMS, a different rule),
 ``recall_result`` that of the high-recall list without NMS (E2E-Spot's own test number) and ``prf``
 the precision / recall / F1 of ``pred-<split>.json`` at the thresholds it was written with.
 
