@@ -78,6 +78,7 @@ def test_defaults_fit_the_machine_and_print_the_estimate(tiny_data, tmp_path, ca
     assert not (tmp_path / "run2" / "config.json").exists()
 
 
+@pytest.mark.slow  # eight AdaSpot forward + backward passes: ~20 s on a quiet 2-core machine
 def test_probe_of_adaspot_is_not_scaled_by_the_input_pixels(monkeypatch):
     """AdaSpot resizes any input to its own sizes (64x114 high-res, 32x57 low-res here), so a probe above
     PROBE_MAX_HEIGHT measures the full cost: before, such frames were probed smaller and scaled by the pixel
