@@ -59,6 +59,17 @@ def test_bench_memory_quick(capsys, tmp_path):
     assert line["ratio_long_over_short"] == pytest.approx(ratio, rel=1e-2)
 
 
+@pytest.mark.slow
+def test_bench_adaspot_memory_quick(capsys, tmp_path):
+    """AdaSpot predict on 256x144 videos of 1 s and 10 s (two predict subprocesses: about a CPU-minute)."""
+    line = _run("adaspot_memory", capsys, tmp_path)
+    _positive(line["short_peak_rss_mb"], line["long_peak_rss_mb"], line["long_first_half_max_rss_mb"])
+    assert line["short_peak_rss_mb"] > 50 and (line["short_frames"], line["long_frames"]) == (12, 125)
+    assert line["model_highres"] == [64, 114] and line["model_lowres"] == [32, 57]
+    ratio = line["long_peak_rss_mb"] / line["short_peak_rss_mb"]
+    assert line["ratio_long_over_short"] == pytest.approx(ratio, rel=1e-2)
+
+
 def test_bench_train_quick(capsys, tmp_path):
     line = _run("train", capsys, tmp_path, "--precision", "fp32")  # bf16 backward is slow for tiny models
     assert set(line["pipelines"]) == {"raw", "prepared", "jpeg"}

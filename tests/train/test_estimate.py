@@ -76,3 +76,21 @@ def test_defaults_fit_the_machine_and_print_the_estimate(tiny_data, tmp_path, ca
     assert "a training step needs about 368 MB (batch 4 / -ag 1 x 64 frames at 48x64, fp32) but 10 MB" in err
     assert "Lower --batch-size (raise -ag to keep the effective batch), --clip-len, or --height/--crop-dim" in err
     assert not (tmp_path / "run2" / "config.json").exists()
+
+
+@pytest.mark.slow  # eight AdaSpot forward + backward passes: ~20 s on a quiet 2-core machine
+def test_probe_of_adaspot_is_not_scaled_by_the_input_pixels(monkeypatch):
+    """AdaSpot resizes any input to its own sizes (64x114 high-res, 32x57 low-res here), so a probe above
+    PROBE_MAX_HEIGHT measures the full cost: before, such frames were probed smaller and scaled by the pixel
+    ratio (252x448 by 5.1, refusing ``train -m adaspot_small --height 252`` for 17.2 GB it does not need)."""
+    from e2espot.models.adaspot import training_config
+
+    monkeypatch.setattr(estimate, "PROBE_MAX_HEIGHT", 48)  # a tiny model above the probe height
+    cfg = training_config("adaspot_small", 3, 4, 64, 114)
+    cpu = torch.device("cpu")
+    big = probe_step(cfg, 64, 114, device=cpu, precision="fp32")
+    small = probe_step(cfg, 32, 56, device=cpu, precision="fp32")
+    assert (big.height, big.width) == (64, 114)  # the uint8 input batch is still counted at its size
+    assert big.activation_bytes_per_frame == pytest.approx(small.activation_bytes_per_frame, rel=0.01)
+    # at least the normalised high-res image the first conv saves (3 x 64 x 114 fp32)
+    assert big.activation_bytes_per_frame > 3 * 64 * 114 * 4

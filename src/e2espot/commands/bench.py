@@ -3,7 +3,8 @@
 Each benchmark runs in its own Python process and prints one JSON line (progress goes to stderr):
 decode (PyAV/OpenCV frames/s, long vs short GOP), predict (end to end vs decode-only and model-only),
 memory (peak RSS of predict, 1-minute vs 10-minute video), train (raw vs prepared vs JPEG frames),
-precision (training step fp32 vs bf16). 'all' runs decode, predict, memory and train.
+precision (training step fp32 vs bf16), adaspot_memory (peak RSS of predict with AdaSpot, raw 720p, 1 vs
+10 minutes). 'all' runs decode, predict, memory and train.
 
 Example: e2espot bench all --quick        (seconds; full sizes take a few minutes each on 2 cores)
 """
@@ -13,9 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-BENCHMARKS = ("decode", "predict", "memory", "train", "precision", "feature_cache")
+BENCHMARKS = ("decode", "predict", "memory", "train", "precision", "feature_cache", "adaspot_memory")
 ALL = ("decode", "predict", "memory", "train")
-TAKES_DEVICE = ("predict", "memory", "train", "precision")
+TAKES_DEVICE = ("predict", "memory", "train", "precision", "adaspot_memory")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

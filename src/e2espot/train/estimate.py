@@ -4,6 +4,7 @@ The probe builds the model (random weights, nothing downloaded), runs one forwar
 ``(1, probe_frames, 3, h, w)`` clip under the run's precision, at the training frame size or, above
 ``PROBE_MAX_HEIGHT``, at that height with the same aspect (both figures are then scaled by the pixel
 ratio: the CNN's activations and time grow with the pixels; the small temporal head's are overestimated).
+AdaSpot resizes every input to its own two resolutions, so its probe is not scaled.
 It records
 
 * every tensor autograd saves for the backward pass (``torch.autograd.graph.saved_tensors_hooks``,
@@ -71,10 +72,13 @@ def probe_step(model_cfg: ModelConfig, height: int, width: int, *, device, preci
     # object-track fusion left out: a few linear layers per frame, negligible next to the backbone
     model = create_spotter(replace(model_cfg, pretrained=False, track_fusion=None)).to(device).train()
     probe_h, probe_w = height, width
+    # AdaSpot resizes any input to its own high-res / low-res sizes (models.adaspot.AdaSpot.inputs): its cost
+    # does not grow with the input's pixels, so a small probe input is measured at full cost (ratio 1)
+    resizes_itself = model_cfg.head == "adaspot"
     if height > PROBE_MAX_HEIGHT:
         probe_h = PROBE_MAX_HEIGHT
         probe_w = max(2, 2 * round(width * probe_h / height / 2))
-    pixel_ratio = (height * width) / (probe_h * probe_w)
+    pixel_ratio = 1.0 if resizes_itself else (height * width) / (probe_h * probe_w)
     amp = autocast(device, precision)
 
     def run(num_frames: int) -> int:
