@@ -34,7 +34,7 @@ def test_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "(default: 60)" in text and "(default: test_tiny_tsm)" in text and "(default: demo_out)" in text
+    assert "(default: 35)" in text and "(default: test_tiny_tsm)" in text and "(default: demo_out)" in text
     with pytest.raises(SystemExit):
         main(["bench", "--help"])
     text = " ".join(capsys.readouterr().out.split())
