@@ -117,7 +117,11 @@ def flow_folder(videos_root: str | Path, video_id: str) -> Path:
 
     folder = Path(videos_root) / video_id
     if not folder.is_dir():
-        found = [p.name for p in Path(videos_root).glob(f"{video_id}.*")] if Path(videos_root).is_dir() else []
+        from e2espot.data.video.base import VIDEO_EXTENSIONS
+
+        root = Path(videos_root)
+        found = [p.name for p in sorted(root.glob(f"{video_id}.*")) if p.suffix.lower() in VIDEO_EXTENSIONS] \
+            if root.is_dir() else []  # video files only (not detections or other side files)
         extra = f" (found {', '.join(found)}: an RGB video, not flow)" if found else ""
         raise VideoError(
             f"video '{video_id}': modality 'flow' reads optical-flow JPEG folders, and there is no folder "
