@@ -323,7 +323,9 @@ def _setup_runtime(opts: TrainOptions) -> _Runtime:
     if device.type == "cpu":
         tune_cpu_allocator()  # no mmap/munmap page-fault storm for large activations
         torch.set_num_threads(plan.threads)
-        log.info(f"CPU: {plan.threads} compute threads, {plan.workers} loader workers ({plan.reason})")
+        threads = f"{plan.threads} compute thread{'s' if plan.threads != 1 else ''}"
+        workers = f"{plan.workers} loader worker{'s' if plan.workers != 1 else ''}"
+        log.info(f"CPU: {threads}, {workers} ({plan.reason})")
     return _Runtime(device, precision, amp, dist_info, plan.workers)
 
 
