@@ -109,7 +109,10 @@ def test_classifier_learns_an_easy_case_above_chance(tmp_path):
     assert saved["accuracy"] == pytest.approx(m.accuracy) and saved["epoch"] == result.best_epoch
     assert json.loads((tmp_path / "config.json").read_text())["task"] == "classify"
     rows = json.loads((tmp_path / "metrics.json").read_text())
-    assert [r["epoch"] for r in rows] == [0, 1, 2] and all("val_accuracy" in r for r in rows)
+    assert [r["epoch"] for r in rows] == [0, 1, 2] and all(r["map_unit"] == "percent" for r in rows)
+    # percent, as every run logs mAP (and the best epoch's row is the saved metrics)
+    assert rows[result.best_epoch]["val_accuracy"] == pytest.approx(100 * m.accuracy)
+    assert rows[result.best_epoch]["val_map"] == pytest.approx(100 * m.mean_ap)
 
 
 @pytest.fixture(scope="module")

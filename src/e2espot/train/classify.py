@@ -40,6 +40,7 @@ from e2espot.data.datasets import ClipDataset
 from e2espot.data.labels import LabelSet
 from e2espot.data.sampling import ClipRef
 from e2espot.errors import ConfigError
+from e2espot.train.history import MAP_UNIT_KEY, PERCENT, map_percent
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,9 @@ def train_classifier(
         if val_loader is not None:
             truth, probs, val_loss = predict_clips(model, val_loader, augment, device, amp)
             metrics = clip_metrics(truth, probs, run_cfg.classes)
-            row.update(val_loss=val_loss, val_accuracy=metrics.accuracy, val_map=metrics.mean_ap)
+            row.update(val_loss=val_loss, val_accuracy=map_percent(metrics.accuracy),  # percent, as every run
+                       val_map=None if metrics.mean_ap is None else map_percent(metrics.mean_ap))
+            row[MAP_UNIT_KEY] = PERCENT
         history.append(row)
         score = (row.get("val_map") if opts.criterion == "map" else
                  (-row["val_loss"] if "val_loss" in row else None))
@@ -355,11 +358,12 @@ def write_metrics(metrics: Any, path: Path, **context: Any) -> Path:
     return path
 
 
-HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_map", "lr", "clips_per_s")
+HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_map", "lr", "clips_per_s", MAP_UNIT_KEY)
 
 
 def write_history(save_dir: Path, history: list[dict[str, Any]]) -> None:
-    """metrics.csv and metrics.json (``val_map`` = the validation clips' mean AP, a fraction)."""
+    """metrics.csv and metrics.json (``val_map`` = the validation clips' mean AP and
+    ``val_accuracy``, both in percent as every run logs them, ``map_unit`` = "percent")."""
     with open(save_dir / "metrics.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(HISTORY_KEYS), extrasaction="ignore")
         w.writeheader()
@@ -373,7 +377,7 @@ def format_row(row: dict[str, Any]) -> str:
     if "val_loss" in row:
         parts.append(f"val_loss {row['val_loss']:.4f}")
     if "val_accuracy" in row:
-        parts.append(f"val_acc {100 * row['val_accuracy']:.2f}")
+        parts.append(f"val_acc {row['val_accuracy']:.2f} %")
     if row.get("val_map") is not None:
-        parts.append(f"val_clip_mAP {100 * row['val_map']:.2f}")
+        parts.append(f"val_clip_mAP {row['val_map']:.2f} %")
     return " | ".join(parts)
