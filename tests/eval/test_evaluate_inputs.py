@@ -49,6 +49,7 @@ def test_synth_folder_and_a_folder_of_per_video_predictions(syn, tmp_path, capsy
     assert f"predictions: {len(truth)} per-video prediction files in {preds} (high-recall lists, no NMS)" in text
     expected = e2e_map(truth, _noisy(truth))
     assert json.loads(out.read_text())["mAP"] == pytest.approx(expected.mean, abs=1e-12)
+    assert json.loads(out.read_text())["units"].startswith("fraction (0..1)")  # the unit is stated
     # predictions of every split: the test split's are scored, the others left out with a note
     for split in ("train", "val"):
         for v in _noisy(read_labels(syn, split=split)).videos:

@@ -33,6 +33,10 @@ from typing import Any
 
 from e2espot.constants import DEFAULT_TOLERANCES
 
+# evaluate --json keeps the official evaluators' numbers as they return them (SoccerNet devkit, Team-BAS,
+# E2E-Spot: fractions); the printed tables, run metrics and charts are in percent
+UNITS_NOTE = "fraction (0..1), as the official evaluators return it; printed tables show percent"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from e2espot.data.formats import list_formats
@@ -337,6 +341,7 @@ def run(args: argparse.Namespace) -> int:
         _print_subset(result_sn, truth, args, out, result_sn["a_mAP"])
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
+        out.setdefault("units", UNITS_NOTE)
         args.json.write_text(json.dumps(out, indent=2))
     return 0
 
@@ -369,7 +374,7 @@ def _run_team_files(args: argparse.Namespace, labels_fmt: str) -> int | None:
     print(format_team_map(result))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result.to_json(), indent=2))
+        args.json.write_text(json.dumps({**result.to_json(), "units": UNITS_NOTE}, indent=2))
     return 0
 
 
