@@ -149,7 +149,14 @@ def test_train_and_test_a_classify_run_from_the_cli(tiny_data, tmp_path, capsys)
     # predict refuses a classifier, naming the command that scores it
     video = tiny_data / "videos" / "synth_000.mp4"
     assert main(["predict", str(video), "-m", str(run), "-o", str(tmp_path / "o")]) == 2
-    assert "clip classifier (train --task classify)" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "clip classifier (train --task classify)" in captured.err
+    assert "score thresholds" not in captured.out and not (tmp_path / "o").exists()  # refused before any work
+    # no ONNX path for a classifier: export-model and the onnxruntime engine say so (not "unknown head")
+    assert main(["export-model", str(run), "-o", str(tmp_path / "m.onnx")]) == 2
+    assert "export-model: ONNX is not supported for a clip classifier" in capsys.readouterr().err
+    assert main(["predict", str(video), "-m", str(run), "--engine", "onnxruntime", "-o", str(tmp_path / "o")]) == 2
+    assert "--engine onnxruntime: ONNX is not supported for a clip classifier" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -158,8 +165,19 @@ def test_train_and_test_a_classify_run_from_the_cli(tiny_data, tmp_path, capsys)
     (("-t", "mstcn"), "-t mstcn: the classifier pools the clip's frames and has one linear layer"),
     (("--loss", "focal"), "--loss focal: the classifier trains with cross-entropy; drop --loss"),
     (("--team-head",), "--team-head / --team-joint: drop it"),
+    (("--track-fusion", "concat"), "--track-fusion concat: the clip classifier takes frames only"),
+    (("--joint-labels", "x", "--joint-videos", "y"), "drop --joint-labels / --joint-videos"),
 ])
 def test_incompatible_options_name_the_fix(tiny_data, tmp_path, capsys, extra, message):
     assert main(_args(tiny_data, tmp_path / "r", *extra)) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_joint_training_with_track_fusion_is_refused_before_training(tiny_data, tmp_path, capsys):
+    """The second head is validated without object tracks: the pair is refused up front, nothing written."""
+    args = [a for a in _args(tiny_data, tmp_path / "r") if a not in ("--task", "classify")]
+    args += ["--track-fusion", "concat", "--joint-labels", str(tiny_data), "--joint-videos", str(tiny_data / "videos")]
+    assert main(args) == 2
+    assert "--joint-labels with --track-fusion" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     from e2espot.errors import ConfigError
     from e2espot.infer.engines import load_engine
-    from e2espot.infer.predict import applied_postprocess, predict_file, resolve_device
+    from e2espot.infer.predict import applied_postprocess, check_spotting_run, predict_file, resolve_device
     from e2espot.infer.sharding import resolve_shard
 
     shard = resolve_shard(args.shard)
@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
                           "each other; predict them into separate --out folders")
     model, cfg = load_engine(args.model, engine=args.engine, device=device, checkpoint=args.checkpoint,
                              compile=args.compile)
+    check_spotting_run(cfg)  # before any output: a clip classifier has no events to write
     for line in applied_postprocess(cfg, args.nms, args.nms_window, args.threshold,
                                     run_label=f"{args.model}/config.json").describe():
         print(line)

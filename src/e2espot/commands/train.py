@@ -298,6 +298,9 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
 def _joint_record(args: argparse.Namespace, task: str = "spot") -> dict[str, Any] | None:
     """The ``--joint-*`` options as ``train.joint.load_joint_data`` reads them; None without --joint-labels."""
     labels, videos = getattr(args, "joint_labels", None), getattr(args, "joint_videos", None)
+    if labels is not None and getattr(args, "track_fusion", None):
+        raise ConfigError("--joint-labels with --track-fusion: the second dataset's head is validated without "
+                          "object tracks; train with one of them")
     if task == "classify" and (labels is not None or videos is not None):
         raise ConfigError("--task classify trains one clip classifier on one label set; drop --joint-labels / "
                           "--joint-videos (joint training is for spotting)")
@@ -325,6 +328,9 @@ def _classify_model(args: argparse.Namespace, model_cfg: ModelConfig, backbone: 
     if args.head != getattr(args, "_parser_defaults", {}).get("head", args.head):
         raise ConfigError(f"--task classify: -t {args.head}: the classifier pools the clip's frames and has one "
                           "linear layer, no temporal head; drop -t (--pooling mean|max chooses the pooling)")
+    if getattr(args, "track_fusion", None):
+        raise ConfigError(f"--task classify: --track-fusion {args.track_fusion}: the clip classifier takes frames "
+                          "only; drop --track-fusion (object tracks are for spotting)")
     if args.resume:
         raise ConfigError("--task classify: --resume is not supported (the classifier keeps no optimiser state); "
                           "train again with --overwrite")

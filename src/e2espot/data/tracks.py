@@ -565,7 +565,7 @@ def resolve_detections(video_path: str | Path, cfg: TrackConfig, weights: str | 
     tried = ", ".join(str(video_path.parent / f"{stem}{s}") for s in DETECTION_SUFFIXES)
     raise ConfigError(f"{video_path}: this model fuses object tracks and no detections were found (tried {tried}). "
                       "Put a detections file there (MOT text or e2espot-tracks JSON) or give YOLO weights "
-                      "(predict --track-weights yolov8n.pt, needs ultralytics)")
+                      "(--track-weights yolov8n.pt to train or predict; needs ultralytics)")
 
 
 def video_track_features(video_path: str | Path, cfg: TrackConfig, *, fps: float | None,

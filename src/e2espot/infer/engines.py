@@ -126,6 +126,19 @@ def _export_once(wrapper: nn.Module, x: torch.Tensor, path: Path, names: tuple[s
             )
 
 
+def check_onnx_supported(cfg: RunConfig, what: str) -> None:
+    """ConfigError naming the fix when the run has no ONNX path: clip classifiers (``--task classify``) and
+    models that fuse object tracks (a second input per frame) are exported by neither exporter."""
+    why = None
+    if cfg.task == "classify":
+        why = "a clip classifier (train --task classify); score it with: e2espot test RUN -s SPLIT"
+    elif getattr(cfg.model, "track_fusion", None):
+        why = (f"a model that fuses object tracks (--track-fusion {cfg.model.track_fusion}: a second input "
+               "per frame); run it with the torch engine (drop --engine onnxruntime)")
+    if why is not None:
+        raise ConfigError(f"{what}: ONNX is not supported for {why}")
+
+
 def export_onnx(
     model: nn.Module,
     cfg: RunConfig,
@@ -148,6 +161,7 @@ def export_onnx(
     """
     import onnx
 
+    check_onnx_supported(cfg, "export-model")
     clip_len = int(clip_len or cfg.data.clip_len)
     if clip_len < 1:
         raise ConfigError(f"clip_len {clip_len} must be >= 1")
@@ -268,6 +282,8 @@ def load_engine(
         if torch.device(device).type != "cpu":
             raise ConfigError(f"the onnxruntime engine runs on the CPU; got --device {device}")
         onnx_path = model_path if model_path.suffix == ".onnx" else model_path / "model.onnx"
+        if model_path.suffix != ".onnx" and (model_path / "config.json").is_file():
+            check_onnx_supported(RunConfig.load(model_path / "config.json"), "--engine onnxruntime")
         if not onnx_path.is_file():
             raise CheckpointError(
                 f"{onnx_path}: not found; write it first: e2espot export-model {model_path} -o {onnx_path}"
@@ -280,4 +296,4 @@ def load_engine(
     return model, cfg
 
 
-__all__ = ["ENGINES", "OnnxExport", "OnnxSpotter", "export_onnx", "load_engine"]
+__all__ = ["ENGINES", "OnnxExport", "OnnxSpotter", "check_onnx_supported", "export_onnx", "load_engine"]

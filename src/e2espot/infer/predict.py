@@ -749,11 +749,7 @@ def predict_file(
     post = applied_postprocess(cfg, nms, nms_window, threshold)
     nms, nms_window, threshold, class_thresholds = post.nms, post.nms_window, post.threshold, post.thresholds
     video_path = Path(video_path)
-    if cfg.task == "classify":  # hook: train --task classify runs label clips, not frames
-        raise ConfigError(
-            "this run is a clip classifier (train --task classify): it gives one label per clip, not events "
-            "at frames. Score it on a labelled split with: e2espot test RUN -s SPLIT"
-        )
+    check_spotting_run(cfg)
     if cfg.model.modality == "flow" and not video_path.is_dir():
         raise ConfigError(
             f"{video_path}: this model reads optical flow, not RGB video. Give a folder of flow frames "
@@ -785,6 +781,16 @@ def predict_file(
     )
 
 
+def check_spotting_run(cfg: RunConfig) -> None:
+    """ConfigError when the run is a clip classifier (``train --task classify``): it labels clips, not
+    frames, so ``predict`` has nothing to write; the message names ``e2espot test``."""
+    if cfg.task == "classify":
+        raise ConfigError(
+            "this run is a clip classifier (train --task classify): it gives one label per clip, not events "
+            "at frames. Score it on a labelled split with: e2espot test RUN -s SPLIT"
+        )
+
+
 def run_video_tracks(cfg: RunConfig, video_path: Path, weights: str | Path | None,
                   cache: str | Path | None) -> np.ndarray | None:
     from e2espot.data.tracks import run_tracks, video_track_features
@@ -808,6 +814,7 @@ __all__ = [
     "PredictionFiles",
     "applied_postprocess",
     "channels_last",
+    "check_spotting_run",
     "count_by_class",
     "decode_displacement",
     "high_recall_labels",
