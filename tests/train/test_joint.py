@@ -205,3 +205,27 @@ def test_cli_trains_jointly_and_prints_both_maps(two_datasets, tmp_path, caplog)
     # --joint-videos without --joint-labels, and a ratio outside (0, 1), are one error line each
     assert main(args[:-6] + ["--joint-videos", str(second / "videos")]) == 2
     assert main(args[:-1] + ["1.5"]) == 2
+
+
+def test_errors_about_the_second_dataset_name_its_own_flags(tmp_path):
+    """A reader error about the second dataset names --joint-splits / --joint-label-file, not the main flags."""
+    from e2espot.data.synthetic import generate_dataset
+    from e2espot.errors import E2ESpotError
+    from e2espot.train.joint import load_joint_data
+
+    generate_dataset(tmp_path / "d", num_videos=4, seed=1, tiny=True, soccernet=True)
+    videos = tmp_path / "d" / "videos"
+    record = {"labels": str(tmp_path / "d" / "soccernet"), "videos": str(videos), "format": "soccernet"}
+    with pytest.raises(E2ESpotError) as err:
+        load_joint_data(record, DataConfig(clip_len=8), label_file="Labels-v2.json",
+                        splits=str(tmp_path / "d" / "soccernet" / "splits.json"))
+    message = str(err.value)
+    assert message.startswith(f"second dataset (--joint-labels {tmp_path / 'd' / 'soccernet'}): ")
+    assert "Labels-v2.json" in message and "--joint-label-file picks the file" in message
+    with pytest.raises(E2ESpotError) as err:  # the videos are not where the SoccerNet ids point
+        load_joint_data(record, DataConfig(clip_len=8), label_file="Labels-ball.json")
+    assert "--joint-videos" in str(err.value) and "Check --videos" not in str(err.value)
+    (tmp_path / "d" / "soccernet" / "splits.json").unlink()
+    with pytest.raises(E2ESpotError) as err:
+        load_joint_data(record, DataConfig(clip_len=8), label_file="Labels-ball.json")
+    assert "--joint-splits" in str(err.value) and " --splits" not in str(err.value)

@@ -38,6 +38,7 @@ out the same size (a ``ConfigError`` says which flags fix it). Not combined with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,7 +51,7 @@ from torch.utils.data import Dataset
 
 from e2espot.config import RunConfig
 from e2espot.data.labels import LabelSet
-from e2espot.errors import ConfigError
+from e2espot.errors import ConfigError, E2ESpotError
 
 MIX_STREAM = 7_919  # third key of the per-clip mixing generator (keeps it apart from the clip draw)
 DEFAULT_RATIO = 0.5  # T-DEED ActionSpotDatasetJoint: random.random() < 0.5 -> dataset 1
@@ -309,6 +310,18 @@ def validate(row: dict[str, Any], model: nn.Module, run_cfg: RunConfig, joint: J
         reader_factory=joint.reader_factory))
 
 
+_JOINT_FLAGS = (("--splits", "--joint-splits"), ("--label-file", "--joint-label-file"), ("--format", "--joint-format"),
+                ("--videos", "--joint-videos"))
+
+
+def _joint_message(message: str, labels: Path, label_file: str) -> str:
+    """A label reader's error about the second dataset, with the ``--joint-*`` flags in place of the main ones."""
+    for flag, joint_flag in _JOINT_FLAGS:
+        message = re.sub(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", joint_flag, message)
+    hint = f" (--joint-label-file picks the file; it is {label_file} now)" if label_file in message else ""
+    return f"second dataset (--joint-labels {labels}): {message}{hint}"
+
+
 def load_joint_data(record: Mapping[str, Any], data_cfg: Any, *, label_file: str = "Labels-ball.json",
                     splits: str | None = None) -> JointData:
     """Read the second dataset named by a ``--joint-*`` record (train and, when present, val split) and align
@@ -322,13 +335,16 @@ def load_joint_data(record: Mapping[str, Any], data_cfg: Any, *, label_file: str
         raise ConfigError(f"--joint-videos '{videos}' is not a folder; pass the folder that holds the second "
                           "dataset's videos")
     kwargs = {"fmt": record.get("format"), "splits": Path(splits) if splits else None, "label_file": label_file}
-    train_raw = read_split(labels, "train", **kwargs)
     try:
-        val_raw = read_split(labels, "val", **kwargs, classes=list(train_raw.classes))
-    except LabelFormatError:
-        val_raw = None
-    train = align_labels(train_raw, videos, data_cfg, source="joint train split")
-    val = align_labels(val_raw, videos, data_cfg, source="joint val split") if val_raw is not None else None
+        train_raw = read_split(labels, "train", **kwargs)
+        try:
+            val_raw = read_split(labels, "val", **kwargs, classes=list(train_raw.classes))
+        except LabelFormatError:
+            val_raw = None
+        train = align_labels(train_raw, videos, data_cfg, source="joint train split")
+        val = align_labels(val_raw, videos, data_cfg, source="joint val split") if val_raw is not None else None
+    except E2ESpotError as exc:  # the readers name the main dataset's flags: name this dataset's
+        raise type(exc)(_joint_message(str(exc), labels, label_file)) from None
     return JointData(train, val, videos, ratio=float(record.get("ratio", DEFAULT_RATIO)),
                      labels_path=str(labels.resolve()), fmt=record.get("format"))
 
