@@ -42,12 +42,6 @@ def run(args: argparse.Namespace) -> int:
     from e2espot.infer.predict import load_run
 
     out = args.out or args.run_dir / "model.onnx"
-    config = args.run_dir / "config.json"
-    if config.is_file():  # refuse what has no ONNX path before loading weights
-        from e2espot.config import RunConfig
-        from e2espot.infer.engines import check_onnx_supported
-
-        check_onnx_supported(RunConfig.load(config), "export-model")
     model, cfg = load_run(args.run_dir, device="cpu", checkpoint=args.checkpoint)
     started = time.perf_counter()
     result = export_onnx(model, cfg, out, clip_len=args.clip_len, opset=args.opset, height=args.height,

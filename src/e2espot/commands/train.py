@@ -283,13 +283,13 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
         model_cfg = _classify_model(args, model_cfg, backbone)
     run_cfg = RunConfig(model=model_cfg, data=data_cfg, classes=classes, train=opts.to_dict(), dataset=dataset,
                         task=task)
+    from e2espot.commands._tracks import apply_train_arguments as apply_track_arguments
+
+    run_cfg = apply_track_arguments(run_cfg, args)  # object tracks: model.track_fusion + data.tracks
     if task == "classify":
         from e2espot.train.classify import check_classify_options
 
         check_classify_options(opts, run_cfg)
-    from e2espot.commands._tracks import apply_train_arguments as apply_track_arguments
-
-    run_cfg = apply_track_arguments(run_cfg, args)  # object tracks: model.track_fusion + data.tracks
     return TrainJob(run_cfg=run_cfg, opts=opts, save_dir=Path(args.save_dir), resume=args.resume,
                     overwrite=args.overwrite, skip_missing=args.skip_missing, auto_batch=auto_batch,
                     auto_clip_len=auto_clip, joint=_joint_record(args, task))
@@ -298,9 +298,6 @@ def options_from_args(args: argparse.Namespace) -> TrainJob:
 def _joint_record(args: argparse.Namespace, task: str = "spot") -> dict[str, Any] | None:
     """The ``--joint-*`` options as ``train.joint.load_joint_data`` reads them; None without --joint-labels."""
     labels, videos = getattr(args, "joint_labels", None), getattr(args, "joint_videos", None)
-    if labels is not None and getattr(args, "track_fusion", None):
-        raise ConfigError("--joint-labels with --track-fusion: the second dataset's head is validated without "
-                          "object tracks; train with one of them")
     if task == "classify" and (labels is not None or videos is not None):
         raise ConfigError("--task classify trains one clip classifier on one label set; drop --joint-labels / "
                           "--joint-videos (joint training is for spotting)")
@@ -328,9 +325,6 @@ def _classify_model(args: argparse.Namespace, model_cfg: ModelConfig, backbone: 
     if args.head != getattr(args, "_parser_defaults", {}).get("head", args.head):
         raise ConfigError(f"--task classify: -t {args.head}: the classifier pools the clip's frames and has one "
                           "linear layer, no temporal head; drop -t (--pooling mean|max chooses the pooling)")
-    if getattr(args, "track_fusion", None):
-        raise ConfigError(f"--task classify: --track-fusion {args.track_fusion}: the clip classifier takes frames "
-                          "only; drop --track-fusion (object tracks are for spotting)")
     if args.resume:
         raise ConfigError("--task classify: --resume is not supported (the classifier keeps no optimiser state); "
                           "train again with --overwrite")

@@ -639,15 +639,17 @@ def run_tracks(run_cfg: Any) -> TrackConfig | None:
     return cfg
 
 
-def features_for_video(run_cfg: Any, video: Any, *, weights: str | Path | None = None) -> np.ndarray | None:
-    """(N, F) track features of a label video (``VideoLabels``) of the run's dataset (``dataset.videos``),
-    cached in ``dataset.track_cache`` (default ``default_cache_dir()``); None when the run fuses no tracks."""
+def features_for_video(run_cfg: Any, video: Any, *, weights: str | Path | None = None,
+                       videos_root: str | Path | None = None) -> np.ndarray | None:
+    """(N, F) track features of a label video (``VideoLabels``) found in ``videos_root`` (default the run's
+    ``dataset.videos``), cached in ``dataset.track_cache`` (default ``default_cache_dir()``); None when the
+    run fuses no tracks."""
     cfg = run_tracks(run_cfg)
     if cfg is None:
         return None
     from e2espot.data.video import find_video
 
-    root = run_cfg.dataset.get("videos")
+    root = videos_root or run_cfg.dataset.get("videos")
     if not root:
         raise ConfigError("track fusion needs the run's dataset.videos folder to find each video's detections")
     return video_track_features(find_video(root, video.video), cfg, fps=run_cfg.data.fps, weights=weights,

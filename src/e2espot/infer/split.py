@@ -38,6 +38,7 @@ import torch
 from e2espot.config import RunConfig
 from e2espot.constants import DEFAULT_SOCCERNET_LABEL_FILE, DEFAULT_TOLERANCES
 from e2espot.data.labels import LabelSet, VideoLabels
+from e2espot.data.tracks import features_for_video
 from e2espot.errors import ConfigError, LabelFormatError
 from e2espot.infer.predict import (
     HIGH_RECALL_THRESHOLD,
@@ -162,25 +163,10 @@ def predict_videos(
             progress = on_open(video, reader) if on_open is not None else None
             scores = predict_scores(model, reader, cfg, overlap=overlap, batch_size=batch_size, device=device,
                                     precision=precision, progress=progress,
-                                    tracks=_video_tracks(cfg, video, videos_root))
+                                    tracks=features_for_video(cfg, video, videos_root=videos_root))
         finally:
             reader.close()
         yield VideoScores(video, scores, fps)
-
-
-def _video_tracks(cfg: RunConfig, video: VideoLabels, videos_root: str | Path | None) -> Any:
-    """(N, F) object-track features of ``video`` when the run fuses tracks (``e2espot.data.tracks``), else
-    None: from ``videos_root`` when given (``test``), else the run's own ``dataset.videos`` (validation)."""
-    from e2espot.data.tracks import features_for_video, run_tracks
-
-    if run_tracks(cfg) is None:
-        return None
-    if videos_root is None:
-        return features_for_video(cfg, video)
-    from e2espot.data.video import find_video
-    from e2espot.infer.predict import run_video_tracks
-
-    return run_video_tracks(cfg, find_video(videos_root, video.video), None, cfg.dataset.get("track_cache"))
 
 
 def _align_one(video: VideoLabels, fps: float, num_frames: int, cfg: RunConfig, source: str) -> VideoLabels:

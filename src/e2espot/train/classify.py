@@ -52,7 +52,7 @@ def check_classify_options(opts: Any, run_cfg: RunConfig) -> None:
 
     Raises:
         ConfigError: displacement, team heads, mixup, label dilation, a loss other than cross-entropy,
-            SoftIC, or a model whose head is not the clip pooling head.
+            SoftIC, object-track fusion, or a model whose head is not the clip pooling head.
     """
     from e2espot.models.classifier import CLIP_POOL_HEAD
 
@@ -65,6 +65,9 @@ def check_classify_options(opts: Any, run_cfg: RunConfig) -> None:
         (opts.dilate_len > 0, f"--dilate-len: {fix}"),
         (opts.loss != "ce", f"--loss {opts.loss}: the classifier trains with cross-entropy; drop --loss"),
         (opts.softic_weight > 0, f"--softic-weight: {fix}"),
+        (run_cfg.model.track_fusion is not None,
+         f"--track-fusion {run_cfg.model.track_fusion}: the clip classifier takes frames only; drop --track-fusion "
+         "(object tracks are for spotting)"),
     ]
     bad = [msg for cond, msg in problems if cond]
     if bad:

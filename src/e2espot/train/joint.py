@@ -92,13 +92,17 @@ def configure(run_cfg: RunConfig, joint: JointData, *, team_joint: bool) -> RunC
     """``run_cfg`` with the second class head (``model.extra_num_classes`` = K2) and ``train["joint"]``.
 
     Raises ConfigError with ``--team-joint`` (its 2K flip-swapped classes are not combined with a second
-    label space here) and for a model without a second head (AdaSpot).
+    label space here), with object-track fusion (the second head is validated without tracks) and for a
+    model without a second head (AdaSpot).
     """
     if team_joint:
         raise ConfigError("--joint-labels with --team-joint is not supported; use --team-head for the team "
                           "(as the Team-BAS baseline, which has the second head too)")
     if run_cfg.model.head == "adaspot":
         raise ConfigError("--joint-labels: AdaSpot has no second class head; use a backbone[_module] spotter")
+    if run_cfg.model.track_fusion is not None:
+        raise ConfigError("--joint-labels with --track-fusion: the second dataset's head is validated without "
+                          "object tracks; train with one of them")
     k2 = len(joint.classes)
     record = {"classes": joint.classes, "labels": joint.labels_path, "videos": None if joint.videos is None
               else str(joint.videos), "format": joint.fmt, "ratio": float(joint.ratio)}
